@@ -1,0 +1,1 @@
+# deploy/local.mk: stack scripts shipped in the tarball.

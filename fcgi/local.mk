@@ -1,0 +1,1 @@
+# fcgi/local.mk: build rules for this part (see Makefile.am).

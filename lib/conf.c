@@ -1,0 +1,141 @@
+/*
+ * conf.c: read DESIGN.md's environment variables into struct conf.
+ * Pure apart from getenv(); no I/O.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+
+static const char *
+env_or(const char *name, const char *dflt)
+{
+	const char	*v = getenv(name);
+
+	return (v == NULL || *v == '\0') ? dflt : v;
+}
+
+/* Parse a decimal in [lo, hi].  Returns 0 or -1. */
+static int
+parse_long(const char *s, long lo, long hi, long *out)
+{
+	char	*end;
+	long	 v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+conf_parse_rate(const char *s, struct conf_rate *r)
+{
+	char	 buf[64];
+	char	*slash;
+	long	 n, w;
+
+	if (s == NULL || strlen(s) >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, strlen(s) + 1);
+	if ((slash = strchr(buf, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	if (parse_long(buf, 1, 1000000000L, &n) == -1 ||
+	    parse_long(slash + 1, 1, 86400L * 365, &w) == -1)
+		return -1;
+	r->limit = n;
+	r->window = w;
+	return 0;
+}
+
+static int
+env_long(const char *name, long dflt, long lo, long hi, long *out)
+{
+	const char	*v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		*out = dflt;
+		return 0;
+	}
+	return parse_long(v, lo, hi, out);
+}
+
+static int
+env_rate(const char *name, const char *dflt, struct conf_rate *r)
+{
+	return conf_parse_rate(env_or(name, dflt), r);
+}
+
+int
+conf_load(struct conf *c, const char **why)
+{
+	long	 v;
+
+	memset(c, 0, sizeof(*c));
+	c->db_host = env_or("DB_HOST", "localhost");
+	c->db_port = env_or("DB_PORT", "5432");
+	c->db_user = env_or("DB_USER", "postgres");
+	c->db_pass = env_or("DB_PASS", "postgres");
+	c->db_name = env_or("DB_NAME", "chatdb");
+	c->jwt_secret = env_or("JWT_SECRET", NULL);
+	c->jwt_refresh_secret = env_or("JWT_REFRESH_SECRET", NULL);
+	c->cors_origin = env_or("CORS_ORIGIN", "http://localhost:3000");
+	c->redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379");
+	c->upload_dir = env_or("UPLOAD_DIR", "uploads");
+
+	if (c->jwt_secret == NULL) {
+		*why = "JWT_SECRET is not set";
+		return -1;
+	}
+	if (c->jwt_refresh_secret == NULL) {
+		*why = "JWT_REFRESH_SECRET is not set";
+		return -1;
+	}
+	if (env_long("PORT", 3000, 1, 65535, &v) == -1) {
+		*why = "PORT must be 1..65535";
+		return -1;
+	}
+	c->port = (int)v;
+	if (env_long("ACCESS_TOKEN_TTL", 900, 1, 86400L * 365,
+	    &c->access_ttl) == -1) {
+		*why = "ACCESS_TOKEN_TTL must be a number of seconds";
+		return -1;
+	}
+	if (env_long("REFRESH_TOKEN_TTL", 604800, 1, 86400L * 3650,
+	    &c->refresh_ttl) == -1) {
+		*why = "REFRESH_TOKEN_TTL must be a number of seconds";
+		return -1;
+	}
+	if (env_rate("RATE_LIMIT_DEFAULT", "10/60", &c->rl_default) == -1) {
+		*why = "RATE_LIMIT_DEFAULT must read N/SECONDS";
+		return -1;
+	}
+	if (env_rate("RATE_LIMIT_AUTH", "5/60", &c->rl_auth) == -1) {
+		*why = "RATE_LIMIT_AUTH must read N/SECONDS";
+		return -1;
+	}
+	if (env_rate("RATE_LIMIT_REFRESH", "10/60", &c->rl_refresh) == -1) {
+		*why = "RATE_LIMIT_REFRESH must read N/SECONDS";
+		return -1;
+	}
+	if (env_long("FCGI_WORKERS", 4, 1, 1024, &v) == -1) {
+		*why = "FCGI_WORKERS must be 1..1024";
+		return -1;
+	}
+	c->fcgi_workers = (int)v;
+	if (env_long("REALTIME_NODES", 2, 1, 64, &v) == -1) {
+		*why = "REALTIME_NODES must be 1..64";
+		return -1;
+	}
+	c->realtime_nodes = (int)v;
+	return 0;
+}

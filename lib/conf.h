@@ -1,0 +1,46 @@
+/*
+ * conf.h: configuration from the environment, shared by chat-fcgi and
+ * chat-realtime.  Variable names and defaults follow DESIGN.md
+ * "Configuration"; a program refuses to start without JWT secrets.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stddef.h>
+
+struct	conf_rate {
+	long		 limit;		/* requests per window */
+	long		 window;	/* seconds */
+};
+
+struct	conf {
+	const char	*db_host;	/* DB_HOST (host name or socket dir) */
+	const char	*db_port;	/* DB_PORT, kept as text for libpq */
+	const char	*db_user;	/* DB_USER */
+	const char	*db_pass;	/* DB_PASS */
+	const char	*db_name;	/* DB_NAME */
+	const char	*jwt_secret;	/* JWT_SECRET, required */
+	const char	*jwt_refresh_secret; /* JWT_REFRESH_SECRET, required */
+	const char	*cors_origin;	/* CORS_ORIGIN ("*" or one origin) */
+	const char	*redis_url;	/* REDIS_URL: redis://host:port[/db] or unix:/path */
+	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
+	int		 port;		/* PORT: the public nginx port */
+	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */
+	long		 refresh_ttl;	/* REFRESH_TOKEN_TTL, seconds */
+	struct conf_rate rl_default;	/* RATE_LIMIT_DEFAULT "N/SECONDS" */
+	struct conf_rate rl_auth;	/* RATE_LIMIT_AUTH */
+	struct conf_rate rl_refresh;	/* RATE_LIMIT_REFRESH */
+	int		 fcgi_workers;	/* FCGI_WORKERS */
+	int		 realtime_nodes; /* REALTIME_NODES */
+};
+
+/*
+ * Fill "c" from the environment (strings are borrowed from environ).
+ * Returns 0, or -1 with *why set to a static message naming the variable.
+ */
+int	 conf_load(struct conf *c, const char **why);
+
+/* Parse "N/SECONDS" into r.  Returns 0 or -1 (r untouched). */
+int	 conf_parse_rate(const char *s, struct conf_rate *r);
+
+#endif /* !CONF_H */

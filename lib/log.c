@@ -1,0 +1,111 @@
+/*
+ * log.c: leveled logging to stderr, one line per call, control bytes
+ * escaped.  Used by chat-fcgi and chat-realtime; see log.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	2048	/* bytes of message kept per line */
+
+static const char	*prog = "chat";
+static enum log_level	 min_level = LOG_LVL_INFO;
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void
+log_init(const char *name)
+{
+	const char	*lv;
+	size_t		 i;
+
+	if (name != NULL)
+		prog = name;
+	if ((lv = getenv("LOG_LEVEL")) == NULL)
+		return;
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcasecmp(lv, level_names[i]) == 0)
+			min_level = (enum log_level)i;
+}
+
+int
+log_enabled(enum log_level lv)
+{
+	return lv >= min_level;
+}
+
+/*
+ * Format, escape and write one line with a single write(2), so lines
+ * from several processes sharing stderr do not interleave.
+ */
+static void
+emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
+{
+	char		 msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 128];
+	struct timeval	 tv;
+	struct tm	 tm;
+	size_t		 n = 0, i;
+	int		 len;
+
+	if (!log_enabled(lv))
+		return;
+	len = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (len < 0)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	len = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), prog,
+	    (long)getpid(), level_names[lv]);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return;
+	n = (size_t)len;
+	for (i = 0; msg[i] != '\0' && n + 8 < sizeof(line); i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c < 0x20 || c == 0x7f) {
+			n += (size_t)snprintf(line + n, sizeof(line) - n,
+			    "\\x%02x", c);
+		} else
+			line[n++] = (char)c;
+	}
+	if (errnum != 0 && n + 4 < sizeof(line)) {
+		len = snprintf(line + n, sizeof(line) - n, ": %s",
+		    strerror(errnum));
+		if (len > 0)
+			n += (size_t)len;
+		if (n >= sizeof(line) - 1)
+			n = sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	(void)write(STDERR_FILENO, line, n);
+}
+
+#define LOG_FN(name, lv, with_errno)				\
+void								\
+name(const char *fmt, ...)					\
+{								\
+	va_list	 ap;						\
+	int	 e = with_errno ? errno : 0;			\
+								\
+	va_start(ap, fmt);					\
+	emit(lv, e, fmt, ap);					\
+	va_end(ap);						\
+	errno = e;						\
+}
+
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_errx, LOG_LVL_ERR, 0)

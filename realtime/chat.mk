@@ -1,0 +1,1 @@
+# realtime/chat.mk: build rules for this part (see Makefile.am).

@@ -1,0 +1,1 @@
+# realtime/codec.mk: build rules for this part (see Makefile.am).

@@ -1,0 +1,1 @@
+# realtime/local.mk: build rules for this part (see Makefile.am).

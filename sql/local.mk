@@ -1,0 +1,1 @@
+# sql/local.mk: migrations shipped in the tarball.

@@ -1,0 +1,1 @@
+# t/chat.mk: build rules for this part (see Makefile.am).

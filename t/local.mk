@@ -1,0 +1,2 @@
+# t/local.mk: shared test helpers.
+EXTRA_DIST += t/tap.h

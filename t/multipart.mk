@@ -1,0 +1,1 @@
+# t/multipart.mk: build rules for this part (see Makefile.am).

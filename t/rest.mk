@@ -1,0 +1,1 @@
+# t/rest.mk: build rules for this part (see Makefile.am).

@@ -1,0 +1,1 @@
+# t/rt-codec.mk: build rules for this part (see Makefile.am).
