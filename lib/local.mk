@@ -2,7 +2,8 @@
 noinst_LIBRARIES += lib/libchat.a
 lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
-	lib/log.c lib/log.h
+	lib/log.c lib/log.h \
+	lib/jwt.c lib/jwt.h lib/jwt_libjwt.h
 lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(JWT_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
 # Link line for programs using libchat.a.

@@ -1,1 +1,7 @@
-# t/rest.mk: build rules for this part (see Makefile.am).
+# t/rest.mk: unit tests of the shared REST modules (lib/jwt, lib/valid,
+# lib/rl).  t/rl-test needs a real Redis: REDIS_URL in the environment.
+check_PROGRAMS += t/jwt-test
+TESTS += t/jwt-test
+t_jwt_test_SOURCES = t/jwt.c
+t_jwt_test_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+t_jwt_test_LDADD = $(CHAT_LIBS)

@@ -1,0 +1,157 @@
+/*
+ * t/jwt.c: jwt_access_sign() and jwt_access_verify() on good tokens and
+ * on forged ones built here by hand (alg none, HS384, tampered payload,
+ * wrong secret, expired, mistyped claims) with OpenSSL's HMAC.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "tap.h"
+#include "lib/jwt.h"
+
+#define SECRET	"test-secret-0123456789"
+
+static void
+b64url(const unsigned char *in, size_t len, char *out)
+{
+	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t			 i, o = 0;
+	unsigned int		 v;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		v = in[i] << 16 | in[i + 1] << 8 | in[i + 2];
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (len - i == 1) {
+		v = in[i] << 16;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+	} else if (len - i == 2) {
+		v = in[i] << 16 | in[i + 1] << 8;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+	}
+	out[o] = '\0';
+}
+
+/* Build header.payload.signature; md NULL means no signature (alg none). */
+static char *
+forge(const char *hdr, const char *payload, const EVP_MD *md,
+    const char *key)
+{
+	static char	 tok[2048];
+	char		 h[512], p[512], s[128];
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	unsigned int	 maclen = 0;
+
+	b64url((const unsigned char *)hdr, strlen(hdr), h);
+	b64url((const unsigned char *)payload, strlen(payload), p);
+	snprintf(tok, sizeof(tok), "%s.%s", h, p);
+	if (md == NULL) {
+		strcat(tok, ".");
+		return tok;
+	}
+	if (HMAC(md, key, (int)strlen(key), (unsigned char *)tok,
+	    strlen(tok), mac, &maclen) == NULL)
+		abort();
+	b64url(mac, maclen, s);
+	strcat(tok, ".");
+	strcat(tok, s);
+	return tok;
+}
+
+static int
+ok(const char *tok, time_t now)
+{
+	long long	 uid = 0;
+	char		 name[JWT_UNAME_MAX];
+
+	return jwt_access_verify(SECRET, tok, now, &uid, name,
+	    sizeof(name)) == 0;
+}
+
+int
+main(void)
+{
+	const char	*hs256 = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char		*tok, *dot, *copy, pl[256], name[JWT_UNAME_MAX];
+	long long	 uid = 0;
+	time_t		 now = 1769680800;
+
+	tap_plan(22);
+
+	tok = jwt_access_sign(SECRET, 42, "john_doe", now, 900);
+	tap_ok(tok != NULL, "sign");
+	tap_int(jwt_access_verify(SECRET, tok, now + 10, &uid, name,
+	    sizeof(name)), 0, "own token verifies");
+	tap_int(uid, 42, "sub comes back");
+	tap_str(name, "john_doe", "username comes back");
+	tap_ok(!ok(tok, now + 900), "expired at exp");
+	tap_ok(!ok(tok, now + 5000), "expired long ago");
+	tap_int(jwt_access_verify("wrong-secret", tok, now, &uid, name,
+	    sizeof(name)), -1, "wrong secret");
+	tap_int(jwt_access_verify(SECRET, tok, now, &uid, name, 4), -1,
+	    "username larger than the buffer");
+
+	/* Tamper: swap the payload for one naming another user. */
+	snprintf(pl, sizeof(pl), "{\"sub\":1,\"username\":\"admin\","
+	    "\"iat\":%lld,\"exp\":%lld}", (long long)now,
+	    (long long)now + 900);
+	copy = strdup(forge(hs256, pl, EVP_sha256(), "other"));
+	dot = strrchr(copy, '.');
+	tap_ok(dot != NULL && strrchr(tok, '.') != NULL, "has signature");
+	if (dot != NULL) {
+		/* header.payload of the forgery + the real signature */
+		char	 t2[2048];
+
+		snprintf(t2, sizeof(t2), "%.*s%s", (int)(dot - copy), copy,
+		    strrchr(tok, '.'));
+		tap_ok(!ok(t2, now), "tampered payload");
+	} else
+		tap_ok(0, "tampered payload");
+	free(copy);
+	free(tok);
+
+	tap_ok(ok(forge(hs256, pl, EVP_sha256(), SECRET), now),
+	    "hand-made HS256 verifies");
+	tap_ok(!ok(forge("{\"alg\":\"none\",\"typ\":\"JWT\"}", pl, NULL,
+	    NULL), now), "alg none");
+	tap_ok(!ok(forge("{\"alg\":\"none\"}", pl, EVP_sha256(), SECRET),
+	    now), "alg none with a signature");
+	tap_ok(!ok(forge("{\"alg\":\"HS384\",\"typ\":\"JWT\"}", pl,
+	    EVP_sha384(), SECRET), now), "HS384");
+	tap_ok(!ok(forge("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", pl,
+	    EVP_sha512(), SECRET), now), "HS512");
+
+	snprintf(pl, sizeof(pl), "{\"sub\":\"1\",\"username\":\"a\","
+	    "\"exp\":%lld}", (long long)now + 900);
+	tap_ok(!ok(forge(hs256, pl, EVP_sha256(), SECRET), now),
+	    "sub as a string");
+	snprintf(pl, sizeof(pl), "{\"sub\":0,\"username\":\"a\","
+	    "\"exp\":%lld}", (long long)now + 900);
+	tap_ok(!ok(forge(hs256, pl, EVP_sha256(), SECRET), now), "sub 0");
+	snprintf(pl, sizeof(pl), "{\"sub\":-3,\"username\":\"a\","
+	    "\"exp\":%lld}", (long long)now + 900);
+	tap_ok(!ok(forge(hs256, pl, EVP_sha256(), SECRET), now),
+	    "negative sub");
+	snprintf(pl, sizeof(pl), "{\"sub\":3,\"username\":7,"
+	    "\"exp\":%lld}", (long long)now + 900);
+	tap_ok(!ok(forge(hs256, pl, EVP_sha256(), SECRET), now),
+	    "username a number");
+	tap_ok(!ok(forge(hs256, "{\"sub\":3,\"username\":\"a\"}",
+	    EVP_sha256(), SECRET), now), "no exp");
+	tap_ok(!ok("not.a.token", now), "garbage");
+	tap_ok(!ok("", now), "empty");
+	return tap_done();
+}
