@@ -1,1 +1,4 @@
-# deploy/local.mk: stack scripts shipped in the tarball.
+# deploy/local.mk: the stack scripts, nginx template and CI entry in the tarball.
+dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate \
+	t/fuzz/run .ci/run
+EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public

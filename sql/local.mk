@@ -1,1 +1,2 @@
-# sql/local.mk: migrations shipped in the tarball.
+# sql/local.mk: migrations shipped in the tarball (applied by deploy/migrate).
+EXTRA_DIST += sql

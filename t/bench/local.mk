@@ -1,0 +1,1 @@
+# t/bench/local.mk: benchmark programs (owned by the bench engineer).
