@@ -9,6 +9,8 @@ DEB_PACKAGES="build-essential autoconf automake pkg-config clang libclang-rt-14-
  libpq-dev libjansson-dev libjwt-dev libhiredis-dev libssl-dev libcrypt-dev
  libfcgi-dev libev-dev postgresql redis-server nginx-light curl ca-certificates
  nodejs npm"
+# And what only the tests need: a real browser for the web client's tests.
+TEST_PACKAGES="chromium"
 
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -52,7 +54,7 @@ set_defaults() {
 # Install the Debian packages that are missing (as root, non-interactive).
 install_packages() {
 	local missing="" p
-	for p in $DEB_PACKAGES; do
+	for p in $DEB_PACKAGES ${1:-}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 			missing="$missing $p"
 	done
