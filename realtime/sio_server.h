@@ -20,7 +20,10 @@
  *
  * JSON values are jansson json_t.  "Borrowed" means valid only during
  * the call (json_incref() it to keep it); "taken" means the function
- * steals the reference, even on error.
+ * steals the reference, even on error.  Binary values (Node Buffers) are
+ * the binary JSON values of realtime/sio.h: sio_bin_new() makes one,
+ * sio_bin_get() reads one.  Args holding any are sent as BINARY_EVENT /
+ * BINARY_ACK with attachments, automatically.
  */
 #ifndef SIO_SERVER_H
 #define SIO_SERVER_H
@@ -31,7 +34,6 @@
 #include <ev.h>
 #include <jansson.h>
 
-#define SIO_MAX_ATTACHMENTS	32	/* binary attachments per packet */
 #define SIO_OUTQ_MAX		(1024 * 1024) /* default per-connection output cap, bytes */
 #define SIO_SID_LEN		20	/* length of Engine.IO and Socket.IO ids */
 
@@ -65,10 +67,11 @@ typedef void	 sio_connect_cb(struct sio_socket *s, const char *nsp,
 
 /*
  * EVENT or BINARY_EVENT "name" with arguments "args" (borrowed JSON array
- * without the name; binary arguments appear as the Socket.IO placeholder
- * objects {"_placeholder":true,"num":N}).  "ackid" is the id to answer with
- * sio_ack() (at any later time), or -1 when no ack was asked.  "bins" are
- * the nbins attachments, borrowed.
+ * without the name; binary arguments are sio.h binary values, already in
+ * place of their placeholders).  "ackid" is the id to answer with
+ * sio_ack() (at any later time), or -1 when no ack was asked.  "bins"
+ * lists the nbins raw attachments in order (borrowed; NULL/0 for EVENT),
+ * for callers that only relay them.
  */
 typedef void	 sio_event_cb(struct sio_socket *s, const char *name,
 		    json_t *args, int64_t ackid, const struct sio_bin *bins,
@@ -191,18 +194,14 @@ void		*sio_socket_data(const struct sio_socket *s);
 
 /*
  * Send EVENT "event" with "args" (borrowed JSON array, may be NULL for no
- * arguments).  Returns 0, or -1 if the socket is closed or encoding failed.
- * If the output queue passes outq_max the connection is closed ("transport
- * error") and -1 is returned.
+ * arguments; binary values inside make it a BINARY_EVENT).  Returns 0, or
+ * -1 if the socket is closed or encoding failed.  If the output queue
+ * passes outq_max the connection is closed ("transport error") and -1 is
+ * returned.
  */
 int	 sio_emit(struct sio_socket *s, const char *event, json_t *args);
-/* Same with binary attachments: "args" holds placeholders {"_placeholder":true,"num":i}. */
-int	 sio_emit_bin(struct sio_socket *s, const char *event, json_t *args,
-	    const struct sio_bin *bins, size_t nbins);
 /* Answer ack "ackid" with "args" (borrowed JSON array, NULL = []). */
 int	 sio_ack(struct sio_socket *s, int64_t ackid, json_t *args);
-int	 sio_ack_bin(struct sio_socket *s, int64_t ackid, json_t *args,
-	    const struct sio_bin *bins, size_t nbins);
 /*
  * Server-side namespace disconnect: send DISCONNECT, on_disconnect
  * "server namespace disconnect".  The Engine.IO connection stays open
@@ -211,8 +210,9 @@ int	 sio_ack_bin(struct sio_socket *s, int64_t ackid, json_t *args,
 void	 sio_disconnect(struct sio_socket *s);
 
 /*
- * Fan-out: encode an EVENT once (for namespace "nsp", no ack, no
- * binary) and send the same bytes to many sockets of that namespace.
+ * Fan-out: encode an EVENT once (for namespace "nsp", no ack, no binary
+ * values: NULL if args hold any) and send the same bytes to many sockets
+ * of that namespace.
  * sio_buf_event returns a buffer with one reference (NULL on error);
  * sio_send_buf takes its own reference while queued, so the caller
  * unrefs its reference when done sending.
