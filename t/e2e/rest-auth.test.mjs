@@ -65,6 +65,7 @@ describe('POST /auth/register', { concurrency: 4 }, () => {
 		['an empty string', ''],
 		['a NUL byte', 'user\u0000name'],
 		['a trailing newline', 'username\n'],
+		['10000 characters', 'x'.repeat(10000)],
 	]) {
 		test(`a username with ${what} is refused with 400`, async () => {
 			assertValidation(await reg({ username, password: pw }));

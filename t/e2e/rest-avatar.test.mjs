@@ -244,6 +244,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	test('two uploads at once: exactly one URL serves and is the profile\'s',
 	    async () => {
 		const u = await registerAndLogin();
+		let prev;
 		for (let round = 0; round < 3; round++) {
 			const files = [makePng(), makePng(200000)];
 			const rs = await Promise.all(files.map((f, i) =>
@@ -260,6 +261,9 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 			const live = st.indexOf(200);
 			assert.ok(gets[live].bytes.equals(files[live]));
 			assert.equal((await me(u)).json.avatarUrl, urls[live]);
+			if (prev)
+				await assert404(prev);
+			prev = urls[live];
 		}
 	});
 

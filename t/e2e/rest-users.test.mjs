@@ -156,6 +156,23 @@ describe('the bearer guard', { concurrency: 4 }, () => {
 		    t.slice(-1)));
 	});
 
+	test('a well-signed token for a user that does not exist is refused',
+	    { skip: !JWT_SECRET && 'JWT_SECRET not set' }, async () => {
+		for (const sub of [2147483647, 9007199254740991, 0, -1, 1.5,
+		    'abc', null]) {
+			const t = signJwt({ sub, username: 'ghost_user',
+			    iat: now(), exp: now() + 600 });
+			for (const [m, body] of [['GET'],
+			    ['PATCH', { displayName: 'g' }]]) {
+				const r = await req(m, '/users/me',
+				    { token: t, body });
+				assert.ok([400, 401, 404].includes(r.status),
+				    `sub ${sub} ${m}: ${r.status} ${r.text}`);
+				assert.equal(r.json?.statusCode, r.status);
+			}
+		}
+	});
+
 	test('a refresh token as bearer is 401', async () => {
 		assertUnauthorized(await me(u.refresh_token));
 	});
