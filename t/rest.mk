@@ -5,3 +5,11 @@ TESTS += t/jwt-test
 t_jwt_test_SOURCES = t/jwt.c
 t_jwt_test_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 t_jwt_test_LDADD = $(CHAT_LIBS)
+
+check_PROGRAMS += t/valid-test t/rl-test
+TESTS += t/valid-test t/rl-test
+t_valid_test_SOURCES = t/valid.c
+t_valid_test_LDADD = $(CHAT_LIBS)
+t_rl_test_SOURCES = t/rl.c
+t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+t_rl_test_LDADD = $(CHAT_LIBS)

@@ -1,0 +1,73 @@
+/*
+ * crypto_util.c: random hex, HMAC-SHA256 hex and constant-time compare
+ * over OpenSSL's libcrypto.  Used by chat-fcgi for refresh tokens
+ * (DESIGN.md "Data model": HMAC, not bcrypt) and avatar file names.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "crypto_util.h"
+#include "log.h"
+
+static void
+tohex(const unsigned char *in, size_t n, char *out)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+crypto_random_hex(size_t nbytes, char *out, size_t outsz)
+{
+	unsigned char	 buf[128];
+
+	if (nbytes == 0 || nbytes > sizeof(buf) || outsz < 2 * nbytes + 1)
+		return -1;
+	if (RAND_bytes(buf, (int)nbytes) != 1) {
+		log_warnx("RAND_bytes failed");
+		return -1;
+	}
+	tohex(buf, nbytes, out);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+int
+crypto_hmac_sha256_hex(const char *key, const char *msg, size_t msglen,
+    char *out, size_t outsz)
+{
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	unsigned int	 maclen = 0;
+	size_t		 klen = strlen(key);
+
+	if (outsz < CRYPTO_SHA256_HEX || klen > INT_MAX)
+		return -1;
+	if (HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
+	    msglen, mac, &maclen) == NULL || maclen != 32) {
+		log_warnx("HMAC-SHA256 failed");
+		return -1;
+	}
+	tohex(mac, maclen, out);
+	return 0;
+}
+
+int
+crypto_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (alen != blen)
+		return 0;
+	return CRYPTO_memcmp(a, b, alen) == 0;
+}

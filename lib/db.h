@@ -1,0 +1,57 @@
+/*
+ * db.h: blocking PostgreSQL helpers for chat-fcgi workers.  A worker
+ * holds one struct db, connected lazily and reopened after the server
+ * went away, so a PostgreSQL restart costs at most the request that
+ * found the connection dead.  All SQL is parameterised.
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <libpq-fe.h>
+
+#include "conf.h"
+
+#define DB_CONNECT_TIMEOUT	"3"	/* seconds, libpq connect_timeout */
+#define DB_MAX_ARGS		16	/* parameters per statement */
+
+struct	db {
+	const struct conf *conf;	/* borrowed: connection settings */
+	PGconn		*pg;		/* NULL until first use */
+};
+
+enum	db_err {
+	DB_OK = 0,
+	DB_UNIQUE,		/* unique_violation (SQLSTATE 23505) */
+	DB_CHECK,		/* check / foreign key / not null violation */
+	DB_ERR			/* anything else; logged */
+};
+
+/* Set up "d" (no I/O): connecting waits for the first db_get. */
+void	 db_init(struct db *d, const struct conf *c);
+
+/*
+ * Return a working connection, connecting or reconnecting as needed
+ * (input the server sent while idle is read first, so a connection the
+ * server closed is noticed now).  Returns NULL (logged) if PostgreSQL
+ * cannot be reached.
+ */
+PGconn	*db_get(struct db *d);
+
+/*
+ * Run "sql" with n text parameters (NULL for SQL NULL).  Returns the
+ * result (free with PQclear) and sets *err: DB_OK when the status is
+ * PGRES_TUPLES_OK or PGRES_COMMAND_OK, else the class of the error
+ * (logged unless DB_UNIQUE).  Returns NULL with DB_ERR if there is no
+ * connection.  A statement that fails because the connection died is
+ * not retried: it may have run.
+ */
+PGresult	*db_exec(struct db *d, const char *sql, int n,
+		    const char *const *args, enum db_err *err);
+
+/* Run a parameterless command (BEGIN, COMMIT, ROLLBACK).  0 or -1. */
+int	 db_cmd(struct db *d, const char *sql);
+
+/* Close the connection (the next db_get reconnects). */
+void	 db_close(struct db *d);
+
+#endif /* !DB_H */
