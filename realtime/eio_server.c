@@ -1,0 +1,927 @@
+/*
+ * eio_server.c: Engine.IO v4 sessions for the realtime server.
+ * Called by tr_poll.c (each complete HTTP request), tr_ws.c (each
+ * WebSocket message) and sio_server.c (send, close).  Owns: session ids
+ * (node id as 2 hex digits, then random base64url), the id -> session map
+ * used by polling and upgrades, the server-sent heartbeat (ping every
+ * pingInterval, close without pong within pingTimeout), the polling queue
+ * and its answers (batched once per loop iteration), and the polling ->
+ * WebSocket upgrade (2probe/3probe, 6 noop to the pending GET, 5).
+ * Error answers match the reference server: 400 with
+ * {"code":N,"message":"..."} (0 Transport unknown, 1 Session ID unknown,
+ * 2 Bad handshake method, 3 Bad request, 5 Unsupported protocol version).
+ * Spec: Engine.IO protocol v4.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "log.h"
+#include "realtime/http.h"
+#include "realtime/ws.h"
+#include "realtime/eio.h"
+#include "realtime/conn.h"
+#include "realtime/eio_server.h"
+
+#define CT_TEXT		"text/plain; charset=UTF-8"
+#define EIO_E_TRANSPORT	0
+#define EIO_E_SID	1
+#define EIO_E_METHOD	2
+#define EIO_E_BAD	3
+#define EIO_E_VERSION	5
+
+struct	eio_srv {
+	struct ev_loop		*loop;
+	struct conn_loop	*cl;
+	struct eio_opts		 o;
+	struct eio_path		 paths[EIO_MAX_PATHS];
+	size_t			 npaths;
+	struct eio_sess		**tab;		/* polling sessions by id */
+	size_t			 nb, nmap;
+	struct eio_sess		*all;
+	size_t			 nsess;
+	struct eio_sess		*dirty;		/* GETs to answer */
+	unsigned char		 rnd[240];
+	size_t			 rndpos;
+};
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* ------------------------------------------------------------------ */
+/* Ids and the session map */
+
+void
+eio_srv_make_id(struct eio_srv *srv, char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t	 i;
+
+	out[0] = hex[(srv->o.node_id >> 4) & 0xf];
+	out[1] = hex[srv->o.node_id & 0xf];
+	for (i = 2; i < n; i++) {
+		if (srv->rndpos == 0 || srv->rndpos >= sizeof(srv->rnd)) {
+			arc4random_buf(srv->rnd, sizeof(srv->rnd));
+			srv->rndpos = 0;
+		}
+		out[i] = b64url[srv->rnd[srv->rndpos++] & 63];
+	}
+	out[n] = '\0';
+}
+
+static size_t
+hash(const char *s)
+{
+	size_t	 h = 5381;
+
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static int
+map_add(struct eio_srv *srv, struct eio_sess *s)
+{
+	struct eio_sess	**nt, *e, *nx;
+	size_t		  i, nnb, k;
+
+	if (srv->nmap + 1 > srv->nb) {
+		nnb = srv->nb ? srv->nb * 2 : 256;
+		if ((nt = calloc(nnb, sizeof(*nt))) == NULL)
+			return -1;
+		for (i = 0; i < srv->nb; i++)
+			for (e = srv->tab[i]; e != NULL; e = nx) {
+				nx = e->hnext;
+				k = hash(e->sid) & (nnb - 1);
+				e->hnext = nt[k];
+				nt[k] = e;
+			}
+		free(srv->tab);
+		srv->tab = nt;
+		srv->nb = nnb;
+	}
+	k = hash(s->sid) & (srv->nb - 1);
+	s->hnext = srv->tab[k];
+	srv->tab[k] = s;
+	s->in_map = 1;
+	srv->nmap++;
+	return 0;
+}
+
+static void
+map_del(struct eio_srv *srv, struct eio_sess *s)
+{
+	struct eio_sess	**pp;
+
+	if (!s->in_map)
+		return;
+	for (pp = &srv->tab[hash(s->sid) & (srv->nb - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	s->in_map = 0;
+	srv->nmap--;
+}
+
+static struct eio_sess *
+map_get(struct eio_srv *srv, const char *sid)
+{
+	struct eio_sess	*e;
+
+	if (srv->nb == 0)
+		return NULL;
+	for (e = srv->tab[hash(sid) & (srv->nb - 1)]; e != NULL; e = e->hnext)
+		if (strcmp(e->sid, sid) == 0)
+			return e;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages */
+
+static int
+msg_build(struct eio_msg *m, int type, const void *p, size_t len, int binary)
+{
+	struct conn_buf	*b;
+
+	if ((b = conn_buf_new(EIO_MSG_RESERVE + len)) == NULL)
+		return -1;
+	if (len > 0)
+		memcpy(b->data + EIO_MSG_RESERVE, p, len);
+	if (binary)
+		eio_msg_seal(m, b, 1);
+	else {
+		eio_msg_seal(m, b, 0);
+		b->data[m->pkt_off] = (char)('0' + type);
+	}
+	return 0;
+}
+
+void
+eio_msg_seal(struct eio_msg *m, struct conn_buf *b, int binary)
+{
+	size_t	 poff, plen, hl;
+
+	poff = binary ? EIO_MSG_RESERVE : EIO_MSG_RESERVE - 1;
+	if (!binary)
+		b->data[poff] = '4';
+	plen = b->len - poff;
+	hl = ws_frame_header_len(plen);
+	(void)ws_frame_header((unsigned char *)b->data + poff - hl,
+	    binary ? WS_OP_BINARY : WS_OP_TEXT, 1, plen);
+	m->b = b;
+	m->ws_off = (uint32_t)(poff - hl);
+	m->pkt_off = (uint32_t)poff;
+	m->binary = binary;
+}
+
+int
+eio_msg_new(struct eio_msg *m, const void *p, size_t len, int binary)
+{
+	return msg_build(m, EIO_MESSAGE, p, len, binary);
+}
+
+static void
+queue_free(struct eio_sess *s)
+{
+	struct eio_qitem	*q;
+
+	while ((q = s->qh) != NULL) {
+		s->qh = q->next;
+		conn_buf_unref(q->b);
+		free(q);
+	}
+	s->qt = NULL;
+	s->qbytes = 0;
+}
+
+static void
+mark_dirty(struct eio_sess *s)
+{
+	if (s->dirty || s->get == NULL)
+		return;
+	s->dirty = 1;
+	eio_sess_ref(s);
+	s->dnext = s->srv->dirty;
+	s->srv->dirty = s;
+}
+
+int
+eio_sess_send(struct eio_sess *s, const struct eio_msg *m)
+{
+	struct eio_qitem	*q;
+	size_t			 len = m->b->len - m->pkt_off;
+
+	if (s->state != EIO_ST_OPEN)
+		return -1;
+	if (s->tr == EIO_TR_WS) {
+		if (s->ws == NULL || tr_ws_send(s->ws, m) == -1)
+			return -1;
+		return 0;
+	}
+	if (s->qbytes + len > s->srv->o.outq_max) {
+		log_warnx("eio: sid=%s polling queue full: closing", s->sid);
+		eio_sess_close(s, "transport error", 1);
+		return -1;
+	}
+	if ((q = malloc(sizeof(*q))) == NULL) {
+		eio_sess_close(s, "transport error", 1);
+		return -1;
+	}
+	q->next = NULL;
+	q->b = m->b;
+	conn_buf_ref(m->b);
+	q->ws_off = m->ws_off;
+	q->off = m->pkt_off;
+	q->len = (uint32_t)len;
+	q->binary = m->binary;
+	if (s->qt != NULL)
+		s->qt->next = q;
+	else
+		s->qh = q;
+	s->qt = q;
+	s->qbytes += len;
+	mark_dirty(s);
+	return 0;
+}
+
+static int
+send_type(struct eio_sess *s, int type, const char *data, size_t len)
+{
+	struct eio_msg	 m;
+	int		 rc;
+
+	if (msg_build(&m, type, data, len, 0) == -1)
+		return -1;
+	rc = eio_sess_send(s, &m);
+	conn_buf_unref(m.b);
+	return rc;
+}
+
+/* Answer the parked GET with "special" or with the whole queue. */
+static void
+answer_get(struct eio_sess *s, const char *special)
+{
+	struct conn		*c = s->get;
+	struct eio_item		*it = NULL;
+	struct eio_qitem	*q;
+	char			*body = NULL;
+	size_t			 n = 0, i, len;
+
+	if (c == NULL)
+		return;
+	s->get = NULL;
+	tr_poll_unpark(c);
+	if (special != NULL || s->qh == NULL) {
+		(void)tr_poll_respond(c, 200, CT_TEXT, special ? special : "6",
+		    1);
+		return;
+	}
+	for (q = s->qh; q != NULL; q = q->next)
+		n++;
+	if ((it = calloc(n, sizeof(*it))) == NULL)
+		goto fail;
+	for (i = 0, q = s->qh; q != NULL; q = q->next, i++) {
+		it[i].p = q->b->data + q->off;
+		it[i].len = q->len;
+		it[i].binary = q->binary;
+	}
+	len = eio_payload_join(NULL, 0, it, n);
+	if ((body = malloc(len + 1)) == NULL)
+		goto fail;
+	(void)eio_payload_join(body, len + 1, it, n);
+	queue_free(s);
+	(void)tr_poll_respond(c, 200, CT_TEXT, body, len);
+	free(it);
+	free(body);
+	return;
+fail:
+	free(it);
+	free(body);
+	conn_close(c);
+	eio_sess_close(s, "transport error", 0);
+}
+
+static void
+preflush(void *arg)
+{
+	struct eio_srv	*srv = arg;
+	struct eio_sess	*s, *nx;
+
+	s = srv->dirty;
+	srv->dirty = NULL;
+	for (; s != NULL; s = nx) {
+		nx = s->dnext;
+		s->dirty = 0;
+		if (s->state == EIO_ST_OPEN && s->get != NULL &&
+		    (s->qh != NULL || s->upgrading == 2))
+			answer_get(s, NULL);
+		eio_sess_unref(s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions */
+
+void
+eio_sess_ref(struct eio_sess *s)
+{
+	s->refs++;
+}
+
+void
+eio_sess_unref(struct eio_sess *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	free(s->query);
+	free(s);
+}
+
+static void
+hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct eio_sess	*s = w->data;
+
+	(void)revents;
+	if (s->hb_wait) {
+		eio_sess_close(s, "ping timeout", 1);
+		return;
+	}
+	s->hb_wait = 1;
+	w->repeat = s->srv->o.ping_timeout / 1000.;
+	ev_timer_again(loop, w);
+	(void)send_type(s, EIO_PING, NULL, 0);
+}
+
+/* A ping timeout due now (the timer may not have run yet this turn). */
+static int
+expired(struct eio_sess *s)
+{
+	if (s->hb_wait && ev_is_active(&s->hb) &&
+	    ev_timer_remaining(s->srv->loop, &s->hb) < 0.002) {
+		eio_sess_close(s, "ping timeout", 1);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+peer_addr(struct eio_sess *s, struct conn *c, const struct http_request *r)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const struct http_span	*h;
+	size_t			 i;
+
+	s->addr[0] = '\0';
+	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    s->addr, sizeof(s->addr));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, s->addr,
+			    sizeof(s->addr));
+	}
+	if (strcmp(s->addr, "127.0.0.1") != 0 && strcmp(s->addr, "::1") != 0)
+		return;
+	if ((h = http_header_get(r, "X-Real-IP")) == NULL ||
+	    h->len == 0 || h->len >= sizeof(s->addr))
+		return;
+	for (i = 0; i < h->len; i++)
+		if (strchr("0123456789abcdefABCDEF:.", h->p[i]) == NULL)
+			return;
+	memcpy(s->addr, h->p, h->len);
+	s->addr[h->len] = '\0';
+}
+
+static struct eio_sess *
+sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
+    const struct http_request *r, enum eio_tr tr)
+{
+	struct eio_sess	*s;
+	size_t		 qlen = r->query.len;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (qlen > 2048)
+		qlen = 2048;
+	if ((s->query = malloc(qlen + 1)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->query, r->query.p, qlen);
+	s->query[qlen] = '\0';
+	do
+		eio_srv_make_id(srv, s->sid, EIO_SID_LEN);
+	while (map_get(srv, s->sid) != NULL);
+	if (tr == EIO_TR_POLL && map_add(srv, s) == -1) {
+		free(s->query);
+		free(s);
+		return NULL;
+	}
+	peer_addr(s, c, r);
+	s->srv = srv;
+	s->path = p;
+	s->tr = (uint8_t)tr;
+	s->refs = 1;
+	ev_timer_init(&s->hb, hb_cb, 0., srv->o.ping_interval / 1000.);
+	s->hb.data = s;
+	ev_timer_again(srv->loop, &s->hb);
+	s->snext = srv->all;
+	if (srv->all != NULL)
+		srv->all->sprev = s;
+	srv->all = s;
+	srv->nsess++;
+	return s;
+}
+
+void
+eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
+{
+	struct eio_srv	*srv = s->srv;
+	struct conn	*c;
+
+	if (s->state == EIO_ST_CLOSED)
+		return;
+	s->state = EIO_ST_CLOSED;
+	log_debug("eio: sid=%s closed: %s", s->sid, reason);
+	ev_timer_stop(srv->loop, &s->hb);
+	map_del(srv, s);
+	if (s->sprev != NULL)
+		s->sprev->snext = s->snext;
+	else
+		srv->all = s->snext;
+	if (s->snext != NULL)
+		s->snext->sprev = s->sprev;
+	s->sprev = s->snext = NULL;
+	srv->nsess--;
+	if (s->get != NULL)
+		answer_get(s, "1");
+	if ((c = s->probe) != NULL) {
+		s->probe = NULL;
+		tr_ws_detach(c);
+		tr_ws_close(c, WS_CLOSE_NORMAL);
+	}
+	if ((c = s->ws) != NULL) {
+		s->ws = NULL;
+		tr_ws_detach(c);
+		if (goodbye)
+			tr_ws_close(c, WS_CLOSE_NORMAL);
+		else
+			tr_ws_close(c, WS_CLOSE_GOING_AWAY);
+	}
+	queue_free(s);
+	if (s->path->h.close != NULL)
+		s->path->h.close(s, reason, s->path->arg);
+	eio_sess_unref(s);
+}
+
+void
+eio_sess_ws_gone(struct eio_sess *s, struct conn *c)
+{
+	tr_ws_detach(c);
+	if (c == s->probe) {
+		s->probe = NULL;
+		s->upgrading = 0;
+	} else if (c == s->ws) {
+		s->ws = NULL;
+		eio_sess_close(s, "transport close", 0);
+	}
+}
+
+void
+eio_sess_get_gone(struct eio_sess *s, struct conn *c)
+{
+	if (s->get != c)
+		return;
+	s->get = NULL;
+	eio_sess_close(s, "transport close", 0);
+}
+
+/* The upgrade is complete: WebSocket "c" becomes the transport. */
+static void
+upgrade_done(struct eio_sess *s, struct conn *c)
+{
+	struct eio_qitem	*q;
+
+	s->tr = EIO_TR_WS;
+	s->ws = c;
+	s->probe = NULL;
+	s->upgrading = 0;
+	c->deadline = 0;
+	if (s->get != NULL)
+		answer_get(s, "6");
+	for (q = s->qh; q != NULL; q = q->next)
+		if (conn_send(c, q->b, q->ws_off, q->b->len - q->ws_off) == -1)
+			break;
+	queue_free(s);
+}
+
+static void
+probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
+    int bin)
+{
+	struct eio_packet	 pk;
+	const char		*why = "bad packet";
+
+	if (eio_packet_decode(p, len, bin, &pk, &why) == 0) {
+		if (pk.type == EIO_PING && pk.len == 5 &&
+		    memcmp(pk.data, "probe", 5) == 0 && s->upgrading == 1) {
+			(void)tr_ws_send_text(c, "3probe", 6);
+			s->upgrading = 2;
+			mark_dirty(s);
+			return;
+		}
+		if (pk.type == EIO_UPGRADE && s->upgrading == 2) {
+			upgrade_done(s, c);
+			return;
+		}
+		why = "unexpected packet during upgrade";
+	}
+	log_debug("eio: sid=%s upgrade failed: %s", s->sid, why);
+	s->probe = NULL;
+	s->upgrading = 0;
+	tr_ws_detach(c);
+	tr_ws_close(c, WS_CLOSE_PROTOCOL);
+}
+
+int
+eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
+    int ws_binary)
+{
+	struct eio_packet	 pk;
+	const char		*why = NULL;
+	ssize_t			 n;
+	int			 rc = 0;
+
+	if (s->state != EIO_ST_OPEN)
+		return -1;
+	if (from != NULL && from == s->probe) {
+		probe_packet(s, from, p, len, ws_binary);
+		return 0;
+	}
+	if (eio_packet_decode(p, len, ws_binary, &pk, &why) == -1) {
+		log_debug("eio: sid=%s bad packet: %s", s->sid, why);
+		eio_sess_close(s, "parse error", 1);
+		return -1;
+	}
+	switch (pk.type) {
+	case EIO_PONG:
+		if (s->hb_wait) {
+			s->hb_wait = 0;
+			s->hb.repeat = s->srv->o.ping_interval / 1000.;
+			ev_timer_again(s->srv->loop, &s->hb);
+		}
+		break;
+	case EIO_MESSAGE:
+		if (pk.base64) {
+			n = eio_base64_decode((char *)pk.data, pk.len, pk.data,
+			    pk.len);
+			if (n < 0) {
+				eio_sess_close(s, "parse error", 1);
+				return -1;
+			}
+			pk.len = (size_t)n;
+		}
+		eio_sess_ref(s);
+		if (s->path->h.message != NULL)
+			s->path->h.message(s, (char *)pk.data, pk.len,
+			    pk.binary, s->path->arg);
+		rc = s->state == EIO_ST_OPEN ? 0 : -1;
+		eio_sess_unref(s);
+		break;
+	case EIO_CLOSE:
+		if (s->get != NULL)
+			answer_get(s, "6");
+		eio_sess_close(s, "transport close", 1);
+		rc = -1;
+		break;
+	case EIO_NOOP:
+		break;
+	default:
+		log_debug("eio: sid=%s unexpected %s packet", s->sid,
+		    eio_type_str(pk.type));
+		eio_sess_close(s, "parse error", 1);
+		rc = -1;
+		break;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP requests */
+
+static void
+open_packet(struct eio_sess *s, int upgrade, char *buf, size_t sz,
+    size_t *len)
+{
+	const struct eio_opts	*o = &s->srv->o;
+
+	*len = eio_handshake(buf, sz, s->sid, upgrade, o->ping_interval,
+	    o->ping_timeout, o->max_payload);
+	if (*len >= sz)
+		*len = 0;
+}
+
+static void
+ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
+    const struct http_request *r, struct eio_sess *s)
+{
+	const struct http_span	*key;
+	const char		*why;
+	char			 out[512], hs[256];
+	ssize_t			 n;
+	size_t			 hl;
+
+	if (ws_handshake_check(r, &why) == -1 ||
+	    (key = http_header_get(r, "Sec-WebSocket-Key")) == NULL ||
+	    (n = ws_handshake_response(key->p, key->len, out,
+	    sizeof(out))) < 0) {
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+		return;
+	}
+	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading ||
+	    s->state != EIO_ST_OPEN)) {
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+		return;
+	}
+	if (s == NULL && (s = sess_new(srv, p, c, r, EIO_TR_WS)) == NULL) {
+		(void)tr_poll_error(c, 500, EIO_E_BAD, "Bad request");
+		return;
+	}
+	if (conn_send_copy(c, out, (size_t)n) == -1) {
+		if (s->ws == NULL && s->probe == NULL && s->tr == EIO_TR_WS)
+			eio_sess_close(s, "transport error", 0);
+		return;
+	}
+	tr_poll_upgraded(c);
+	if (tr_ws_attach(c, s, srv->o.max_payload) == -1) {
+		conn_close(c);
+		if (s->tr == EIO_TR_WS)
+			eio_sess_close(s, "transport error", 0);
+		return;
+	}
+	if (s->tr == EIO_TR_POLL) {
+		s->probe = c;
+		s->upgrading = 1;
+		c->deadline = conn_now(c->cl) + EIO_UPGRADE_TIMEOUT;
+		return;
+	}
+	s->ws = c;
+	open_packet(s, 0, hs, sizeof(hs), &hl);
+	(void)tr_ws_send_text(c, hs, hl);
+	eio_sess_ref(s);
+	if (p->h.open != NULL)
+		p->h.open(s, p->arg);
+	eio_sess_unref(s);
+}
+
+static void
+poll_post(struct eio_sess *s, struct conn *c, char *body, size_t blen)
+{
+	struct eio_span	 sp[EIO_MAX_PACKETS];
+	const char	*why;
+	int		 n, i;
+
+	if ((n = eio_payload_split(body, blen, s->srv->o.max_payload, sp,
+	    EIO_MAX_PACKETS, &why)) < 0) {
+		log_debug("eio: sid=%s bad payload: %s", s->sid, why);
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+		eio_sess_close(s, "parse error", 1);
+		return;
+	}
+	eio_sess_ref(s);
+	for (i = 0; i < n && s->state == EIO_ST_OPEN; i++)
+		if (eio_sess_packet(s, NULL, (char *)sp[i].p, sp[i].len,
+		    0) == -1)
+			break;
+	if (i < n || (s->state != EIO_ST_OPEN && i == 0))
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+	else
+		(void)tr_poll_respond(c, 200, "text/html", "ok", 2);
+	eio_sess_unref(s);
+}
+
+static void
+poll_get(struct eio_sess *s, struct conn *c)
+{
+	if (s->get != NULL) {
+		log_debug("eio: sid=%s overlapping GET", s->sid);
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+		eio_sess_close(s, "transport error", 1);
+		return;
+	}
+	s->get = c;
+	tr_poll_park(c, s);
+	if (s->qh != NULL || s->upgrading == 2)
+		mark_dirty(s);
+}
+
+void
+eio_http_request(struct eio_srv *srv, struct conn *c,
+    const struct http_request *r, char *body, size_t blen)
+{
+	struct eio_path	*p = NULL;
+	struct eio_sess	*s = NULL;
+	char		 tr[16], sid[EIO_MAX_SID + 1], ver[8], hs[256];
+	size_t		 i, hl;
+	ssize_t		 n;
+	int		 ws, upgrade;
+
+	for (i = 0; i < srv->npaths; i++) {
+		p = &srv->paths[i];
+		if ((r->path.len >= p->len &&
+		    memcmp(r->path.p, p->path, p->len) == 0) ||
+		    (r->path.len == p->len - 1 &&
+		    memcmp(r->path.p, p->path, p->len - 1) == 0))
+			break;
+	}
+	if (i == srv->npaths) {
+		(void)tr_poll_respond(c, 404, "text/plain", "Not Found", 9);
+		return;
+	}
+	n = http_query_get(r, "transport", tr, sizeof(tr));
+	if (n < 0 || (strcmp(tr, "polling") != 0 &&
+	    strcmp(tr, "websocket") != 0)) {
+		(void)tr_poll_error(c, 400, EIO_E_TRANSPORT,
+		    "Transport unknown");
+		return;
+	}
+	ws = strcmp(tr, "websocket") == 0;
+	upgrade = http_header_has_token(r, "Upgrade", "websocket");
+	n = http_query_get(r, "sid", sid, sizeof(sid));
+	if (n != HTTP_QUERY_ABSENT) {
+		if (n < 0 || (s = map_get(srv, sid)) == NULL ||
+		    s->path != p || expired(s)) {
+			(void)tr_poll_error(c, 400, EIO_E_SID,
+			    "Session ID unknown");
+			return;
+		}
+		if ((!ws && s->tr != EIO_TR_POLL) || (ws && !upgrade)) {
+			(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+			return;
+		}
+	} else {
+		if (r->method != HTTP_GET) {
+			(void)tr_poll_error(c, 400, EIO_E_METHOD,
+			    "Bad handshake method");
+			return;
+		}
+		n = http_query_get(r, "EIO", ver, sizeof(ver));
+		if (n < 0 || strcmp(ver, "4") != 0) {
+			(void)tr_poll_error(c, 400, EIO_E_VERSION,
+			    "Unsupported protocol version");
+			return;
+		}
+		if (ws && !upgrade) {
+			(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+			return;
+		}
+	}
+	if (ws) {
+		ws_request(srv, p, c, r, s);
+		return;
+	}
+	if (s == NULL) {
+		if ((s = sess_new(srv, p, c, r, EIO_TR_POLL)) == NULL) {
+			(void)tr_poll_error(c, 500, EIO_E_BAD, "Bad request");
+			return;
+		}
+		open_packet(s, 1, hs, sizeof(hs), &hl);
+		(void)tr_poll_respond(c, 200, CT_TEXT, hs, hl);
+		eio_sess_ref(s);
+		if (p->h.open != NULL)
+			p->h.open(s, p->arg);
+		eio_sess_unref(s);
+		return;
+	}
+	if (r->method == HTTP_GET)
+		poll_get(s, c);
+	else if (r->method == HTTP_POST)
+		poll_post(s, c, body, blen);
+	else
+		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+}
+
+void
+eio_http_accept(struct conn *c, void *arg)
+{
+	tr_poll_accept(c, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server */
+
+struct eio_srv *
+eio_srv_new(struct ev_loop *loop, const struct eio_opts *o)
+{
+	struct eio_srv	*srv;
+	size_t		 rmax;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return NULL;
+	srv->loop = loop;
+	srv->o = *o;
+	srv->o.cors_origin = NULL;
+	if (o->cors_origin != NULL &&
+	    (srv->o.cors_origin = strdup(o->cors_origin)) == NULL)
+		goto fail;
+	rmax = o->max_payload + HTTP_MAX_HEAD + 1024;
+	if ((srv->cl = conn_loop_new(loop, o->outq_max, rmax,
+	    eio_http_accept, srv)) == NULL)
+		goto fail;
+	conn_loop_preflush(srv->cl, preflush, srv);
+	return srv;
+fail:
+	free((char *)srv->o.cors_origin);
+	free(srv);
+	return NULL;
+}
+
+int
+eio_srv_add_path(struct eio_srv *srv, const char *path,
+    const struct eio_handler *h, void *arg)
+{
+	struct eio_path	*p;
+	size_t		 len;
+
+	if (srv->npaths == EIO_MAX_PATHS || path == NULL || path[0] != '/')
+		return -1;
+	len = strlen(path);
+	p = &srv->paths[srv->npaths];
+	if ((p->path = malloc(len + 2)) == NULL)
+		return -1;
+	memcpy(p->path, path, len + 1);
+	if (path[len - 1] != '/') {
+		p->path[len++] = '/';
+		p->path[len] = '\0';
+	}
+	p->len = len;
+	p->h = *h;
+	p->arg = arg;
+	srv->npaths++;
+	return 0;
+}
+
+struct conn_loop *
+eio_srv_conns(struct eio_srv *srv)
+{
+	return srv->cl;
+}
+
+const struct eio_opts *
+eio_srv_opts(const struct eio_srv *srv)
+{
+	return &srv->o;
+}
+
+size_t
+eio_srv_nsessions(const struct eio_srv *srv)
+{
+	return srv->nsess;
+}
+
+void
+eio_srv_close_all(struct eio_srv *srv, const char *reason)
+{
+	struct conn	*c, *nx;
+
+	conn_unlisten(srv->cl);
+	while (srv->all != NULL)
+		eio_sess_close(srv->all, reason, 1);
+	for (c = conn_first(srv->cl); c != NULL; c = nx) {
+		nx = c->next;
+		conn_close_flush(c);
+	}
+}
+
+void
+eio_srv_free(struct eio_srv *srv)
+{
+	size_t	 i;
+
+	if (srv == NULL)
+		return;
+	while (srv->all != NULL)
+		eio_sess_close(srv->all, "forced close", 0);
+	preflush(srv);
+	conn_loop_free(srv->cl);
+	for (i = 0; i < srv->npaths; i++)
+		free(srv->paths[i].path);
+	free(srv->tab);
+	free((char *)srv->o.cors_origin);
+	free(srv);
+}

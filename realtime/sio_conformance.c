@@ -1,0 +1,133 @@
+/*
+ * sio_conformance.c: realtime/sio-conformance, the server the official
+ * socket.io-protocol and engine.io-protocol test suites (and our e2e
+ * tests) run against.  Socket.IO at /socket.io/: on connection to "/" or
+ * "/custom" it emits "auth" with the handshake auth payload ({} when
+ * none); "message" is echoed as "message-back" (attachments included);
+ * "message-with-ack" is acked with its arguments; other namespaces get
+ * CONNECT_ERROR {"message":"Invalid namespace"}.  Plain Engine.IO at
+ * /engine.io/: every message is sent back unchanged.  Settings:
+ * pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1000000,
+ * connectTimeout 1000 ms, CORS origin "*".
+ * Usage: sio-conformance --port N [--node ID]
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "realtime/sio_server.h"
+
+static void
+on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
+{
+	json_t	*args = NULL, *err;
+
+	(void)arg;
+	if (strcmp(nsp, "/") != 0 && strcmp(nsp, "/custom") != 0) {
+		err = json_pack("{s:s}", "message", "Invalid namespace");
+		(void)sio_refuse(s, err);
+		return;
+	}
+	if (sio_accept(s) == -1)
+		return;
+	if (auth != NULL)
+		args = json_pack("[O]", auth);
+	else
+		args = json_pack("[{}]");
+	if (args != NULL)
+		(void)sio_emit(s, "auth", args);
+	json_decref(args);
+}
+
+static void
+on_event(struct sio_socket *s, const char *name, json_t *args, int64_t ackid,
+    const struct sio_bin *bins, size_t nbins, void *arg)
+{
+	(void)bins;
+	(void)nbins;
+	(void)arg;
+	if (strcmp(name, "message") == 0)
+		(void)sio_emit(s, "message-back", args);
+	else if (strcmp(name, "message-with-ack") == 0 && ackid >= 0)
+		(void)sio_ack(s, ackid, args);
+}
+
+static void
+on_raw(struct sio_eio *e, const void *p, size_t len, int binary, void *arg)
+{
+	(void)arg;
+	(void)sio_eio_send(e, p, len, binary);
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	(void)w;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ev_loop		*loop;
+	struct sio_server	*srv = NULL;
+	struct sio_opts		 o;
+	ev_signal		 sigint, sigterm;
+	long			 port = -1, node = 0;
+	char			*ep;
+	int			 i, rc = 1;
+
+	log_init("sio-conformance");
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+			port = strtol(argv[++i], &ep, 10);
+			if (*ep != '\0' || port < 0 || port > 65535)
+				port = -1;
+		} else if (strcmp(argv[i], "--node") == 0 && i + 1 < argc) {
+			node = strtol(argv[++i], &ep, 10);
+			if (*ep != '\0' || node < 0 || node > 255)
+				node = -1;
+		} else
+			port = -1, i = argc;
+	}
+	if (port < 0 || node < 0) {
+		fprintf(stderr, "usage: sio-conformance --port N [--node ID]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	loop = ev_default_loop(EVFLAG_AUTO);
+	memset(&o, 0, sizeof(o));
+	o.path = "/socket.io/";
+	o.node_id = (unsigned int)node;
+	o.ping_interval = 300;
+	o.ping_timeout = 200;
+	o.max_payload = 1000000;
+	o.connect_timeout = 1000;
+	o.cors_origin = "*";
+	o.on_connect = on_connect;
+	o.on_event = on_event;
+	if ((srv = sio_server_new(loop, &o)) == NULL)
+		goto out;
+	if (sio_server_add_raw_eio(srv, "/engine.io/", on_raw, NULL) == -1)
+		goto out;
+	if (sio_server_listen(srv, "127.0.0.1", (int)port) == -1)
+		goto out;
+	log_info("listening on 127.0.0.1:%d", sio_server_port(srv));
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_start(loop, &sigterm);
+	ev_run(loop, 0);
+	rc = 0;
+out:
+	sio_server_free(srv);
+	return rc;
+}
