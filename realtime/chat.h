@@ -1,0 +1,44 @@
+/*
+ * chat.h: the chat events of spec/api.md §2 and §11 on top of the
+ * Socket.IO server (sio_server.h), PostgreSQL (pgq.h) and Redis (ps.h).
+ * main.c creates one struct chat per process and plugs chat_on_connect,
+ * chat_on_event and chat_on_disconnect into struct sio_opts with the
+ * chat as "arg".
+ */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include <stdint.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "sio_server.h"
+
+#define CHAT_TYPING_SECS	8	/* a silent typer stops "typing" */
+#define CHAT_LIMIT_DEFAULT	50	/* getMessages */
+#define CHAT_LIMIT_MAX		100
+#define CHAT_CMID_MAX		64	/* clientMessageId, characters */
+#define CHAT_ENVELOPE_MAX	(1024 * 1024) /* bytes read from Redis */
+
+struct	chat;
+
+/* Returns NULL (logged) on error.  "conf" is borrowed for the lifetime. */
+struct chat	*chat_new(struct ev_loop *, const struct conf *,
+		    unsigned int node_id);
+/*
+ * Graceful stop after the server has shut down: drop this node's
+ * presence in Redis (announcing userOffline), write lastSeenAt, wait
+ * (at most "grace_ms") for PostgreSQL and Redis to answer, then call
+ * done(arg).
+ */
+void		 chat_stop(struct chat *, unsigned int grace_ms,
+		    void (*done)(void *), void *arg);
+void		 chat_free(struct chat *);
+
+sio_connect_cb		 chat_on_connect;
+sio_event_cb		 chat_on_event;
+sio_disconnect_cb	 chat_on_disconnect;
+
+#endif /* !CHAT_H */
