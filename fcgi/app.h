@@ -1,0 +1,81 @@
+/*
+ * app.h: one chat-fcgi worker's state (its own PostgreSQL and Redis
+ * connections, opened lazily and reopened after errors) and the REST
+ * handlers route.c dispatches to.  Spec: api.md section 1.
+ */
+#ifndef APP_H
+#define APP_H
+
+#include <limits.h>	/* PATH_MAX */
+#include <stddef.h>
+
+#include <crypt.h>
+#include <hiredis.h>
+
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+#include "jwt.h"
+#include "redis_util.h"
+
+#define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
+#define APP_BCRYPT_COST	10			/* spec 9: 10 rounds */
+#define APP_REFRESH_BYTES 40			/* raw refresh token: 80 hex */
+
+struct	app {
+	const struct conf *conf;	/* borrowed */
+	struct db	 db;		/* this worker's PostgreSQL */
+	struct redis_url rurl;		/* parsed REDIS_URL */
+	redisContext	*redis;		/* NULL until needed, after errors */
+	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
+	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
+	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */
+};
+
+/* The user a valid bearer token names. */
+struct	app_user {
+	long long	 id;
+	char		 name[JWT_UNAME_MAX];
+};
+
+/*
+ * Set up a worker (no connections yet): parse REDIS_URL, make the dummy
+ * bcrypt hash.  Returns 0, or -1 (logged).
+ */
+int	 app_init(struct app *a, const struct conf *c);
+void	 app_free(struct app *a);
+
+/* The worker's Redis connection, (re)connected as needed, or NULL. */
+redisContext	*app_redis(struct app *a);
+/* Drop a Redis connection that failed (the next app_redis reconnects). */
+void	 app_redis_drop(struct app *a);
+
+/*
+ * Check "Authorization: Bearer <JWT>".  Returns 0 and fills u, or sends
+ * 401 {"statusCode":401,"message":"Unauthorized"} and returns -1.
+ */
+int	 app_auth(struct app *a, struct http_req *r, struct app_user *u);
+
+/* Send the 500 every handler uses when PostgreSQL fails. */
+void	 app_fail(struct http_req *r);
+
+/* auth.c */
+void	 auth_register(struct app *, struct http_req *);
+void	 auth_login(struct app *, struct http_req *);
+void	 auth_refresh(struct app *, struct http_req *);
+void	 auth_logout(struct app *, struct http_req *);
+
+/* users.c */
+void	 users_me_get(struct app *, struct http_req *);
+void	 users_me_patch(struct app *, struct http_req *);
+void	 users_avatar_delete(struct app *, struct http_req *);
+
+/* avatar.c */
+void	 avatar_upload(struct app *, struct http_req *);
+/* Remove the file an avatarUrl names, if it is one of ours. */
+void	 avatar_unlink(struct app *, const char *url);
+
+/* route.c: answer one request (routing, CORS preflight, limits). */
+void	 route_dispatch(struct app *, struct http_req *);
+
+#endif /* !APP_H */

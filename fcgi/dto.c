@@ -1,0 +1,251 @@
+/*
+ * dto.c: the request body rules of dto.h.  Untrusted input: the body is
+ * capped by the caller, parsed by jansson (json_util_parse) and every
+ * string checked by lib/valid.c.  Messages copy class-validator's
+ * wording so clients that show them keep working; for one property they
+ * come in class-validator's order (the decorator written last first).
+ * Spec: api.md 1.1, 1.2, 9; DESIGN.md "Resolved details".
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "dto.h"
+#include "json_util.h"
+#include "valid.h"
+
+static const char *const	 fields[DTO__MAX][4] = {
+	{ "username", "password", "displayName", NULL },
+	{ "username", "password", NULL, NULL },
+	{ "refreshToken", NULL, NULL, NULL },
+	{ "displayName", NULL, NULL, NULL },
+};
+
+json_t *
+dto_error(int status, const char *msg, const char *error)
+{
+	json_t	*o;
+
+	if (error != NULL)
+		o = json_pack("{s:i, s:s, s:s}", "statusCode", status,
+		    "message", msg, "error", error);
+	else
+		o = json_pack("{s:i, s:s}", "statusCode", status,
+		    "message", msg);
+	return o;
+}
+
+static int
+msg(json_t *a, const char *s)
+{
+	return json_array_append_new(a, json_string(s));
+}
+
+static int
+allowed(enum dto_kind kind, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; fields[kind][i] != NULL; i++)
+		if (strcmp(fields[kind][i], key) == 0)
+			return 1;
+	return 0;
+}
+
+/* @IsString() @Length(3, 30) @Matches(/^[a-zA-Z0-9_]+$/) username */
+static void
+check_username(json_t *v, json_t *m, struct dto *d)
+{
+	int	 e;
+
+	if (!json_is_string(v)) {
+		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
+		    "expression");
+		msg(m, v == NULL || json_is_null(v) ?
+		    "username must be longer than or equal to 3 characters" :
+		    "username must be longer than or equal to 3 and shorter "
+		    "than or equal to 30 characters");
+		msg(m, "username must be a string");
+		return;
+	}
+	d->username = json_string_value(v);
+	d->username_len = json_string_length(v);
+	e = valid_username(d->username, d->username_len);
+	if (e & VALID_E_CHARS)
+		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
+		    "expression");
+	if (e & VALID_E_SHORT)
+		msg(m, "username must be longer than or equal to 3 "
+		    "characters");
+	if (e & VALID_E_LONG)
+		msg(m, "username must be shorter than or equal to 30 "
+		    "characters");
+}
+
+/* @IsString() @MinLength(6) @MaxLength(72 bytes) password */
+static void
+check_password(json_t *v, json_t *m, struct dto *d)
+{
+	int	 e;
+
+	if (!json_is_string(v)) {
+		msg(m, "password must be shorter than or equal to 72 bytes");
+		msg(m, "password must be longer than or equal to 6 "
+		    "characters");
+		msg(m, "password must be a string");
+		return;
+	}
+	d->password = json_string_value(v);
+	d->password_len = json_string_length(v);
+	e = valid_password(d->password, d->password_len);
+	if (e & VALID_E_LONG)
+		msg(m, "password must be shorter than or equal to 72 bytes");
+	if (e & VALID_E_SHORT)
+		msg(m, "password must be longer than or equal to 6 "
+		    "characters");
+	if (e & (VALID_E_CHARS | VALID_E_UTF8))
+		msg(m, "password must not contain null characters");
+}
+
+/* @IsString() @IsNotEmpty() for login's username and password. */
+static void
+check_nonempty(json_t *v, json_t *m, const char *name, const char **out,
+    size_t *outlen)
+{
+	char	 buf[96];
+
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		snprintf(buf, sizeof(buf), "%s should not be empty", name);
+		msg(m, buf);
+	}
+	if (!json_is_string(v)) {
+		snprintf(buf, sizeof(buf), "%s must be a string", name);
+		msg(m, buf);
+		return;
+	}
+	*out = json_string_value(v);
+	*outlen = json_string_length(v);
+}
+
+/* @IsOptional() @IsString() @MaxLength(50) displayName */
+static void
+check_display(json_t *v, json_t *m, struct dto *d)
+{
+	int	 e;
+
+	if (v == NULL) {
+		d->display = DTO_ABSENT;
+		return;
+	}
+	if (json_is_null(v)) {
+		d->display = DTO_NULL;
+		return;
+	}
+	if (!json_is_string(v)) {
+		msg(m, "displayName must be shorter than or equal to 50 "
+		    "characters");
+		msg(m, "displayName must be a string");
+		return;
+	}
+	d->display = DTO_SET;
+	d->display_name = json_string_value(v);
+	d->display_name_len = json_string_length(v);
+	e = valid_display_name(d->display_name, d->display_name_len);
+	if (e & VALID_E_LONG)
+		msg(m, "displayName must be shorter than or equal to 50 "
+		    "characters");
+	if (e & (VALID_E_CHARS | VALID_E_UTF8))
+		msg(m, "displayName must not contain null characters");
+}
+
+int
+dto_parse(enum dto_kind kind, const char *body, size_t len, int is_json,
+    struct dto *d, json_t **err)
+{
+	json_t		*root = NULL, *m = NULL, *v;
+	const char	*key;
+	char		 why[JSON_UTIL_ERR_MAX];
+	int		 rc = 400;
+
+	memset(d, 0, sizeof(*d));
+	*err = NULL;
+	if ((unsigned)kind >= DTO__MAX || len > DTO_BODY_MAX) {
+		*err = dto_error(400, "Bad Request", "Bad Request");
+		goto out;
+	}
+	if (!is_json || len == 0)
+		root = json_object();
+	else if ((root = json_util_parse(body, len, why, sizeof(why))) ==
+	    NULL) {
+		*err = dto_error(400, why, "Bad Request");
+		goto out;
+	}
+	if ((m = json_array()) == NULL || root == NULL)
+		goto out;
+	if (!json_is_object(root)) {
+		msg(m, "request body must be a JSON object");
+		goto fail;
+	}
+	/* forbidNonWhitelisted: unknown properties first, in body order. */
+	json_object_foreach(root, key, v) {
+		char	 buf[160];
+
+		if (allowed(kind, key))
+			continue;
+		/* Quote at most 100 bytes of a hostile key. */
+		snprintf(buf, sizeof(buf), "property %.100s should not exist",
+		    key);
+		if (json_array_append_new(m, json_string(buf)) == -1)
+			msg(m, "an unknown property should not exist");
+	}
+	switch (kind) {
+	case DTO_REGISTER:
+		check_username(json_object_get(root, "username"), m, d);
+		check_password(json_object_get(root, "password"), m, d);
+		check_display(json_object_get(root, "displayName"), m, d);
+		break;
+	case DTO_LOGIN:
+		check_nonempty(json_object_get(root, "username"), m,
+		    "username", &d->username, &d->username_len);
+		check_nonempty(json_object_get(root, "password"), m,
+		    "password", &d->password, &d->password_len);
+		break;
+	case DTO_REFRESH:
+		check_nonempty(json_object_get(root, "refreshToken"), m,
+		    "refreshToken", &d->refresh_token, &d->refresh_token_len);
+		break;
+	case DTO_PROFILE:
+		check_display(json_object_get(root, "displayName"), m, d);
+		break;
+	default:
+		break;
+	}
+	if (json_array_size(m) == 0) {
+		d->root = root;
+		root = NULL;
+		rc = 0;
+		goto out;
+	}
+fail:
+	*err = json_pack("{s:i, s:O, s:s}", "statusCode", 400, "message", m,
+	    "error", "Bad Request");
+out:
+	if (rc != 0) {
+		memset(d, 0, sizeof(*d));
+		if (*err == NULL)
+			*err = dto_error(400, "Bad Request", "Bad Request");
+	}
+	json_decref(m);
+	json_decref(root);
+	return rc;
+}
+
+void
+dto_clear(struct dto *d)
+{
+	json_decref(d->root);
+	memset(d, 0, sizeof(*d));
+}

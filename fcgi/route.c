@@ -1,0 +1,175 @@
+/*
+ * route.c: chat-fcgi's routing table and the steps every request takes:
+ * CORS preflight, route lookup (NestJS-style JSON 404), the rate limit
+ * (before anything else, so a refused request has no side effects),
+ * then the handler; and GET /healthz.
+ * Spec: api.md 1, 8, 10; DESIGN.md "Resolved details".
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "app.h"
+#include "http.h"
+#include "log.h"
+#include "rl.h"
+
+enum	rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };
+
+typedef void	 route_fn(struct app *, struct http_req *);
+
+struct	route {
+	const char	*method;
+	const char	*path;
+	const char	*name;		/* log and rate-limit key */
+	enum rl_class	 rl;
+	route_fn	*fn;
+};
+
+static void	 healthz(struct app *, struct http_req *);
+
+static const struct route	 routes[] = {
+	{ "POST", "/auth/register", "register", RL_CLASS_AUTH, auth_register },
+	{ "POST", "/auth/login", "login", RL_CLASS_AUTH, auth_login },
+	{ "POST", "/auth/refresh", "refresh", RL_CLASS_REFRESH, auth_refresh },
+	{ "POST", "/auth/logout", "logout", RL_CLASS_DEFAULT, auth_logout },
+	{ "GET", "/users/me", "me", RL_CLASS_DEFAULT, users_me_get },
+	{ "PATCH", "/users/me", "me-patch", RL_CLASS_DEFAULT, users_me_patch },
+	{ "POST", "/users/me/avatar", "avatar", RL_CLASS_DEFAULT,
+	    avatar_upload },
+	{ "DELETE", "/users/me/avatar", "avatar-delete", RL_CLASS_DEFAULT,
+	    users_avatar_delete },
+	{ "GET", "/healthz", "healthz", RL_NONE, healthz },
+};
+
+#define CORS_PREFLIGHT \
+    "Access-Control-Allow-Methods: GET,POST,PATCH,DELETE,OPTIONS\r\n" \
+    "Access-Control-Allow-Headers: Authorization,Content-Type\r\n" \
+    "Access-Control-Max-Age: 600\r\n"
+
+/* 200 {"status":"ok",...} when PostgreSQL and Redis answer, else 503. */
+static void
+healthz(struct app *a, struct http_req *r)
+{
+	PGresult	*res;
+	redisReply	*rep = NULL;
+	redisContext	*c;
+	enum db_err	 err = DB_ERR;
+	int		 pg_ok = 0, redis_ok = 0;
+
+	http_drain(r);
+	if (db_get(&a->db) != NULL) {
+		res = db_exec(&a->db, "SELECT 1", 0, NULL, &err);
+		pg_ok = err == DB_OK;
+		PQclear(res);
+	}
+	if ((c = app_redis(a)) != NULL) {
+		rep = redisCommand(c, "PING");
+		redis_ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+		if (rep != NULL)
+			freeReplyObject(rep);
+		else
+			app_redis_drop(a);
+	}
+	http_send_json(r, pg_ok && redis_ok ? 200 : 503,
+	    json_pack("{s:s, s:s, s:s}",
+	    "status", pg_ok && redis_ok ? "ok" : "error",
+	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down"),
+	    NULL);
+}
+
+/*
+ * Count the request against its limit.  Returns 0 to go on, or -1
+ * after sending 429.  Redis down: fail open (serve and log), so an
+ * outage of the limiter's store does not take the API down with it;
+ * the limits come back with Redis.
+ */
+static int
+limited(struct app *a, struct http_req *r, const struct route *rt)
+{
+	const struct conf_rate	*rate;
+	redisContext		*c;
+	enum rl_result		 res;
+	long			 retry = 0;
+	char			 hdr[64];
+
+	switch (rt->rl) {
+	case RL_CLASS_AUTH:
+		rate = &a->conf->rl_auth;
+		break;
+	case RL_CLASS_REFRESH:
+		rate = &a->conf->rl_refresh;
+		break;
+	case RL_CLASS_DEFAULT:
+		rate = &a->conf->rl_default;
+		break;
+	default:
+		return 0;
+	}
+	if ((c = app_redis(a)) == NULL) {
+		log_warnx("rate limit skipped: no Redis");
+		return 0;
+	}
+	res = rl_check(c, rt->name, r->ip, rate, time(NULL), &retry);
+	if (res == RL_ERROR) {
+		log_warnx("rate limit skipped: Redis error");
+		app_redis_drop(a);
+		return 0;
+	}
+	if (res == RL_ALLOW)
+		return 0;
+	http_drain(r);
+	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", retry);
+	http_send_json(r, 429, json_pack("{s:i, s:s, s:s}",
+	    "statusCode", 429,
+	    "message", "ThrottlerException: Too Many Requests",
+	    "error", "Too Many Requests"), hdr);
+	return -1;
+}
+
+void
+route_dispatch(struct app *a, struct http_req *r)
+{
+	const struct route	*rt = NULL;
+	char			 msg[256];
+	size_t			 i;
+
+	if (strcmp(r->method, "OPTIONS") == 0) {
+		r->route = "preflight";
+		http_drain(r);
+		http_send_empty(r, 204, CORS_PREFLIGHT);
+		return;
+	}
+	/* HEAD is served as GET would be, like Express. */
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, r->path) == 0 &&
+		    (strcmp(routes[i].method, r->method) == 0 ||
+		    (strcmp(r->method, "HEAD") == 0 &&
+		    strcmp(routes[i].method, "GET") == 0))) {
+			rt = &routes[i];
+			break;
+		}
+	if (rt == NULL) {
+		r->route = "404";
+		http_drain(r);
+		/* Quote a bounded, printable-only sample of the URI. */
+		snprintf(msg, sizeof(msg), "Cannot %.10s %.200s", r->method,
+		    r->uri);
+		for (i = 0; msg[i] != '\0'; i++)
+			if ((unsigned char)msg[i] < 0x20 ||
+			    (unsigned char)msg[i] >= 0x7f)
+				msg[i] = '?';
+		http_send_error(r, 404, msg, 0);
+		return;
+	}
+	r->route = rt->name;
+	if (limited(a, r, rt) == -1)
+		return;
+	rt->fn(a, r);
+}
