@@ -67,7 +67,8 @@ struct	multipart;
  * a NUL-terminated string.  Media type and parameter names are matched
  * case-insensitively.  Returns the boundary length (1-70), or -1 if the
  * type is not multipart/form-data, the boundary is missing, repeated or
- * invalid (RFC 2046 bchars), or does not fit in outsz bytes.
+ * invalid (RFC 2046 bchars), or does not fit in outsz bytes, or if the
+ * header value is longer than 1023 bytes.
  */
 int	 multipart_boundary(const char *content_type, char *out,
 	    size_t outsz);
