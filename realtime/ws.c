@@ -471,9 +471,10 @@ ws_frame_encode(void *out, size_t outsz, unsigned opcode,
 	total = h + len;
 	if (total > outsz)
 		return total;
-	ws_frame_header(o, opcode, 1, len);
+	/* memmove: the payload may already sit in out (e.g. at out + h). */
 	if (len > 0)
-		memcpy(o + h, payload, len);
+		memmove(o + h, payload, len);
+	ws_frame_header(o, opcode, 1, len);
 	return total;
 }
 

@@ -177,7 +177,8 @@ size_t	 ws_frame_header(unsigned char *out, unsigned opcode, int fin,
 /*
  * A whole server frame (header + payload copy) into out.  Returns the
  * frame size; writes only if it fits outsz (snprintf-style: call with
- * outsz 0 to size it).  Control frames with len > 125 return 0.
+ * outsz 0 to size it).  The payload may overlap out.  Control frames
+ * with len > 125 return 0.
  */
 size_t	 ws_frame_encode(void *out, size_t outsz, unsigned opcode,
 	    const void *payload, size_t len);
