@@ -104,5 +104,11 @@ idle_rss() {	# "pids" port n [sio-load args...]
 	awk -v c="$conn" -v r="$(field connects_per_s "$res")" -v b="$before" \
 	    -v a="$after" -v cpu="$(field client_cpu_s "$res")" 'BEGIN {
 		printf "%d %d %d %d %.1f %s\n", c, r, b, a,
-		    c > 0 ? (a - b) / c : 0, cpu }'
+		    (c > 0 ? (a - b) / c : 0), cpu }'
+}
+
+# CPU seconds (user+sys) a process has used so far.
+cpu_s() {	# pid
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' \
+		"/proc/$1/stat" 2>/dev/null || echo 0
 }
