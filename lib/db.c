@@ -4,7 +4,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <libpq-fe.h>
 
@@ -49,22 +52,39 @@ connect_new(const struct conf *c)
 	return pg;
 }
 
+/*
+ * Is an idle connection still usable?  A server that shut down sent a
+ * FATAL and closed the socket; peeking (without blocking) sees that
+ * now, instead of failing the next statement.  An idle connection gets
+ * nothing else we ask for (no LISTEN), so any byte waiting, or the end
+ * of the stream, means: reconnect.
+ */
+static int
+idle_alive(PGconn *pg)
+{
+	char	 c;
+	ssize_t	 n;
+	int	 fd;
+
+	if (PQstatus(pg) != CONNECTION_OK ||
+	    PQtransactionStatus(pg) == PQTRANS_UNKNOWN ||
+	    (fd = PQsocket(pg)) == -1)
+		return 0;
+	if (PQtransactionStatus(pg) != PQTRANS_IDLE)
+		return 1;	/* inside a transaction: the caller decides */
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 1;
+	return 0;
+}
+
 PGconn *
 db_get(struct db *d)
 {
-	if (d->pg != NULL) {
-		/*
-		 * A server that shut down sent a FATAL and closed the
-		 * socket; reading it now marks the connection bad instead
-		 * of failing the next statement.  libpq sockets are
-		 * non-blocking inside, so this does not wait.
-		 */
-		(void)PQconsumeInput(d->pg);
-		if (PQstatus(d->pg) != CONNECTION_OK ||
-		    PQtransactionStatus(d->pg) != PQTRANS_IDLE) {
-			log_info("db: connection lost, reconnecting");
-			db_close(d);
-		}
+	if (d->pg != NULL && !idle_alive(d->pg)) {
+		log_info("db: connection lost, reconnecting");
+		db_close(d);
 	}
 	if (d->pg == NULL)
 		d->pg = connect_new(d->conf);
@@ -79,7 +99,7 @@ db_exec(struct db *d, const char *sql, int n, const char *const *args,
 	const char	*state;
 
 	*err = DB_ERR;
-	if (d->pg == NULL && db_get(d) == NULL)
+	if (db_get(d) == NULL)
 		return NULL;
 	if (n < 0 || n > DB_MAX_ARGS)
 		return NULL;

@@ -30,10 +30,10 @@ enum	db_err {
 void	 db_init(struct db *d, const struct conf *c);
 
 /*
- * Return a working connection, connecting or reconnecting as needed
- * (input the server sent while idle is read first, so a connection the
- * server closed is noticed now).  Returns NULL (logged) if PostgreSQL
- * cannot be reached.
+ * Return a working connection, connecting or reconnecting as needed:
+ * an idle connection the server closed (restart, idle timeout) is
+ * noticed here, before a statement fails on it.  Returns NULL (logged)
+ * if PostgreSQL cannot be reached.  db_exec calls it.
  */
 PGconn	*db_get(struct db *d);
 

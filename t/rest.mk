@@ -13,3 +13,6 @@ t_valid_test_LDADD = $(CHAT_LIBS)
 t_rl_test_SOURCES = t/rl.c
 t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
+
+# libFuzzer target of the JSON body reader (built by t/fuzz/run).
+EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
