@@ -1,0 +1,115 @@
+// t/e2e/chat-presence.test.mjs: userOnline / userOffline (spec/api.md
+// §2 "Connection Lifecycle Events", §11 multi-device): broadcast to
+// every client on every node on a user's first and last socket only,
+// lastSeenAt written when the last socket closes.
+
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, registerAndLogin } from './lib/api.mjs';
+import {
+	userSocket, connect, closeAll, waitFor, noEvent, ask, NODES, ISO_MS,
+	sleep,
+} from './lib/chat.mjs';
+
+after(closeAll);
+
+const URL_A = NODES[0] ?? BASE;
+const URL_B = NODES[1] ?? NODES[0] ?? BASE;
+const isUser = (id) => (p) => p && p.userId === id;
+
+describe('presence', () => {
+	test('userOnline on the first socket, to clients on every node',
+	    async () => {
+		const w1 = await userSocket({ url: URL_A });
+		const w2 = await userSocket({ url: URL_B });
+		const w3 = await userSocket();
+		const u = await registerAndLogin();
+		const ps = [w1, w2, w3].map((w) =>
+		    waitFor(w.s, 'userOnline', isUser(u.id)));
+		const d1 = await connect(u.access_token, { url: URL_A });
+		const got = await Promise.all(ps);
+		for (const g of got)
+			assert.deepEqual(g, { userId: u.id });
+		// A second device, on the other node: no new userOnline.
+		const quiet = [w1, w2].map((w) =>
+		    noEvent(w.s, 'userOnline', 800, isUser(u.id)));
+		const d2 = await connect(u.access_token, { url: URL_B });
+		await Promise.all(quiet);
+		// Closing one of two devices: no userOffline.
+		const quiet2 = [w1, w2].map((w) =>
+		    noEvent(w.s, 'userOffline', 800, isUser(u.id)));
+		d1.close();
+		await Promise.all(quiet2);
+		assert.ok((await ask(w1.s, 'getOnlineUsers')).includes(u.id));
+		// The last one: userOffline everywhere.
+		const off = [w1, w2, w3].map((w) =>
+		    waitFor(w.s, 'userOffline', isUser(u.id)));
+		d2.close();
+		for (const g of await Promise.all(off))
+			assert.deepEqual(g, { userId: u.id });
+		assert.ok(!(await ask(w1.s, 'getOnlineUsers')).includes(u.id));
+	});
+
+	test('lastSeenAt is written when the last socket closes', async () => {
+		const a = await userSocket({ url: URL_A });
+		const b = await userSocket({ url: URL_B });
+		await ask(a.s, 'sendMessage', { recipientId: b.user.id,
+		    content: 'hi' });
+		let list = await ask(a.s, 'getConversations');
+		assert.equal(list[0].otherUser.isOnline, true);
+		assert.equal(list[0].otherUser.lastSeenAt, null);
+		const off = waitFor(a.s, 'userOffline', isUser(b.user.id));
+		const t0 = Date.now();
+		b.s.close();
+		await off;
+		let seen;
+		for (let i = 0; i < 20; i++) {
+			list = await ask(a.s, 'getConversations');
+			seen = list[0].otherUser.lastSeenAt;
+			if (seen)
+				break;
+			await sleep(100);
+		}
+		assert.equal(list[0].otherUser.isOnline, false);
+		assert.match(seen, ISO_MS);
+		assert.ok(Math.abs(Date.parse(seen) - t0) < 5000);
+		// Back online: lastSeenAt is hidden again.
+		const on = waitFor(a.s, 'userOnline', isUser(b.user.id));
+		await connect(b.user.access_token, { url: URL_A });
+		await on;
+		list = await ask(a.s, 'getConversations');
+		assert.equal(list[0].otherUser.isOnline, true);
+		assert.equal(list[0].otherUser.lastSeenAt, null);
+	});
+
+	test('many devices connecting at once: exactly one userOnline',
+	    async () => {
+		const w = await userSocket({ url: URL_A });
+		const u = await registerAndLogin();
+		let n = 0;
+		w.s.on('userOnline', (p) => { if (p.userId === u.id) n++; });
+		const ss = await Promise.all(Array.from({ length: 8 },
+		    (_, i) => connect(u.access_token,
+		    { url: i % 2 ? URL_A : URL_B })));
+		await sleep(800);
+		assert.equal(n, 1);
+		let off = 0;
+		w.s.on('userOffline', (p) => { if (p.userId === u.id) off++; });
+		for (const s of ss)
+			s.close();
+		await sleep(1000);
+		assert.equal(off, 1);
+	});
+
+	test('a polling client going away counts too', async () => {
+		const w = await userSocket({ url: URL_B });
+		const u = await registerAndLogin();
+		const on = waitFor(w.s, 'userOnline', isUser(u.id));
+		const s = await connect(u.access_token,
+		    { transports: ['polling'] });
+		await on;
+		const off = waitFor(w.s, 'userOffline', isUser(u.id));
+		s.close();
+		await off;
+	});
+});
