@@ -89,12 +89,12 @@ placeholder(const json_t *v, json_int_t *num)
 
 /*
  * Walk v (depth-bounded): check every placeholder has 0 <= num < natt,
- * and if bufs is not NULL replace each by a binary value of bufs[num].
- * Returns 0 or -1 and *why.
+ * mark num in *seen, and if bufs is not NULL replace each by a binary
+ * value of bufs[num].  Returns 0 or -1 and *why.
  */
 static int
 walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
-    int depth, const char **why)
+    uint64_t *seen, int depth, const char **why)
 {
 	json_t		*c, *bin;
 	void		*it;
@@ -113,6 +113,7 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 					*why = "bad attachment placeholder";
 					return -1;
 				}
+				*seen |= UINT64_C(1) << num;
 				if (bufs == NULL)
 					continue;
 				if ((bin = sio_bin_new(bufs[num].p,
@@ -121,8 +122,8 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 					*why = "out of memory";
 					return -1;
 				}
-			} else if (walk_placeholders(c, natt, bufs, depth + 1,
-			    why) == -1)
+			} else if (walk_placeholders(c, natt, bufs, seen,
+			    depth + 1, why) == -1)
 				return -1;
 		}
 	} else if (json_is_object(v)) {
@@ -134,6 +135,7 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 					*why = "bad attachment placeholder";
 					return -1;
 				}
+				*seen |= UINT64_C(1) << num;
 				if (bufs == NULL)
 					continue;
 				if ((bin = sio_bin_new(bufs[num].p,
@@ -142,8 +144,8 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 					*why = "out of memory";
 					return -1;
 				}
-			} else if (walk_placeholders(c, natt, bufs, depth + 1,
-			    why) == -1)
+			} else if (walk_placeholders(c, natt, bufs, seen,
+			    depth + 1, why) == -1)
 				return -1;
 		}
 	}
@@ -225,6 +227,7 @@ sio_packet_decode(struct sio_packet *p, const char *buf, size_t len,
 	size_t		 i = 1, start, nlen;
 	unsigned	 natt;
 	int64_t		 id;
+	uint64_t	 seen = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->nsp = "/";
@@ -300,9 +303,16 @@ sio_packet_decode(struct sio_packet *p, const char *buf, size_t len,
 	}
 	if (valid_payload(p, why) == -1)
 		goto fail;
-	if (p->attachments > 0 &&
-	    walk_placeholders(p->data, p->attachments, NULL, 1, why) == -1)
-		goto fail;
+	/* Each of the N attachments must have a placeholder. */
+	if (p->attachments > 0) {
+		if (walk_placeholders(p->data, p->attachments, NULL, &seen, 1,
+		    why) == -1)
+			goto fail;
+		if (seen != (UINT64_C(1) << p->attachments) - 1) {
+			*why = "attachment count mismatch";
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	json_decref(p->data);
@@ -337,6 +347,8 @@ int
 sio_packet_attach(struct sio_packet *p, const struct sio_span *bufs,
     size_t n, const char **why)
 {
+	uint64_t	 seen = 0;
+
 	if (p->type != SIO_BINARY_EVENT && p->type != SIO_BINARY_ACK) {
 		*why = "not a binary packet";
 		return -1;
@@ -345,7 +357,8 @@ sio_packet_attach(struct sio_packet *p, const struct sio_span *bufs,
 		*why = "attachment count mismatch";
 		return -1;
 	}
-	return walk_placeholders(p->data, p->attachments, bufs, 1, why);
+	return walk_placeholders(p->data, p->attachments, bufs, &seen, 1,
+	    why);
 }
 
 /*

@@ -62,7 +62,8 @@ struct	sio_packet {
  *   ACK/BIN_ACK    an array (may be empty); ack id mandatory
  *   CONNECT_ERROR  an object or a string; no ack id
  * and: type digit 0-6; attachments "N-" only on BINARY_* (1..
- * SIO_MAX_ATTACHMENTS); namespace "/..." up to ',' (or the end), at most
+ * SIO_MAX_ATTACHMENTS), each of 0..N-1 referenced by a placeholder
+ * {"_placeholder":true,"num":i} and no other num; namespace "/..." up to ',' (or the end), at most
  * SIO_MAX_NSP bytes, no control bytes; ack id digits <= SIO_MAX_ACK_ID;
  * JSON nesting <= SIO_MAX_DEPTH; no trailing bytes; JSON strings free of
  * NUL.  Returns 0, or -1 and *why (static text): the server should then

@@ -129,7 +129,8 @@ test_decode_good(void)
 	good("2[\"a\",\"\\u00ffbin\"]", SIO_EVENT, "/", -1,
 	    "[\"a\",\"\xc3\xbf" "bin\"]", "decode: unicode escape");
 
-	tap_int(decode(&p, "52-[\"x\",{\"_placeholder\":true,\"num\":1}]"), 0,
+	tap_int(decode(&p, "52-[\"x\",{\"_placeholder\":true,\"num\":1},"
+	    "{\"_placeholder\":true,\"num\":0}]"), 0,
 	    "decode: attachment count");
 	tap_int(p.attachments, 2, "decode: attachments 2");
 	tap_str(sio_packet_event(&p), "x", "decode: event name");
@@ -215,6 +216,11 @@ test_decode_bad(void)
 	BAD("51-[\"a\",{\"_placeholder\":true}]",
 	    "bad: placeholder without num");
 	BAD("61-[\"a\"]", "bad: BINARY_ACK without id");
+	BAD("51-[\"a\"]", "bad: attachment without placeholder");
+	BAD("52-[\"a\",{\"_placeholder\":true,\"num\":0}]",
+	    "bad: attachment count mismatch (2 declared, 1 used)");
+	BAD("61-1[{\"_placeholder\":false,\"num\":0}]",
+	    "bad: placeholder false is no placeholder");
 	BAD("2/adm\x01in,[\"a\"]", "bad: control byte in namespace");
 	BAD("2/adm\x7fin,[\"a\"]", "bad: DEL in namespace");
 	BAD("2/admin,x[\"a\"]", "bad: garbage after namespace");
