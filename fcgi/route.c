@@ -53,6 +53,20 @@ static const struct route	 routes[] = {
     "Access-Control-Allow-Headers: Authorization,Content-Type\r\n" \
     "Access-Control-Max-Age: 600\r\n"
 
+/*
+ * After a failed command: was the connection simply closed under us
+ * (Redis restarted, idle timeout)?  Then it is dropped and the caller
+ * may try once more on a fresh one.
+ */
+static int
+stale(struct app *a)
+{
+	int	 e = a->redis != NULL ? a->redis->err : 0;
+
+	app_redis_drop(a);
+	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
+}
+
 /* 200 {"status":"ok",...} when PostgreSQL and Redis answer, else 503. */
 static void
 healthz(struct app *a, struct http_req *r)
@@ -71,6 +85,10 @@ healthz(struct app *a, struct http_req *r)
 	}
 	if ((c = app_redis(a)) != NULL) {
 		rep = redisCommand(c, "PING");
+		if (rep == NULL && stale(a)) {
+			if ((c = app_redis(a)) != NULL)
+				rep = redisCommand(c, "PING");
+		}
 		redis_ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
 		if (rep != NULL)
 			freeReplyObject(rep);
@@ -117,6 +135,8 @@ limited(struct app *a, struct http_req *r, const struct route *rt)
 		return 0;
 	}
 	res = rl_check(c, rt->name, r->ip, rate, time(NULL), &retry);
+	if (res == RL_ERROR && stale(a) && (c = app_redis(a)) != NULL)
+		res = rl_check(c, rt->name, r->ip, rate, time(NULL), &retry);
 	if (res == RL_ERROR) {
 		log_warnx("rate limit skipped: Redis error");
 		app_redis_drop(a);
