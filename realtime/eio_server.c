@@ -576,7 +576,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 	if (eio_packet_decode(p, len, ws_binary, &pk, &why) == -1) {
 		log_debug("eio: sid=%s bad packet: %s", s->sid, why);
 		eio_sess_close(s, "parse error", 1);
-		return -1;
+		return -2;
 	}
 	switch (pk.type) {
 	case EIO_PONG:
@@ -592,7 +592,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 			    pk.len);
 			if (n < 0) {
 				eio_sess_close(s, "parse error", 1);
-				return -1;
+				return -2;
 			}
 			pk.len = (size_t)n;
 		}
@@ -615,7 +615,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 		log_debug("eio: sid=%s unexpected %s packet", s->sid,
 		    eio_type_str(pk.type));
 		eio_sess_close(s, "parse error", 1);
-		rc = -1;
+		rc = -2;
 		break;
 	}
 	return rc;
@@ -689,26 +689,36 @@ ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	eio_sess_unref(s);
 }
 
+/*
+ * Split on 0x1e ourselves: eio_payload_split() refuses more than
+ * EIO_MAX_PACKETS (64) packets, but engine.io-client sends every buffered
+ * packet in one POST (bounded only by maxPayload, checked by tr_poll.c).
+ */
 static void
 poll_post(struct eio_sess *s, struct conn *c, char *body, size_t blen)
 {
-	struct eio_span	 sp[EIO_MAX_PACKETS];
-	const char	*why;
-	int		 n, i;
+	char	*sep;
+	size_t	 pos = 0, end;
+	int	 bad = 0;
 
-	if ((n = eio_payload_split(body, blen, s->srv->o.max_payload, sp,
-	    EIO_MAX_PACKETS, &why)) < 0) {
-		log_debug("eio: sid=%s bad payload: %s", s->sid, why);
+	if (blen == 0) {
 		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
 		eio_sess_close(s, "parse error", 1);
 		return;
 	}
 	eio_sess_ref(s);
-	for (i = 0; i < n && s->state == EIO_ST_OPEN; i++)
-		if (eio_sess_packet(s, NULL, (char *)sp[i].p, sp[i].len,
-		    0) == -1)
+	while (pos <= blen && s->state == EIO_ST_OPEN) {
+		sep = memchr(body + pos, 0x1e, blen - pos);
+		end = sep == NULL ? blen : (size_t)(sep - body);
+		if (eio_sess_packet(s, NULL, body + pos, end - pos, 0) == -2) {
+			bad = 1;
 			break;
-	if (i < n || (s->state != EIO_ST_OPEN && i == 0))
+		}
+		if (sep == NULL)
+			break;
+		pos = end + 1;
+	}
+	if (bad)
 		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
 	else
 		(void)tr_poll_respond(c, 200, "text/html", "ok", 2);

@@ -136,7 +136,10 @@ void		 eio_http_accept(struct conn *, void *);
 struct	http_request;
 void		 eio_http_request(struct eio_srv *, struct conn *,
 		    const struct http_request *, char *, size_t);
-/* A packet from a transport (conn NULL: polling POST).  0, or -1: closed. */
+/*
+ * A packet from a transport (conn NULL: polling POST).  Returns 0, -1 if
+ * the session closed meanwhile, -2 if the packet was malformed (closed).
+ */
 int		 eio_sess_packet(struct eio_sess *, struct conn *, char *,
 		    size_t, int ws_binary);
 void		 eio_sess_ws_gone(struct eio_sess *, struct conn *);

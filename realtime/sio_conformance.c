@@ -9,7 +9,9 @@
  * /engine.io/: every message is sent back unchanged.  Settings:
  * pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1000000,
  * connectTimeout 1000 ms, CORS origin "*".
- * Usage: sio-conformance --port N [--node ID]
+ * Usage: sio-conformance --port N [--node ID] [--ping-interval MS]
+ *	[--ping-timeout MS] [--connect-timeout MS]
+ * (the timing flags let load tests use gentler heartbeats).
  */
 #include "config.h"
 
@@ -81,7 +83,8 @@ main(int argc, char *argv[])
 	struct sio_server	*srv = NULL;
 	struct sio_opts		 o;
 	ev_signal		 sigint, sigterm;
-	long			 port = -1, node = 0;
+	long			 port = -1, node = 0, v;
+	long			 pi = 300, pt = 200, ct = 1000;
 	char			*ep;
 	int			 i, rc = 1;
 
@@ -95,11 +98,26 @@ main(int argc, char *argv[])
 			node = strtol(argv[++i], &ep, 10);
 			if (*ep != '\0' || node < 0 || node > 255)
 				node = -1;
+		} else if ((strcmp(argv[i], "--ping-interval") == 0 ||
+		    strcmp(argv[i], "--ping-timeout") == 0 ||
+		    strcmp(argv[i], "--connect-timeout") == 0) && i + 1 < argc) {
+			v = strtol(argv[i + 1], &ep, 10);
+			if (*ep != '\0' || v < 1 || v > 3600000)
+				port = -1, i = argc;
+			else if (argv[i][2] == 'c')
+				ct = v;
+			else if (argv[i][7] == 'i')
+				pi = v;
+			else
+				pt = v;
+			i++;
 		} else
 			port = -1, i = argc;
 	}
 	if (port < 0 || node < 0) {
-		fprintf(stderr, "usage: sio-conformance --port N [--node ID]\n");
+		fprintf(stderr, "usage: sio-conformance --port N [--node ID] "
+		    "[--ping-interval MS] [--ping-timeout MS] "
+		    "[--connect-timeout MS]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -107,10 +125,10 @@ main(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	o.path = "/socket.io/";
 	o.node_id = (unsigned int)node;
-	o.ping_interval = 300;
-	o.ping_timeout = 200;
+	o.ping_interval = (unsigned int)pi;
+	o.ping_timeout = (unsigned int)pt;
 	o.max_payload = 1000000;
-	o.connect_timeout = 1000;
+	o.connect_timeout = (unsigned int)ct;
 	o.cors_origin = "*";
 	o.on_connect = on_connect;
 	o.on_event = on_event;

@@ -38,10 +38,10 @@ function canConnect(port) {
   });
 }
 
-export async function startServer(port) {
+export async function startServer(port, extra = []) {
   port = port || await freePort();
   const bin = `${BUILD_DIR}/realtime/sio-conformance`;
-  const proc = spawn(bin, ['--port', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(bin, ['--port', String(port), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
   const exited = new Promise((r) => proc.once('exit', (code, sig) => r({ code, sig })));
