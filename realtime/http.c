@@ -267,7 +267,8 @@ http_request_parse(struct http_request *r, const char *buf, size_t len)
 	/* Request line. */
 	nl = memchr(buf, '\n', hend + 2);
 	linelen = nl - buf;	/* found: buf[hend + 1] is '\n' */
-	if (linelen > HTTP_MAX_LINE) {
+	/* '\n' must lie in the first HTTP_MAX_LINE bytes, as while waiting. */
+	if (linelen >= HTTP_MAX_LINE) {
 		rc = HTTP_ETARGET;
 		goto fail;
 	}

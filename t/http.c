@@ -273,6 +273,29 @@ test_caps(void)
 	tap_int(parse(&r, big), HTTP_ETARGET, "caps: 8 KB + 1 target");
 	tap_int(http_res_status(HTTP_ETARGET), 414, "caps: 414");
 
+	/*
+	 * The line cap holds however the bytes arrive: a line whose '\n'
+	 * sits at index HTTP_MAX_LINE is refused whole and cut up.
+	 */
+	for (i = 52; i <= 53; i++) {
+		memset(big, 'X', i);
+		n = i;
+		big[n++] = ' ';
+		big[n++] = '/';
+		memset(big + n, 'a', HTTP_MAX_TARGET - 1);
+		n += HTTP_MAX_TARGET - 1;
+		strcpy(big + n, " HTTP/1.1\r\n\r\n");
+		tap_int(parse(&r, big), i == 52 ? HTTP_DONE : HTTP_ETARGET,
+		    i == 52 ? "caps: longest request line, whole" :
+		    "caps: request line one byte too long, whole");
+		http_request_init(&r, 0);
+		http_request_parse(&r, big, HTTP_MAX_LINE);
+		tap_int(http_request_parse(&r, big, strlen(big)),
+		    i == 52 ? HTTP_DONE : HTTP_ETARGET,
+		    i == 52 ? "caps: longest request line, cut" :
+		    "caps: request line one byte too long, cut");
+	}
+
 	/* A request line that never ends fails before the head cap. */
 	n = (size_t)snprintf(big, 64, "GET /");
 	memset(big + n, 'a', HTTP_MAX_LINE);
