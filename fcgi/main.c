@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -186,7 +187,7 @@ out:
 static pid_t
 spawn(int lfd, const struct conf *c)
 {
-	pid_t	 pid;
+	pid_t	 pid, parent = getpid();
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
@@ -198,6 +199,11 @@ spawn(int lfd, const struct conf *c)
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		sigaction(SIGCHLD, &sa, NULL);
+		/* A parent killed outright takes its workers along. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+			log_warn("prctl");
+		if (getppid() != parent)
+			_exit(0);
 		_exit(worker(lfd, c));
 	}
 	return pid;
