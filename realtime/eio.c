@@ -217,6 +217,28 @@ eio_payload_split(const char *buf, size_t len, size_t max_payload,
 	}
 }
 
+int
+eio_payload_next(const char *buf, size_t len, size_t *pos,
+    struct eio_span *out, const char **why)
+{
+	const char	*sep;
+	size_t		 end;
+
+	/* After the last packet *pos is len + 1. */
+	if (*pos > len)
+		return 0;
+	sep = memchr(buf + *pos, 0x1e, len - *pos);
+	end = sep == NULL ? len : (size_t)(sep - buf);
+	if (end == *pos) {
+		*why = "empty packet";
+		return -1;
+	}
+	out->p = buf + *pos;
+	out->len = end - *pos;
+	*pos = end + 1;
+	return 1;
+}
+
 size_t
 eio_payload_join(char *out, size_t outsz, const struct eio_item *it,
     size_t n)

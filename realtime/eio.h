@@ -59,6 +59,15 @@ int	 eio_payload_split(const char *, size_t, size_t max_payload,
 	    struct eio_span *, size_t outsz, const char **why);
 
 /*
+ * Iterate over a polling body without a packet count cap (the byte cap
+ * is the caller's): *pos starts at 0.  Returns 1 and the next packet in
+ * *out, 0 when the body is done, or -1 and *why for an empty packet
+ * (empty body, leading, trailing or doubled separator).
+ */
+int	 eio_payload_next(const char *, size_t, size_t *pos,
+	    struct eio_span *out, const char **why);
+
+/*
  * One queued outgoing packet for eio_payload_join(): if binary is 0, p is
  * an encoded text packet ("4hello", "3", "6"); if 1, p is the raw bytes
  * of a binary message, sent as "b" + base64.

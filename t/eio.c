@@ -117,6 +117,43 @@ test_split(void)
 	free(body);
 }
 
+/* Count packets with eio_payload_next(), -1 on error. */
+static int
+iter(const char *body, size_t len)
+{
+	struct eio_span	 sp;
+	const char	*why;
+	size_t		 pos = 0;
+	int		 n = 0, rc;
+
+	while ((rc = eio_payload_next(body, len, &pos, &sp, &why)) == 1) {
+		if (sp.len == 0 || sp.p < body || sp.p + sp.len > body + len)
+			return -2;
+		n++;
+	}
+	return rc == 0 ? n : -1;
+}
+
+static void
+test_next(void)
+{
+	char	 body[400];
+	size_t	 i;
+
+	tap_int(iter("4hello\x1e" "2\x1e" "4world", 15), 3, "next: three");
+	tap_int(iter("4x", 2), 1, "next: one");
+	tap_int(iter("", 0), -1, "next: empty body");
+	tap_int(iter("4x\x1e", 3), -1, "next: trailing separator");
+	tap_int(iter("\x1e" "4x", 3), -1, "next: leading separator");
+	tap_int(iter("4x\x1e\x1e" "4y", 6), -1, "next: doubled separator");
+	tap_int(iter("\x1e", 1), -1, "next: separator only");
+	for (i = 0; i < 200; i++) {
+		body[2 * i] = '2';
+		body[2 * i + 1] = 0x1e;
+	}
+	tap_int(iter(body, 399), 200, "next: 200 packets, no count cap");
+}
+
 static void
 test_encode(void)
 {
@@ -262,6 +299,7 @@ main(void)
 {
 	test_decode();
 	test_split();
+	test_next();
 	test_encode();
 	test_handshake();
 	test_base64();

@@ -41,6 +41,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(body, data, size);
 	n = eio_payload_split(body, size, 4096, s, MAXP, &why);
+	/* The iterator agrees with split where split has room. */
+	{
+		struct eio_span	 sp;
+		size_t		 pos = 0;
+		int		 c = 0, rc;
+
+		while ((rc = eio_payload_next(body, size, &pos, &sp,
+		    &why)) == 1) {
+			if (c < n && (sp.p != s[c].p || sp.len != s[c].len))
+				abort();
+			c++;
+		}
+		if (n >= 0 && (rc != 0 || c != n))
+			abort();
+		if (n < 0 && size <= 4096 && rc == 0 && c <= MAXP)
+			abort();
+	}
 	if (n < 0)
 		goto out;
 	if (n == 0 || n > MAXP)
