@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	req, registerAndLogin, assertError, uploadAvatar,
+	req, registerAndLogin, sharedUser, assertError, uploadAvatar,
 	makePng, makeJpeg, makeWebp, makeGif,
 } from './lib/api.mjs';
 
@@ -14,6 +14,9 @@ const TWO_MB = 2 * 1024 * 1024;
 const URL_RE = (ext) =>
     new RegExp(`^/uploads/avatars/[0-9a-f]{32}\\.${ext}$`);
 const ONLY = 'Only jpg, png, webp allowed';
+
+// One user for the tests that are refused and so change nothing.
+const refused = sharedUser();
 
 const me = (u) => req('GET', '/users/me', { token: u.access_token });
 const get = (path) => req('GET', path);
@@ -73,7 +76,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a GIF is 400 "Only jpg, png, webp allowed"', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await uploadAvatar(u.access_token, makeGif(), 'a.gif',
 		    'image/gif');
 		assertError(r, 400, ONLY);
@@ -81,7 +84,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a text file named x.png of type image/png is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await uploadAvatar(u.access_token,
 		    Buffer.from('hello, I am not a picture\n'), 'x.png',
 		    'image/png');
@@ -90,27 +93,27 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('GIF bytes declared as a png are 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		assertError(await uploadAvatar(u.access_token, makeGif(),
 		    'x.png', 'image/png'), 400);
 	});
 
 	test('HTML declared as a jpeg is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		assertError(await uploadAvatar(u.access_token,
 		    Buffer.from('<html><script>alert(1)</script></html>'),
 		    'x.jpg', 'image/jpeg'), 400);
 	});
 
 	test('PNG bytes declared as image/gif are 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		assertError(await uploadAvatar(u.access_token, makePng(),
 		    'x.gif', 'image/gif'), 400);
 	});
 
 	test('an empty file is 400',
 	    async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		assertError(await uploadAvatar(u.access_token, Buffer.alloc(0),
 		    'x.png', 'image/png'), 400);
 	});
@@ -175,7 +178,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a 5 MB upload is refused with JSON', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await uploadAvatar(u.access_token,
 		    makePng(5 * 1024 * 1024), 'huge.png', 'image/png');
 		assert.ok(r.status === 413 || r.status === 400,
@@ -185,7 +188,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a missing avatar field is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await uploadAvatar(u.access_token, makePng(), 'a.png',
 		    'image/png', { field: 'file' });
 		assertError(r, 400);
@@ -193,7 +196,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a multipart body with no parts at all is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await req('POST', '/users/me/avatar', {
 			token: u.access_token, raw: true, body: '--b--\r\n',
 			headers: { 'Content-Type':
@@ -203,14 +206,14 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 
 	test('a JSON body is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const r = await req('POST', '/users/me/avatar', {
 			token: u.access_token, body: { avatar: 'x' } });
 		assertError(r, 400);
 	});
 
 	test('a truncated multipart body is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await refused();
 		const png = makePng();
 		const body = Buffer.concat([Buffer.from('--XyZ\r\n' +
 		    'Content-Disposition: form-data; name="avatar"; ' +

@@ -5,7 +5,7 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	req, registerAndLogin, assertError, assertValidation,
+	req, registerAndLogin, sharedUser, assertError, assertValidation,
 	assertUnauthorized, decodeJwt, signJwt, b64url, now,
 	JWT_SECRET, JWT_REFRESH_SECRET, ISO_MS, HEX_COLOR,
 } from './lib/api.mjs';
@@ -13,6 +13,9 @@ import {
 const me = (token, opts = {}) => req('GET', '/users/me', { token, ...opts });
 const patch = (token, body, opts = {}) =>
     req('PATCH', '/users/me', { token, body, ...opts });
+
+// One user for tests that only read or are refused (so change nothing).
+const kept = sharedUser({ displayName: 'Kept' });
 
 describe('GET /users/me', { concurrency: 4 }, () => {
 	test('answers the profile with exactly the spec\'s keys', async () => {
@@ -34,7 +37,7 @@ describe('GET /users/me', { concurrency: 4 }, () => {
 	});
 
 	test('answers JSON', async () => {
-		const u = await registerAndLogin();
+		const u = await kept();
 		const r = await me(u.access_token);
 		assert.match(r.headers.get('content-type') ?? '',
 		    /^application\/json/);
@@ -50,7 +53,7 @@ describe('GET /users/me', { concurrency: 4 }, () => {
 	});
 
 	test('avatarColor stays the same across requests', async () => {
-		const u = await registerAndLogin();
+		const u = await kept();
 		const c1 = (await me(u.access_token)).json.avatarColor;
 		const c2 = (await me(u.access_token)).json.avatarColor;
 		assert.equal(c1, c2);
@@ -255,7 +258,7 @@ describe('PATCH /users/me', { concurrency: 4 }, () => {
 		['an avatarColor change', { avatarColor: '#000000' }],
 	]) {
 		test(`${what} is 400 and changes nothing`, async () => {
-			const u = await registerAndLogin({ displayName: 'Kept' });
+			const u = await kept();
 			const before = (await me(u.access_token)).json;
 			assertValidation(await patch(u.access_token, body));
 			assert.deepEqual((await me(u.access_token)).json, before);
@@ -263,7 +266,7 @@ describe('PATCH /users/me', { concurrency: 4 }, () => {
 	}
 
 	test('an unknown field is named in the message', async () => {
-		const u = await registerAndLogin();
+		const u = await kept();
 		const r = await patch(u.access_token, { isAdmin: true });
 		assertValidation(r);
 		assert.ok(r.json.message.some((m) => m.includes('isAdmin')),
@@ -278,7 +281,7 @@ describe('PATCH /users/me', { concurrency: 4 }, () => {
 	});
 
 	test('malformed JSON is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await kept();
 		const r = await req('PATCH', '/users/me', {
 			token: u.access_token, raw: true, body: '{"displayName":',
 			headers: { 'Content-Type': 'application/json' },
@@ -287,7 +290,7 @@ describe('PATCH /users/me', { concurrency: 4 }, () => {
 	});
 
 	test('a JSON array body is 400', async () => {
-		const u = await registerAndLogin();
+		const u = await kept();
 		assertError(await patch(u.access_token,
 		    [{ displayName: 'x' }]), 400);
 	});

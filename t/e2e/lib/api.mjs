@@ -135,6 +135,13 @@ export async function registerAndLogin(opts = {}) {
 	return { ...u, ...t };
 }
 
+// A user made on first use and then shared, for tests that only read it
+// or are refused: const someone = sharedUser(); ... await someone().
+export function sharedUser(opts) {
+	let p;
+	return () => (p ??= registerAndLogin(opts));
+}
+
 // JWTs, made by hand so the tests can forge bad ones.
 export function b64url(x) {
 	return Buffer.from(x).toString('base64url');
@@ -280,7 +287,7 @@ export function sleep(ms) {
 // The limiter may count in windows aligned to the clock (now / window,
 // DESIGN "Redis"). Before a burst that must land in one window, wait out
 // the current one if fewer than need seconds of it are left.
-export async function freshWindow(lim, need = 10) {
+export async function freshWindow(lim, need = 6) {
 	const left = lim.window - (Date.now() / 1000) % lim.window;
 	if (left < need)
 		await sleep(left * 1000 + 250);
