@@ -109,17 +109,23 @@ function setTokens(at, rt) {
 		throw new TransientError('Unexpected answer from the server.');
 	storeRefresh(rt);
 	access = at;
+	// The token's lifetime (exp - iat) counts from now, on our clock:
+	// a browser whose clock is off still refreshes in time.
 	const p = decodeJwt(at);
 	const now = Date.now();
-	accessExp = p && Number.isFinite(p.exp) ? p.exp * 1000 : now + 60000;
-	// Refresh a little before exp: a tenth of the lifetime, at least
-	// 5 s and at most 60 s early.
-	const iat = p && Number.isFinite(p.iat) ? p.iat * 1000 : now;
-	const early = Math.min(60000, Math.max(5000, (accessExp - iat) / 10));
+	let life = 60000;
+	if (p && Number.isFinite(p.exp))
+		life = Number.isFinite(p.iat) ? (p.exp - p.iat) * 1000 :
+		    p.exp * 1000 - now;
+	life = Math.max(10000, life);
+	accessExp = now + life;
+	// Refresh a little before that: a tenth of the lifetime, at
+	// least 5 s and at most 60 s early.
+	const early = Math.min(60000, Math.max(5000, life / 10));
 	clearTimeout(refreshTimer);
 	refreshTimer = setTimeout(() => {
 		refresh().catch(() => { /* retried on the next use */ });
-	}, Math.max(1000, accessExp - early - now));
+	}, life - early);
 	handlers.tokenChanged(at);
 }
 

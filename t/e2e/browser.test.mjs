@@ -23,6 +23,7 @@ const SHOTS = process.env.CHAT_VAR ?
     path.join(process.env.CHAT_VAR, 'report', 'screenshots') :
     '/tmp/chat-report/screenshots';
 const WAIT = 10000;		// the longest any one step may wait
+const TTL = Number(process.env.ACCESS_TOKEN_TTL || 900);
 
 function clientIp() {
 	const b = crypto.randomBytes(3);
@@ -158,13 +159,16 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		});
 	}
 
-	async function newUser(u) {
+	async function newUser(u, { clock = false } = {}) {
 		u.ctx = await browser.newContext({
 			viewport: { width: 1100, height: 720 },
 			extraHTTPHeaders: { 'X-Forwarded-For': clientIp() },
 			locale: 'en-GB',
 			timezoneId: 'UTC',
 		});
+		// A's clock can be moved on, to reach its token's expiry.
+		if (clock)
+			await u.ctx.clock.install();
 		u.page = await u.ctx.newPage();
 		u.page.setDefaultTimeout(WAIT);
 		u.page.on('pageerror', (e) =>
@@ -185,7 +189,7 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 			    '--disable-component-update', '--disable-sync'],
 			timeout: 30000,
 		});
-		await newUser(a);
+		await newUser(a, { clock: true });
 		await newUser(b);
 	});
 
@@ -435,6 +439,49 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		await tid(p, 'conversation-list').waitFor({ state: 'visible' });
 		assert.ok(await tid(p, 'chat-view').isHidden());
 		await shot(p, '06-mobile-list');
+	});
+
+	step('A\'s token is refreshed before it expires, and after a 401',
+	    async () => {
+		const p = a.page;
+		const refreshes = [];
+		p.on('request', (r) => {
+			if (new URL(r.url()).pathname === '/auth/refresh')
+				refreshes.push(r);
+		});
+		// Jump to 30 s before the token's exp: the refresh is due.
+		// The browser's clock now runs ahead of the server's.
+		await p.clock.fastForward((TTL - 30) * 1000);
+		await poll(() => refreshes.length > 0, 'a refresh before exp');
+		const r = await refreshes[0].response();
+		assert.equal(r.status(), 200);
+		await poll(async () => await tid(p, 'connection-status')
+		    .getAttribute('data-state') === 'online', 'A online');
+		await tid(p, 'conversation-item').first().click();
+		await send(p, 'still here after the refresh');
+		await poll(async () => ['sent', 'read'].includes(await bubble(p,
+		    'still here after the refresh').getAttribute('data-status')),
+		    'the message confirmed');
+		const n = refreshes.length;
+		// One answer 401, as the server gives for an expired token
+		// (injected: the server's clock cannot be moved): the client
+		// refreshes once and repeats the request.
+		let hits = 0;
+		await p.route('**/users/me', (route) => hits++ === 0 ?
+		    route.fulfill({ status: 401, contentType: 'application/json',
+			body: '{"statusCode":401,"message":"Unauthorized"}' }) :
+		    route.continue());
+		await tid(p, 'back-button').click();
+		await tid(p, 'profile-button').click();
+		await tid(p, 'displayname-input').fill('Alice Again');
+		await tid(p, 'displayname-save').click();
+		await poll(async () => await tid(p, 'me-name').textContent() ===
+		    'Alice Again', 'the name saved after the 401');
+		assert.equal(hits, 2);
+		assert.equal(refreshes.length, n + 1);
+		assert.equal(await tid(p, 'profile-error').textContent(), '');
+		await p.unroute('**/users/me');
+		await tid(p, 'profile-close').click();
 	});
 
 	step('B logs out; a reload stays signed out', async () => {
