@@ -56,6 +56,27 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 		});
 	}
 
+	test('a Dart http MultipartRequest-shaped body works', async () => {
+		// package:http writes lower-case part headers, content-type
+		// first, and a boundary with "+", "_", "-" and ".".
+		const u = await registerAndLogin();
+		const b = `dart-http-boundary-${'aZ9+_-.'.repeat(8).slice(0, 50)}`;
+		const png = makePng();
+		const body = Buffer.concat([Buffer.from(`--${b}\r\n` +
+		    'content-type: image/png\r\n' +
+		    'content-disposition: form-data; name="avatar"; ' +
+		    'filename="image_picker_1.png"\r\n\r\n'), png,
+		    Buffer.from(`\r\n--${b}--\r\n`)]);
+		const r = await req('POST', '/users/me/avatar', {
+			token: u.access_token, raw: true, body,
+			headers: { 'Content-Type':
+			    `multipart/form-data; boundary=${b}` },
+		});
+		assert.equal(r.status, 200, r.text);
+		assert.match(r.json.avatarUrl, URL_RE('png'));
+		await assertServes(r.json.avatarUrl, png, 'image/png');
+	});
+
 	test('a .jpeg name keeps its extension', async () => {
 		const u = await registerAndLogin();
 		const bytes = makeJpeg();

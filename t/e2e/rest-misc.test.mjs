@@ -4,7 +4,9 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { req, assertError, registerAndLogin } from './lib/api.mjs';
+import {
+	req, assertError, registerAndLogin, uname, REFRESH_RE,
+} from './lib/api.mjs';
 
 const ORIGIN = process.env.CORS_ORIGIN && process.env.CORS_ORIGIN !== '*'
     ? process.env.CORS_ORIGIN.split(',')[0].trim()
@@ -102,5 +104,43 @@ describe('CORS', { concurrency: 4 }, () => {
 		assert.equal(r.status, 401);
 		const o = r.headers.get('access-control-allow-origin');
 		assert.ok(o === '*' || o === ORIGIN, `ACAO ${o}`);
+	});
+});
+
+// NestJS on Express parses application/x-www-form-urlencoded bodies as well
+// as JSON, so a client that posts a form (package:http's post() with a Map
+// body does) works against the original and must work against ours.
+describe('form-encoded bodies', { concurrency: 2 }, () => {
+	const form = (path, fields, token) => req('POST', path, {
+		raw: true, token, body: new URLSearchParams(fields).toString(),
+		headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+	});
+
+	test('register, login, refresh and logout accept a form', async () => {
+		const username = uname('form');
+		const password = 'form-pass-1';
+		const r = await form('/auth/register',
+		    { username, password, displayName: 'Ż Form' });
+		assert.equal(r.status, 200, r.text);
+		assert.equal(r.json.username, username);
+		const l = await form('/auth/login', { username, password });
+		assert.equal(l.status, 200, l.text);
+		assert.match(l.json.refresh_token, REFRESH_RE);
+		const me = await req('GET', '/users/me',
+		    { token: l.json.access_token });
+		assert.equal(me.json.displayName, 'Ż Form');
+		const f = await form('/auth/refresh',
+		    { refreshToken: l.json.refresh_token });
+		assert.equal(f.status, 200, f.text);
+		const o = await form('/auth/logout',
+		    { refreshToken: f.json.refresh_token });
+		assert.deepEqual(o.json, { message: 'Logged out' });
+	});
+
+	test('a form is validated like JSON', async () => {
+		const r = await form('/auth/register',
+		    { username: 'ab', password: 'abcdefg' });
+		assertError(r, 400);
+		assert.ok(Array.isArray(r.json.message));
 	});
 });
