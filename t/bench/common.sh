@@ -87,6 +87,7 @@ idle_rss() {	# "pids" port n [sio-load args...]
 	local pids=$1 port=$2 n=$3; shift 3
 	local out=$BLOG/idle-$port.out before after res conn i
 	before=$(rss_sum $pids)
+	rm -f "$out"	# a stale READY must not be read as this run's
 	"$BIN/sio-load" -m idle -p "$port" -n "$n" -d "${IDLE_HOLD:-3}" \
 		-T "${IDLE_TIMEOUT:-120}" -j "${LOAD_PROCS:-2}" -Q "$@" >"$out" 2>&1 &
 	local lp=$!

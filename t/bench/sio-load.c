@@ -59,7 +59,7 @@ struct	pstat {
 	uint64_t	 lost;		/* ready connections closed by the server */
 	uint64_t	 sent;		/* events emitted during the window */
 	uint64_t	 done;		/* round trips completed during the window */
-	uint64_t	 acks;		/* chat: messageSent seen by senders */
+	uint64_t	 acks;		/* chat: messageSent seen during the window */
 	uint64_t	 errev;		/* "error" / connect_error events */
 	uint64_t	 other;		/* other events (userOnline, ...) */
 	uint64_t	 pings;		/* Engine.IO pings answered */
@@ -461,7 +461,8 @@ on_event(struct conn *c, const char *p, size_t len)
 		q += sizeof(key) - 1;
 		complete(c->peer, q, alen - (size_t)(q - arg));
 	} else if (nlen == 11 && memcmp(name, "messageSent", 11) == 0) {
-		me->acks++;
+		if (sh->measure && !sh->stop)
+			me->acks++;
 	} else if ((nlen == 5 && memcmp(name, "error", 5) == 0) ||
 	    (nlen == 9 && memcmp(name, "exception", 9) == 0)) {
 		me->errev++;
