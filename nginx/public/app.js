@@ -259,6 +259,8 @@ function bindSocket(s) {
 		state.connected = true;
 		setConn('online');
 		// Catch up on whatever happened while we were away.
+		for (const r of histReqs)
+			r.done = true;	// their answers died with the old link
 		histReqs.length = 0;
 		for (const st of state.msgs.values())
 			st.loading = false;

@@ -98,7 +98,8 @@ const tid = (page, id) => page.getByTestId(id);
 
 async function shot(page, name) {
 	fs.mkdirSync(SHOTS, { recursive: true });
-	await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+	await page.screenshot({ path: path.join(SHOTS, `${name}.png`),
+	    animations: 'disabled' });
 }
 
 // The open conversation's message bubble that reads exactly text.
@@ -391,6 +392,7 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		    'read');
 		await poll(async () => /beginning/.test(await tid(p,
 		    'history-top').textContent()), 'the start of history');
+		await shot(p, '05-chat-history');
 	});
 
 	step('A removes the avatar: initials again', async () => {
@@ -404,19 +406,20 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		await tid(p, 'profile-close').click();
 	});
 
-	step('B drops off the network, misses a message, catches up',
+	step('B drops off the network, misses a message, queues one, catches up',
 	    async () => {
 		const late = 'sent while you were offline';
+		const queued = 'written while offline, sent on return';
 		await b.ctx.setOffline(true);
-		// Make sure the drop is seen, then write meanwhile.
-		await b.page.evaluate(() => window.dispatchEvent(
-		    new Event('offline')));
 		await poll(async () => await tid(b.page, 'connection-status')
 		    .getAttribute('data-state') !== 'online',
-		    'B notices the drop', 30000);
+		    'B notices the drop');
 		await poll(async () => await tid(a.page, 'chat-status')
 		    .textContent() !== 'Online', 'A sees B go offline');
 		await send(a.page, late);
+		await send(b.page, queued);
+		assert.equal(await bubble(b.page, queued)
+		    .getAttribute('data-status'), 'pending');
 		await b.ctx.setOffline(false);
 		await poll(async () => await tid(b.page, 'connection-status')
 		    .getAttribute('data-state') === 'online', 'B reconnects',
@@ -425,6 +428,13 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		await poll(async () => await bubble(a.page, late)
 		    .getAttribute('data-status') === 'read',
 		    'A sees the catch-up read');
+		await bubble(a.page, queued).waitFor();
+		await poll(async () => ['sent', 'read'].includes(await bubble(
+		    b.page, queued).getAttribute('data-status')),
+		    'the queued message confirmed');
+		await a.page.waitForTimeout(300);
+		assert.equal(await bubble(a.page, queued).count(), 1);
+		assert.equal(await bubble(b.page, queued).count(), 1);
 	});
 
 	step('A reloads in a phone-sized window: history is there', async () => {
@@ -432,13 +442,13 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		await p.setViewportSize({ width: 390, height: 780 });
 		await p.reload();
 		await tid(p, 'chat-view').waitFor({ state: 'visible' });
-		await bubble(p, 'sent while you were offline').waitFor();
+		await bubble(p, 'written while offline, sent on return').waitFor();
 		assert.ok(await tid(p, 'back-button').isVisible());
-		await shot(p, '05-mobile-chat');
+		await shot(p, '06-mobile-chat');
 		await tid(p, 'back-button').click();
 		await tid(p, 'conversation-list').waitFor({ state: 'visible' });
 		assert.ok(await tid(p, 'chat-view').isHidden());
-		await shot(p, '06-mobile-list');
+		await shot(p, '07-mobile-list');
 	});
 
 	step('A\'s token is refreshed before it expires, and after a 401',
