@@ -105,11 +105,13 @@ describe('POST /auth/register', { concurrency: 4 }, () => {
 		assertError(r, 401);
 	});
 
-	test('concurrent registrations of one name: exactly one wins',
+	test('concurrent registrations of one name in any case: exactly one wins',
 	    async () => {
 		const username = uname('race');
-		const rs = await Promise.all([0, 1, 2, 3].map(() =>
-		    reg({ username, password: pw })));
+		const names = [username, username.toUpperCase(),
+		    username.toLowerCase(), username.replace(/^r/, 'R')];
+		const rs = await Promise.all(names.map((n) =>
+		    reg({ username: n, password: pw })));
 		const st = rs.map((r) => r.status).sort();
 		assert.deepEqual(st, [200, 409, 409, 409], rs.map((r) =>
 		    r.text).join('\n'));

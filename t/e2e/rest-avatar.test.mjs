@@ -291,6 +291,29 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 		}
 	});
 
+	test('upload and delete at once: profile and files agree', async () => {
+		const u = await registerAndLogin();
+		for (let round = 0; round < 4; round++) {
+			const [up, del] = await Promise.all([
+				uploadAvatar(u.access_token, makePng(), 'a.png',
+				    'image/png'),
+				req('DELETE', '/users/me/avatar',
+				    { token: u.access_token }),
+			]);
+			assert.equal(up.status, 200, up.text);
+			assert.equal(del.status, 200, del.text);
+			const now = (await me(u)).json.avatarUrl;
+			const g = await get(up.json.avatarUrl);
+			if (now === up.json.avatarUrl)
+				assert.equal(g.status, 200, `round ${round}`);
+			else {
+				assert.equal(now, null, `round ${round}`);
+				assert.equal(g.status, 404, `round ${round}: ` +
+				    'a removed avatar still serves');
+			}
+		}
+	});
+
 	test('one user\'s upload does not remove another\'s', async () => {
 		const a = await registerAndLogin();
 		const b = await registerAndLogin();

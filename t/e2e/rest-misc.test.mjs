@@ -144,3 +144,20 @@ describe('form-encoded bodies', { concurrency: 2 }, () => {
 		assert.ok(Array.isArray(r.json.message));
 	});
 });
+
+// Express, under NestJS, routes non-strictly: "/users/me/" is "/users/me".
+describe('trailing slashes', { concurrency: 2 }, () => {
+	test('GET /users/me/ is /users/me', async () => {
+		const u = await someUser();
+		const r = await req('GET', '/users/me/', { token: u.access_token });
+		assert.equal(r.status, 200, r.text);
+		assert.equal(r.json.id, u.id);
+	});
+
+	test('POST /auth/login/ is /auth/login', async () => {
+		const u = await someUser();
+		const r = await req('POST', '/auth/login/',
+		    { body: { username: u.username, password: u.password } });
+		assert.equal(r.status, 200, r.text);
+	});
+});
