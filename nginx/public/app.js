@@ -974,7 +974,7 @@ function renderChatHead() {
 	$('#chat-title').title = `@${u.username}`;
 	const status = $('#chat-status');
 	const typing = state.typing.has(c.id);
-	status.className = 'chat-status' + (typing ? ' typing' :
+	status.className = 'chat-status' + (typing ? ' is-typing' :
 	    u.isOnline ? ' online' : '');
 	status.textContent = typing ? 'typing…' : u.isOnline ? 'Online' :
 	    u.lastSeenAt ? fmtLastSeen(u.lastSeenAt) : `@${u.username}`;
