@@ -14,7 +14,7 @@ const reg = (body, opts = {}) =>
     req('POST', '/auth/register', { body, ...opts });
 const pw = 'secret-pw-1';
 
-describe('POST /auth/register', { concurrency: 4 }, () => {
+describe('POST /auth/register', { concurrency: 8 }, () => {
 	test('answers 200 {id, username}', async () => {
 		const username = uname();
 		const r = await reg({ username, password: pw });
@@ -278,7 +278,7 @@ describe('POST /auth/register', { concurrency: 4 }, () => {
 	});
 });
 
-describe('POST /auth/login', { concurrency: 4 }, () => {
+describe('POST /auth/login', { concurrency: 8 }, () => {
 	test('answers 200 {access_token, refresh_token}', async () => {
 		const u = await register();
 		const r = await req('POST', '/auth/login', { body:
@@ -362,7 +362,7 @@ describe('POST /auth/login', { concurrency: 4 }, () => {
 	});
 });
 
-describe('POST /auth/refresh', { concurrency: 4 }, () => {
+describe('POST /auth/refresh', { concurrency: 8 }, () => {
 	const refresh = (refreshToken, ip) => req('POST', '/auth/refresh',
 	    { body: { refreshToken }, ip });
 
@@ -474,7 +474,7 @@ describe('POST /auth/refresh', { concurrency: 4 }, () => {
 	}
 });
 
-describe('POST /auth/logout', { concurrency: 4 }, () => {
+describe('POST /auth/logout', { concurrency: 8 }, () => {
 	test('answers 200 {message: "Logged out"}', async () => {
 		const u = await registerAndLogin();
 		const r = await req('POST', '/auth/logout',

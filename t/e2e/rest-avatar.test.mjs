@@ -35,7 +35,7 @@ async function assert404(url) {
 	assert.equal(r.status, 404, `GET ${url}: ${r.status}`);
 }
 
-describe('POST /users/me/avatar', { concurrency: 4 }, () => {
+describe('POST /users/me/avatar', { concurrency: 8 }, () => {
 	for (const [ext, type, make] of [
 		['png', 'image/png', makePng],
 		['jpg', 'image/jpeg', makeJpeg],
@@ -328,7 +328,7 @@ describe('POST /users/me/avatar', { concurrency: 4 }, () => {
 	});
 });
 
-describe('DELETE /users/me/avatar', { concurrency: 4 }, () => {
+describe('DELETE /users/me/avatar', { concurrency: 8 }, () => {
 	test('removes the file and sets avatarUrl null', async () => {
 		const u = await registerAndLogin();
 		const bytes = makeWebp();

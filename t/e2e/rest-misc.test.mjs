@@ -16,7 +16,7 @@ const ORIGIN = process.env.CORS_ORIGIN && process.env.CORS_ORIGIN !== '*'
 let shared;
 const someUser = () => (shared ??= registerAndLogin());
 
-describe('routing', { concurrency: 4 }, () => {
+describe('routing', { concurrency: 8 }, () => {
 	test('GET /healthz is 200', async () => {
 		const r = await req('GET', '/healthz');
 		assert.equal(r.status, 200, r.text);
@@ -71,7 +71,7 @@ describe('routing', { concurrency: 4 }, () => {
 	});
 });
 
-describe('CORS', { concurrency: 4 }, () => {
+describe('CORS', { concurrency: 8 }, () => {
 	for (const path of ['/auth/login', '/auth/register', '/users/me',
 	    '/users/me/avatar']) {
 		test(`preflight OPTIONS ${path} is allowed`, async () => {

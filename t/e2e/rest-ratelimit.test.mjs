@@ -26,7 +26,7 @@ function assert429(r, lim) {
 const statuses = (rs) => rs.map((r) => r.status);
 const count = (rs, s) => rs.filter((r) => r.status === s).length;
 
-describe('rate limits, one request after another', { concurrency: 4 },
+describe('rate limits, one request after another', { concurrency: 8 },
     () => {
 	test(`register: request ${LIMIT_AUTH.n + 1} from one IP is 429 and ` +
 	    'creates no user', async () => {

@@ -17,7 +17,7 @@ const patch = (token, body, opts = {}) =>
 // One user for tests that only read or are refused (so change nothing).
 const kept = sharedUser({ displayName: 'Kept' });
 
-describe('GET /users/me', { concurrency: 4 }, () => {
+describe('GET /users/me', { concurrency: 8 }, () => {
 	test('answers the profile with exactly the spec\'s keys', async () => {
 		const t0 = Date.now();
 		const u = await registerAndLogin({ displayName: 'Jane Doe' });
@@ -71,7 +71,7 @@ describe('GET /users/me', { concurrency: 4 }, () => {
 	});
 });
 
-describe('the bearer guard', { concurrency: 4 }, () => {
+describe('the bearer guard', { concurrency: 8 }, () => {
 	let u;
 	before(async () => {
 		u = await registerAndLogin();
@@ -209,7 +209,7 @@ describe('the bearer guard', { concurrency: 4 }, () => {
 	});
 });
 
-describe('PATCH /users/me', { concurrency: 4 }, () => {
+describe('PATCH /users/me', { concurrency: 8 }, () => {
 	test('updates displayName and answers the spec\'s keys', async () => {
 		const u = await registerAndLogin();
 		const r = await patch(u.access_token, { displayName: 'New Name' });
