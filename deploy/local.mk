@@ -1,4 +1,6 @@
 # deploy/local.mk: the stack scripts, nginx template and CI entry in the tarball.
 dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate \
-	t/fuzz/run .ci/run
-EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public
+	t/fuzz/run t/deploy-files.sh .ci/run
+EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public \
+	nginx/package.json nginx/package-lock.json deploy/systemd deploy/nginx \
+	deploy/docker Dockerfile compose.yml
