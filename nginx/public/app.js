@@ -135,6 +135,7 @@ function resetChatState() {
 	state.listLoaded = false;
 	state.openId = null;
 	histReqs.length = 0;
+	peeked.clear();
 	cachedMsgNodes.clear();
 	cachedConvNodes.clear();
 }
@@ -407,6 +408,37 @@ function onConversationsList(list) {
 	renderChatHead();
 	if (first || (state.openId === null && hashConv() !== null))
 		showConversation(hashConv(), { keepHash: true });
+	peekLast();
+}
+
+// The list carries no last message: ask for the newest one of each
+// conversation (the first PEEK_MAX, once a session), for the preview
+// line and the order.
+const PEEK_MAX = 25;
+const peeked = new Set();
+
+function peekLast() {
+	const s = state.socket;
+	if (!s || !state.connected)
+		return;
+	let n = 0;
+	for (const c of sortedConvs()) {
+		if (n >= PEEK_MAX)
+			break;
+		if (c.last || peeked.has(c.id) || c.id === state.openId)
+			continue;
+		peeked.add(c.id);
+		n++;
+		const req = { convId: c.id, peek: true, done: false };
+		histReqs.push(req);
+		s.timeout(ACK_TIMEOUT).emit('getMessages',
+		    { conversationId: c.id, limit: 1 }, (err, res) => {
+			if (!err)
+				ackWorks = true;
+			if (!req.done)
+				finishHistory(req, err ? null : res);
+		});
+	}
 }
 
 function activity(c) {
@@ -682,6 +714,16 @@ function finishHistory(req, res) {
 	const i = histReqs.indexOf(req);
 	if (i >= 0)
 		histReqs.splice(i, 1);
+	if (req.peek) {
+		const c = state.convs.get(req.convId);
+		const m = res && Array.isArray(res.messages) ?
+		    res.messages[0] : null;
+		if (c && m && Number.isFinite(Number(m.id))) {
+			noteLast(c, normMsg(m));
+			renderConversations();
+		}
+		return;
+	}
 	const st = msgState(req.convId);
 	st.loading = false;
 	if (!res || res.error || !Array.isArray(res.messages)) {

@@ -494,6 +494,19 @@ describe('web client in Chromium', { timeout: 90000 }, () => {
 		await tid(p, 'profile-close').click();
 	});
 
+	step('B reloads on the list: the preview shows the last message',
+	    async () => {
+		const p = b.page;
+		await p.goto(BASE + '/#/');
+		await p.reload();
+		const item = tid(p, 'conversation-item')
+		    .filter({ hasText: 'Alice Again' });
+		await poll(async () => await item.getByTestId(
+		    'conversation-preview').textContent() ===
+		    'still here after the refresh', 'the last message preview');
+		assert.ok(await tid(p, 'chat-view').isHidden());
+	});
+
 	step('B logs out; a reload stays signed out', async () => {
 		const p = b.page;
 		await tid(p, 'profile-button').click();
