@@ -667,7 +667,8 @@ refuse(struct sio_socket *s, const char *code)
 	    "data", "code", code));
 }
 
-static void
+/* Accept "s" for "uid"; 0, or -1 if it was refused or closed meanwhile. */
+static int
 attach(struct chat *c, struct sio_socket *s, long long uid, const char *uname)
 {
 	struct csock	*cs;
@@ -677,13 +678,13 @@ attach(struct chat *c, struct sio_socket *s, long long uid, const char *uname)
 	    (u = user_get(c, uid)) == NULL) {
 		free(cs);
 		refuse(s, "internal");
-		return;
+		return -1;
 	}
 	if (sio_accept(s) == -1) {
 		free(cs);
 		if (u->nsock == 0)
 			user_free(c, u);
-		return;
+		return -1;
 	}
 	cs->s = s;
 	cs->u = u;
@@ -694,8 +695,23 @@ attach(struct chat *c, struct sio_socket *s, long long uid, const char *uname)
 	TAILQ_INSERT_TAIL(&u->socks, cs, uentry);
 	TAILQ_INSERT_TAIL(&c->all, cs, aentry);
 	c->nsock++;
-	ps_presence_add(c->ps, uid, sio_socket_id(s));
 	log_debug("chat: user %lld connected as %s", uid, sio_socket_id(s));
+	return 0;
+}
+
+/*
+ * The socket is in Redis (or Redis is down): accept it now, so that a
+ * connected client is always seen online by every node.
+ */
+static void
+presence_cb(void *arg, const redisReply *r)
+{
+	struct op	*op = arg;
+
+	if (!sio_socket_is_open(op->s) ||
+	    attach(op->c, op->s, op->uid, op->uname) == -1)
+		ps_presence_del(op->c->ps, op->uid, sio_socket_id(op->s));
+	op_free(op);
 }
 
 static void
@@ -718,6 +734,9 @@ connect_cb(void *arg, const PGresult *res, const char *err)
 	} else
 		snprintf(op->uname, sizeof(op->uname), "%s",
 		    PQgetvalue(res, 0, 0));
+	if (ps_presence_add(op->c->ps, op->uid, sio_socket_id(op->s),
+	    presence_cb, op) == 0)
+		return;
 	attach(op->c, op->s, op->uid, op->uname);
 out:
 	op_free(op);

@@ -536,13 +536,20 @@ ps_publish(struct ps *p, long long uid, const char *data, size_t len)
 		    PS_BCAST, data, len);
 }
 
-void
-ps_presence_add(struct ps *p, long long uid, const char *sid)
+int
+ps_presence_add(struct ps *p, long long uid, const char *sid,
+    ps_reply_cb *cb, void *arg)
 {
+	char		 u[24];
+	const char	*argv[6] = { "EVAL", lua_add, "0", p->node, u, sid };
+
+	snprintf(u, sizeof(u), "%lld", uid);
+	if (cb != NULL)
+		return ps_command(p, cb, arg, 6, argv, NULL);
 	if (!p->cmd.up)
-		return;
-	redisAsyncCommand(p->cmd.ac, gone_cb, p, "EVAL %s 0 %s %lld %s",
-	    lua_add, p->node, uid, sid);
+		return -1;
+	return redisAsyncCommandArgv(p->cmd.ac, NULL, NULL, 6, argv, NULL) ==
+	    REDIS_OK ? 0 : -1;
 }
 
 void

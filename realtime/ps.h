@@ -80,9 +80,12 @@ void		 ps_publish(struct ps *, long long uid, const char *, size_t);
 /*
  * Presence of one socket: add publishes userOnline on the user's first
  * socket anywhere, del publishes userOffline on the last (and calls
- * on_offline).  Fire and forget.
+ * on_offline).  add returns 0 and calls cb (if not NULL) once Redis has
+ * it (r NULL on failure), or -1 when Redis is down (cb not called).
+ * del is fire and forget.
  */
-void		 ps_presence_add(struct ps *, long long uid, const char *sid);
+int		 ps_presence_add(struct ps *, long long uid, const char *sid,
+		    ps_reply_cb *, void *);
 void		 ps_presence_del(struct ps *, long long uid, const char *sid);
 /*
  * Make rt:node:<me>:socks exactly "members" ("U:S" strings, n of them),
