@@ -77,6 +77,16 @@ describe('POST /users/me/avatar', { concurrency: 8 }, () => {
 		await assertServes(r.json.avatarUrl, png, 'image/png');
 	});
 
+	test('a file name in UTF-8 is fine', async () => {
+		const u = await registerAndLogin();
+		const bytes = makePng();
+		const r = await uploadAvatar(u.access_token, bytes,
+		    'zdjęcie żółwia 😀.png', 'image/png');
+		assert.equal(r.status, 200, r.text);
+		assert.match(r.json.avatarUrl, URL_RE('png'));
+		await assertServes(r.json.avatarUrl, bytes, 'image/png');
+	});
+
 	test('a .jpeg name keeps its extension', async () => {
 		const u = await registerAndLogin();
 		const bytes = makeJpeg();

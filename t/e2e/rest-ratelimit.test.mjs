@@ -7,12 +7,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	req, clientIp, uname, register, login, registerAndLogin,
+	req, clientIp, uname, register, login, registerAndLogin, sharedUser,
 	assertError, freshWindow, sleep, LIMIT_AUTH, LIMIT_REFRESH,
 	LIMIT_DEFAULT,
 } from './lib/api.mjs';
 
 const pw = 'rate-limit-pw';
+const someone = sharedUser();
 
 function assert429(r, lim) {
 	assert.equal(r.status, 429, `expected 429, got ${r.status}: ${r.text}`);
@@ -115,6 +116,25 @@ describe('rate limits, one request after another', { concurrency: 8 },
 		    { token: u.access_token });
 		assert.equal(r.status, 200);
 	});
+
+	for (const [method, path, body] of [
+		['POST', '/auth/logout', { refreshToken: 'f'.repeat(80) }],
+		['DELETE', '/users/me/avatar', undefined],
+	]) {
+		test(`${method} ${path}: the default limit applies`, async () => {
+			const u = await someone();
+			const ip = clientIp();
+			await freshWindow(LIMIT_DEFAULT);
+			for (let i = 0; i < LIMIT_DEFAULT.n; i++) {
+				const r = await req(method, path,
+				    { ip, body, token: u.access_token });
+				assert.equal(r.status, 200,
+				    `request ${i + 1}: ${r.text}`);
+			}
+			assert429(await req(method, path,
+			    { ip, body, token: u.access_token }), LIMIT_DEFAULT);
+		});
+	}
 
 	test('PATCH refused with 429 changes nothing', async () => {
 		const u = await registerAndLogin({ displayName: 'Before' });
