@@ -118,8 +118,13 @@ export async function register(opts = {}) {
 	    displayName: opts.displayName, ip };
 }
 
-// Logs in; returns {access_token, refresh_token}.
-export async function login(username, password, ip = clientIp()) {
+// Logs in; returns {access_token, refresh_token}. Takes (username,
+// password[, ip]) or one object {username, password[, ip]}, such as what
+// register() returns.
+export async function login(username, password, ip) {
+	if (typeof username === 'object' && username !== null)
+		({ username, password, ip } = username);
+	ip ??= clientIp();
 	const res = await req('POST', '/auth/login',
 	    { body: { username, password }, ip });
 	assert.equal(res.status, 200,
