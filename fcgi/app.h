@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "dto.h"
 #include "http.h"
 #include "jwt.h"
 #include "redis_util.h"
@@ -55,6 +56,9 @@ void	 app_redis_drop(struct app *a);
  * 401 {"statusCode":401,"message":"Unauthorized"} and returns -1.
  */
 int	 app_auth(struct app *a, struct http_req *r, struct app_user *u);
+
+/* How the request's body is encoded, for dto_parse. */
+enum dto_ctype	 app_body_type(const struct http_req *r);
 
 /* Send the 500 every handler uses when PostgreSQL fails. */
 void	 app_fail(struct http_req *r);

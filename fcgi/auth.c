@@ -83,7 +83,7 @@ read_dto(struct http_req *r, enum dto_kind kind, struct dto *d)
 		app_fail(r);
 		return -1;
 	}
-	rc = dto_parse(kind, body, len, http_is_json(r), d, &err);
+	rc = dto_parse(kind, body, len, app_body_type(r), d, &err);
 	free(body);
 	if (rc != 0) {
 		http_send_json(r, rc, err, NULL);

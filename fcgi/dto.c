@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -161,9 +162,110 @@ check_display(json_t *v, json_t *m, struct dto *d)
 		msg(m, "displayName must not contain null characters");
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decode s[0..len) ('+' is a space) into out (len + 1 bytes).
+ * If the result is not valid UTF-8, copy s as it is instead.  Returns
+ * the output length.
+ */
+static size_t
+form_decode(const char *s, size_t len, char *out)
+{
+	size_t	 i, o = 0;
+	int	 h, l;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] == '%' && i + 2 < len &&
+		    (h = hexval(s[i + 1])) >= 0 && (l = hexval(s[i + 2])) >= 0) {
+			out[o++] = (char)(h << 4 | l);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	if (valid_utf8(out, o, NULL) == -1) {
+		memcpy(out, s, len);
+		o = len;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+json_t *
+dto_form_parse(const char *body, size_t len)
+{
+	json_t		*o = NULL, *v, *old, *a;
+	char		*kbuf = NULL, *vbuf = NULL;
+	const char	*p, *end, *amp, *eq;
+	size_t		 klen, vlen, pairs = 0;
+
+	if ((o = json_object()) == NULL ||
+	    (kbuf = malloc(len + 1)) == NULL ||
+	    (vbuf = malloc(len + 1)) == NULL)
+		goto fail;
+	for (p = body, end = body + len; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		if (amp == p)
+			continue;
+		if (++pairs > DTO_FORM_PARAMS)
+			goto fail;
+		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
+			eq = amp;
+		klen = form_decode(p, (size_t)(eq - p), kbuf);
+		vlen = eq < amp ? form_decode(eq + 1, (size_t)(amp - eq - 1),
+		    vbuf) : 0;
+		vbuf[vlen] = '\0';
+		/*
+		 * A key with a NUL cannot be an object key, and raw bytes
+		 * that are not UTF-8 cannot be a string: skip such pairs.
+		 */
+		if (klen == 0 || memchr(kbuf, '\0', klen) != NULL ||
+		    valid_utf8(kbuf, klen, NULL) == -1 ||
+		    (v = json_stringn(vbuf, vlen)) == NULL) {
+			if (amp == end)
+				break;
+			continue;
+		}
+		if ((old = json_object_get(o, kbuf)) == NULL) {
+			if (json_object_set_new(o, kbuf, v) == -1)
+				goto fail;
+		} else if (json_is_array(old)) {
+			if (json_array_append_new(old, v) == -1)
+				goto fail;
+		} else {
+			if ((a = json_pack("[O, o]", old, v)) == NULL ||
+			    json_object_set_new(o, kbuf, a) == -1)
+				goto fail;
+		}
+		if (amp == end)
+			break;
+	}
+	free(kbuf);
+	free(vbuf);
+	return o;
+fail:
+	free(kbuf);
+	free(vbuf);
+	json_decref(o);
+	return NULL;
+}
+
 int
-dto_parse(enum dto_kind kind, const char *body, size_t len, int is_json,
-    struct dto *d, json_t **err)
+dto_parse(enum dto_kind kind, const char *body, size_t len,
+    enum dto_ctype ct, struct dto *d, json_t **err)
 {
 	json_t		*root = NULL, *m = NULL, *v;
 	const char	*key;
@@ -176,9 +278,15 @@ dto_parse(enum dto_kind kind, const char *body, size_t len, int is_json,
 		*err = dto_error(400, "Bad Request", "Bad Request");
 		goto out;
 	}
-	if (!is_json || len == 0)
+	if (len == 0 || (ct != DTO_CT_JSON && ct != DTO_CT_FORM))
 		root = json_object();
-	else if ((root = json_util_parse(body, len, why, sizeof(why))) ==
+	else if (ct == DTO_CT_FORM) {
+		if ((root = dto_form_parse(body, len)) == NULL) {
+			*err = dto_error(400, "too many parameters",
+			    "Bad Request");
+			goto out;
+		}
+	} else if ((root = json_util_parse(body, len, why, sizeof(why))) ==
 	    NULL) {
 		*err = dto_error(400, why, "Bad Request");
 		goto out;

@@ -21,6 +21,15 @@ enum	dto_kind {
 	DTO__MAX
 };
 
+/* How the body was sent (the request's Content-Type). */
+enum	dto_ctype {
+	DTO_CT_OTHER = 0,	/* none or unknown: read as {} like Express */
+	DTO_CT_JSON,		/* application/json */
+	DTO_CT_FORM		/* application/x-www-form-urlencoded */
+};
+
+#define DTO_FORM_PARAMS	1000	/* pairs in a form body (qs's default) */
+
 enum	dto_opt {
 	DTO_ABSENT = 0,		/* key not in the body */
 	DTO_NULL,		/* key present, value null */
@@ -45,9 +54,11 @@ struct	dto {
 };
 
 /*
- * Parse and validate body[0..len) for "kind".  is_json says whether the
- * request's Content-Type was application/json: like Express, any other
- * type (or no body) is read as {}, so the field rules answer.  Returns 0
+ * Parse and validate body[0..len) for "kind", sent as "ct".  JSON must
+ * be an object; a form ("a=1&b=%C5%BC") becomes an object of strings
+ * (a repeated key an array, as Express's qs does); any other type, or
+ * no body, is read as {} like Express, so the field rules answer.
+ * Returns 0
  * and fills d, or an HTTP status (400) and a new error body in *err:
  * {"statusCode":400,"message":[...],"error":"Bad Request"} for
  * validation (message an array of ValidationPipe strings) or with
@@ -55,7 +66,15 @@ struct	dto {
  * caller's 413.
  */
 int	 dto_parse(enum dto_kind kind, const char *body, size_t len,
-	    int is_json, struct dto *d, json_t **err);
+	    enum dto_ctype ct, struct dto *d, json_t **err);
+
+/*
+ * Decode an application/x-www-form-urlencoded body into a new object
+ * of strings (arrays for repeated keys).  Bytes that do not decode to
+ * valid UTF-8 are kept as sent, as qs does.  Returns NULL if there are
+ * more than DTO_FORM_PARAMS pairs or memory is short.
+ */
+json_t	*dto_form_parse(const char *body, size_t len);
 
 /* Release d->root; accepts a zeroed or cleared struct. */
 void	 dto_clear(struct dto *d);

@@ -135,16 +135,16 @@ out:
 }
 
 int
-http_is_json(const struct http_req *r)
+http_ctype_is(const struct http_req *r, const char *type)
 {
 	const char	*t = r->ctype;
-	size_t		 n = sizeof("application/json") - 1;
+	size_t		 n = strlen(type);
 
 	if (t == NULL)
 		return 0;
 	while (*t == ' ' || *t == '\t')
 		t++;
-	return strncasecmp(t, "application/json", n) == 0 &&
+	return strncasecmp(t, type, n) == 0 &&
 	    (t[n] == '\0' || t[n] == ';' || t[n] == ' ' || t[n] == '\t');
 }
 

@@ -52,8 +52,11 @@ long	 http_read(struct http_req *r, char *buf, size_t bufsz);
 /* Read and discard what is left of the body (up to HTTP_DRAIN_MAX). */
 void	 http_drain(struct http_req *r);
 
-/* 1 if CONTENT_TYPE is application/json (parameters allowed). */
-int	 http_is_json(const struct http_req *r);
+/*
+ * 1 if CONTENT_TYPE is the media type "type" (any case, parameters
+ * such as "; charset=utf-8" allowed).
+ */
+int	 http_ctype_is(const struct http_req *r, const char *type);
 
 /*
  * Send status with body j serialised (j is stolen: decref'd here, NULL

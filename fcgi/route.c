@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <hiredis.h>
@@ -134,9 +135,9 @@ limited(struct app *a, struct http_req *r, const struct route *rt)
 		log_warnx("rate limit skipped: no Redis");
 		return 0;
 	}
-	res = rl_check(c, rt->name, r->ip, rate, time(NULL), &retry);
+	res = rl_check(c, rt->name, r->ip, rate, &retry);
 	if (res == RL_ERROR && stale(a) && (c = app_redis(a)) != NULL)
-		res = rl_check(c, rt->name, r->ip, rate, time(NULL), &retry);
+		res = rl_check(c, rt->name, r->ip, rate, &retry);
 	if (res == RL_ERROR) {
 		log_warnx("rate limit skipped: Redis error");
 		app_redis_drop(a);
@@ -158,7 +159,7 @@ route_dispatch(struct app *a, struct http_req *r)
 {
 	const struct route	*rt = NULL;
 	char			 msg[256];
-	size_t			 i;
+	size_t			 i, plen;
 
 	if (strcmp(r->method, "OPTIONS") == 0) {
 		r->route = "preflight";
@@ -166,9 +167,16 @@ route_dispatch(struct app *a, struct http_req *r)
 		http_send_empty(r, 204, CORS_PREFLIGHT);
 		return;
 	}
-	/* HEAD is served as GET would be, like Express. */
+	/*
+	 * Express routes non-strictly and without regard to case:
+	 * "/Users/me/" is "/users/me".  HEAD is served as GET would be.
+	 */
+	plen = strlen(r->path);
+	if (plen > 1 && r->path[plen - 1] == '/')
+		plen--;
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(routes[i].path, r->path) == 0 &&
+		if (strlen(routes[i].path) == plen &&
+		    strncasecmp(routes[i].path, r->path, plen) == 0 &&
 		    (strcmp(routes[i].method, r->method) == 0 ||
 		    (strcmp(r->method, "HEAD") == 0 &&
 		    strcmp(routes[i].method, "GET") == 0))) {

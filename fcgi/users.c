@@ -116,6 +116,16 @@ app_redis_drop(struct app *a)
 	a->redis = NULL;
 }
 
+enum dto_ctype
+app_body_type(const struct http_req *r)
+{
+	if (http_ctype_is(r, "application/json"))
+		return DTO_CT_JSON;
+	if (http_ctype_is(r, "application/x-www-form-urlencoded"))
+		return DTO_CT_FORM;
+	return DTO_CT_OTHER;
+}
+
 void
 app_fail(struct http_req *r)
 {
@@ -220,7 +230,7 @@ users_me_patch(struct app *a, struct http_req *r)
 	}
 	if (app_auth(a, r, &u) == -1)
 		goto out;
-	if ((rc = dto_parse(DTO_PROFILE, body, len, http_is_json(r), &d,
+	if ((rc = dto_parse(DTO_PROFILE, body, len, app_body_type(r), &d,
 	    &e)) != 0) {
 		http_send_json(r, rc, e, NULL);
 		goto out;

@@ -1,12 +1,13 @@
 /*
  * rl.h: fixed-window rate limits kept in Redis, so a limit holds across
  * every worker and host (DESIGN.md "Redis").  One counter per (route,
- * client IP, window number), created with an expiry by one Lua script.
+ * client IP); its window opens at that client's first request and lasts
+ * r->window seconds (the counter's expiry), like NestJS's throttler.
+ * Windows aligned to the clock would let 2N requests through in a
+ * moment around each boundary; these cannot.
  */
 #ifndef RL_H
 #define RL_H
-
-#include <time.h>	/* time_t */
 
 #include <hiredis.h>
 
@@ -21,16 +22,17 @@ enum	rl_result {
 };
 
 /*
- * Count one request of "route" from "ip" at time "now" against "r"
- * (r->limit requests per r->window seconds).  The window is
- * now / r->window, so it is the same on every host.  On RL_DENY,
- * *retry_after gets the seconds left in the window (1 or more).
+ * Count one request of "route" from "ip" against "r" (r->limit
+ * requests per r->window seconds).  INCR and the expiry are one Lua
+ * script, so concurrent workers count exactly and no counter is left
+ * without an expiry.  Time is Redis's, so every host agrees.  On
+ * RL_DENY, *retry_after gets the seconds left in the window (1 or more).
  * "route" and "ip" are short printable strings (bytes outside
  * [!-~] are replaced in the key).  On RL_ERROR the context may be
  * broken (c->err set): the caller should free it and reconnect.
  */
 enum rl_result	 rl_check(redisContext *c, const char *route,
-		    const char *ip, const struct conf_rate *r, time_t now,
+		    const char *ip, const struct conf_rate *r,
 		    long *retry_after);
 
 #endif /* !RL_H */

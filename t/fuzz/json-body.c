@@ -1,8 +1,8 @@
 /*
  * t/fuzz/json-body.c: chat-fcgi's JSON body reader and validator
  * (dto_parse: jansson, whitelist, field rules of lib/valid.c) on
- * hostile bytes.  The first byte picks the route's body kind and
- * whether the Content-Type was JSON; the rest is the body.  Checks the
+ * hostile bytes, sent as JSON or as a form.  The first byte picks the
+ * route's body kind and the Content-Type; the rest is the body.  Checks the
  * answer's shape: a valid body has its strings inside root and within
  * the limits, an invalid one yields a 400 error body that serialises.
  * fuzz-sources: fcgi/dto.c lib/json_util.c lib/valid.c
@@ -31,14 +31,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char	*st;
 	char		*s;
 	size_t		 tl;
-	int		 rc, is_json;
+	enum dto_ctype	 ct;
+	int		 rc;
 
 	if (size < 1)
 		return 0;
 	kind = (enum dto_kind)(data[0] % DTO__MAX);
-	is_json = (data[0] & 0x80) == 0;
-	rc = dto_parse(kind, (const char *)data + 1, size - 1, is_json, &d,
-	    &err);
+	ct = (data[0] >> 4) % 3 == 0 ? DTO_CT_JSON : (data[0] >> 4) % 3 == 1 ?
+	    DTO_CT_FORM : DTO_CT_OTHER;
+	rc = dto_parse(kind, (const char *)data + 1, size - 1, ct, &d, &err);
 	if (rc == 0) {
 		if (err != NULL || d.root == NULL)
 			abort();
