@@ -14,6 +14,7 @@ t_bench_sio_echo_SOURCES = t/bench/sio-echo.c $(RT_SERVER_SOURCES) \
 	$(RT_CODEC_SOURCES)
 t_bench_sio_echo_CFLAGS = $(AM_CFLAGS) $(RT_CODEC_CFLAGS)
 t_bench_sio_echo_LDADD = lib/libchat.a $(RT_SERVER_LIBS) $(RT_CODEC_LIBS)
-dist_noinst_SCRIPTS += t/bench/rest t/bench/run-realtime t/bench/run-chat
+dist_noinst_SCRIPTS += t/bench/rest t/bench/run-realtime t/bench/run-chat \
+	t/bench/run-all
 EXTRA_DIST += t/bench/README.md t/bench/common.sh t/bench/wrk.lua \
 	t/bench/node-echo.mjs t/bench/node-relay.mjs t/bench/gen-tokens.mjs
