@@ -154,6 +154,25 @@ describe('rate limits, one request after another', { concurrency: 8 },
 		assert.equal(me.json.displayName, `n${LIMIT_DEFAULT.n - 1}`);
 	});
 
+	test('an IPv6 client is limited by its address, however spelt',
+	    async () => {
+		const h = () => Math.floor(Math.random() * 0xffff).toString(16);
+		const tail = `${h()}:${h()}:${h()}`;
+		const short = `2001:db8::${tail}`;
+		const long = `2001:0db8:0000:0000:0000:${tail}`;
+		await freshWindow(LIMIT_DEFAULT);
+		for (let i = 0; i < LIMIT_DEFAULT.n; i++) {
+			const r = await req('GET', '/users/me',
+			    { ip: i % 2 ? short : long });
+			assert.equal(r.status, 401, `request ${i + 1}: ${r.text}`);
+		}
+		assert429(await req('GET', '/users/me', { ip: short }),
+		    LIMIT_DEFAULT);
+		const other = await req('GET', '/users/me',
+		    { ip: `2001:db8::1:${tail}` });
+		assert.equal(other.status, 401);
+	});
+
 	test('limits are per route: a spent login limit leaves register open',
 	    async () => {
 		const ip = clientIp();
