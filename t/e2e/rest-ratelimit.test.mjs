@@ -8,8 +8,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
 	req, clientIp, uname, register, login, registerAndLogin, sharedUser,
-	assertError, freshWindow, sleep, LIMIT_AUTH, LIMIT_REFRESH,
-	LIMIT_DEFAULT,
+	assertError, freshWindow, sleep, uploadAvatar, makePng,
+	LIMIT_AUTH, LIMIT_REFRESH, LIMIT_DEFAULT,
 } from './lib/api.mjs';
 
 const pw = 'rate-limit-pw';
@@ -135,6 +135,41 @@ describe('rate limits, one request after another', { concurrency: 8 },
 			    { ip, body, token: u.access_token }), LIMIT_DEFAULT);
 		});
 	}
+
+	test('a logout refused with 429 revokes nothing', async () => {
+		const u = await registerAndLogin();
+		const ip = clientIp();
+		await freshWindow(LIMIT_DEFAULT);
+		for (let i = 0; i < LIMIT_DEFAULT.n; i++)
+			await req('POST', '/auth/logout',
+			    { ip, body: { refreshToken: 'e'.repeat(80) } });
+		assert429(await req('POST', '/auth/logout',
+		    { ip, body: { refreshToken: u.refresh_token } }),
+		    LIMIT_DEFAULT);
+		const r = await req('POST', '/auth/refresh',
+		    { body: { refreshToken: u.refresh_token } });
+		assert.equal(r.status, 200, `the token was revoked: ${r.text}`);
+	});
+
+	test('an avatar delete refused with 429 removes nothing', async () => {
+		const u = await registerAndLogin();
+		const bytes = makePng();
+		const up = await uploadAvatar(u.access_token, bytes, 'a.png',
+		    'image/png');
+		assert.equal(up.status, 200, up.text);
+		const ip = clientIp();
+		await freshWindow(LIMIT_DEFAULT);
+		for (let i = 0; i < LIMIT_DEFAULT.n; i++)
+			await req('DELETE', '/users/me/avatar', { ip });
+		assert429(await req('DELETE', '/users/me/avatar',
+		    { ip, token: u.access_token }), LIMIT_DEFAULT);
+		const me = await req('GET', '/users/me',
+		    { token: u.access_token });
+		assert.equal(me.json.avatarUrl, up.json.avatarUrl);
+		const g = await req('GET', up.json.avatarUrl);
+		assert.equal(g.status, 200);
+		assert.ok(g.bytes.equals(bytes));
+	});
 
 	test('PATCH refused with 429 changes nothing', async () => {
 		const u = await registerAndLogin({ displayName: 'Before' });
