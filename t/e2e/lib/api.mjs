@@ -30,10 +30,15 @@ export const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 export const HEX_COLOR = /^#[0-9a-f]{6}$/i;
 export const REFRESH_RE = /^[0-9a-f]{80}$/;
 
-// A fresh random client address 10.x.y.z.
+// A fresh client address 10.x.y.z: consecutive from a random start, so
+// no two in one process collide (and processes rarely overlap).
+let ipNext = crypto.randomBytes(3).readUIntBE(0, 3);
 export function clientIp() {
-	const b = crypto.randomBytes(3);
-	return `10.${b[0]}.${b[1]}.${1 + (b[2] % 254)}`;
+	let n;
+	do
+		n = ipNext++ & 0xffffff;
+	while ((n & 0xff) === 0 || (n & 0xff) === 0xff);
+	return `10.${n >> 16}.${(n >> 8) & 0xff}.${n & 0xff}`;
 }
 
 // A fresh valid username: [a-zA-Z0-9_], 3-30 chars.
