@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ struct	conn_loop {
 	struct conn	*dirty;		/* to flush */
 	struct conn	*dead;		/* to free */
 	size_t		 count;
+	size_t		 trim_at;	/* count at the last malloc_trim() */
 	size_t		 outq_max;
 	size_t		 rmax;
 	conn_accept_cb	*accept_cb;
@@ -576,6 +578,12 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (c->deadline != 0 && c->deadline <= now)
 			conn_close(c);
 	}
+	/* Many connections went away: give their memory back to the OS. */
+	if (cl->count + 256 <= cl->trim_at) {
+		malloc_trim(0);
+		cl->trim_at = cl->count;
+	} else if (cl->count > cl->trim_at)
+		cl->trim_at = cl->count;
 }
 
 struct conn_loop *

@@ -52,6 +52,7 @@ struct	sio_conn {
 	struct sio_conn		*prev, *next;
 	ev_timer		 ct;		/* connect timeout */
 	struct sio_packet	*pend;		/* BINARY_* waiting for attachments */
+	char			*pend_nsp;	/* its namespace (owned) */
 	struct sio_span		*att;		/* copies of attachments so far */
 	unsigned int		 natt;
 	size_t			 attbytes;
@@ -295,6 +296,8 @@ pend_clear(struct sio_conn *sc)
 		free(sc->pend);
 		sc->pend = NULL;
 	}
+	free(sc->pend_nsp);
+	sc->pend_nsp = NULL;
 	if (sc->att != NULL) {
 		for (i = 0; i < sc->natt; i++)
 			free((void *)sc->att[i].p);
@@ -536,11 +539,12 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 		*sc->pend = pk;
 		memset(&pk, 0, sizeof(pk));
 		/* nsp may point into the input: keep a copy. */
-		if ((sc->pend->nsp = strdup(nsp)) == NULL) {
+		if ((sc->pend_nsp = strdup(nsp)) == NULL) {
 			sc->pend->nsp = "/";
 			sc->pend->nsp_len = 1;
 			goto out;
 		}
+		sc->pend->nsp = sc->pend_nsp;
 		sc->pend->nsp_len = strlen(nsp);
 		break;
 	default:
@@ -557,16 +561,6 @@ out:
 	if (pk.data != NULL)
 		sio_packet_clear(&pk);
 	return rc;
-}
-
-static void
-pend_free_nsp(struct sio_conn *sc)
-{
-	if (sc->pend != NULL && sc->pend->nsp != NULL &&
-	    strcmp(sc->pend->nsp, "/") != 0) {
-		free((char *)sc->pend->nsp);
-		sc->pend->nsp = "/";
-	}
 }
 
 static int
@@ -599,7 +593,6 @@ on_binary(struct sio_conn *sc, const char *p, size_t len)
 		bins[i].len = sc->att[i].len;
 	}
 	dispatch_event(sc, sc->pend, bins, sc->natt);
-	pend_free_nsp(sc);
 	pend_clear(sc);
 	return 0;
 fail:
@@ -680,7 +673,6 @@ h_close(struct eio_sess *es, const char *reason, void *arg)
 	ev_timer_stop(srv->loop, &sc->ct);
 	while (sc->socks != NULL)
 		sock_close(sc->socks, reason);
-	pend_free_nsp(sc);
 	pend_clear(sc);
 	if (sc->prev != NULL)
 		sc->prev->next = sc->next;

@@ -61,13 +61,22 @@ export async function startServer(port, extra = []) {
       const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
       const r = await exited;
       clearTimeout(t);
+      await sleep(50);
+      if (/Sanitizer|runtime error:/.test(stderr))
+        throw new Error(`sanitizer report from sio-conformance:\n${stderr.slice(0, 4000)}`);
       return r;
     },
   };
 }
 
-export function rssKB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+// ASan/UBSan builds inflate RSS: memory bounds are checked on plain builds.
+export function sanitized(pid) {
+  try { return /libasan|libubsan/.test(readFileSync(`/proc/${pid}/maps`, 'utf8')); } catch { return false; }
+}
+
+// field: VmRSS (all resident pages) or RssAnon (heap, no file-backed code pages)
+export function rssKB(pid, field = 'VmRSS') {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
 
