@@ -68,19 +68,34 @@ on_raw(struct sio_eio *e, const void *p, size_t len, int binary, void *arg)
 	(void)sio_eio_send(e, p, len, binary);
 }
 
+static struct sio_server	*srv;
+
+static void
+down(void *arg)
+{
+	ev_break(arg, EVBREAK_ALL);
+}
+
+/* SIGTERM/SIGINT: graceful shutdown (2 s grace), a second signal cuts. */
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	static int	 n;
+
 	(void)revents;
 	(void)w;
-	ev_break(loop, EVBREAK_ALL);
+	if (n++ > 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("shutting down");
+	sio_server_shutdown(srv, 2000, down, loop);
 }
 
 int
 main(int argc, char *argv[])
 {
 	struct ev_loop		*loop;
-	struct sio_server	*srv = NULL;
 	struct sio_opts		 o;
 	ev_signal		 sigint, sigterm;
 	long			 port = -1, node = 0, v;

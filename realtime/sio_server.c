@@ -833,19 +833,6 @@ void
 sio_server_shutdown(struct sio_server *srv, unsigned int grace_ms,
     void (*done)(void *), void *arg)
 {
-	struct sio_conn		*sc;
-	struct sio_socket	*s;
-	struct enc_args		 a;
-
-	for (sc = srv->conns; sc != NULL; sc = sc->next)
-		for (s = sc->socks; s != NULL; s = s->next)
-			if (s->state == SOCK_CONNECTED) {
-				memset(&a, 0, sizeof(a));
-				a.kind = ENC_DISCONNECT;
-				a.nsp = s->nsp;
-				a.id = -1;
-				(void)sock_send(s, &a);
-			}
 	eio_srv_close_all(srv->eio, "server shutting down");
 	srv->done = done;
 	srv->done_arg = arg;

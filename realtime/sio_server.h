@@ -135,12 +135,14 @@ int	 sio_server_listen_fd(struct sio_server *, int fd);
 int	 sio_server_port(const struct sio_server *);
 
 /*
- * Graceful shutdown (SIGTERM): stop accepting, send Socket.IO DISCONNECT
- * to every accepted socket (on_disconnect "server shutting down"), an
- * Engine.IO close to every session, flush what can be flushed, and close.
- * Connections still flushing are cut after "grace_ms".  "done" (may be
- * NULL) is called once when no connection is left; the loop then has no
- * active watchers of ours.
+ * Graceful shutdown (SIGTERM): stop accepting; every accepted socket gets
+ * on_disconnect "server shutting down"; every Engine.IO session is closed
+ * the Engine.IO way (WebSocket close frame after what is queued; a
+ * pending polling GET gets the close packet).  No Socket.IO DISCONNECT is
+ * sent, as the reference server does: clients see "transport close" and
+ * reconnect, through nginx, to another node.  Connections still flushing
+ * are cut after "grace_ms".  "done" (may be NULL) is called once when no
+ * connection is left; then call sio_server_free().
  */
 void	 sio_server_shutdown(struct sio_server *, unsigned int grace_ms,
 	    void (*done)(void *), void *arg);

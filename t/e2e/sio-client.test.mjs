@@ -90,10 +90,18 @@ test('reconnects after the server goes away and comes back', async () => {
   await once(c, 'auth');
   const first = c.id;
   const port = srv.port;
+  const p = io(srv.url, { forceNew: true, reconnection: false, transports: ['polling'] });
+  await once(p, 'auth');
   const gone = once(c, 'disconnect', 5000);
-  await srv.stop();
+  const pgone = once(p, 'disconnect', 5000);
+  // SIGTERM: graceful shutdown, Engine.IO close without Socket.IO
+  // DISCONNECT, so clients reconnect (elsewhere, behind nginx)
+  const exit = await srv.stop();
+  assert.deepEqual(exit, { code: 0, sig: null });
   const [reason] = await gone;
-  assert.ok(['transport close', 'transport error', 'ping timeout'].includes(reason), reason);
+  assert.equal(reason, 'transport close');
+  const [preason] = await pgone;
+  assert.ok(['transport close', 'transport error'].includes(preason), preason);
   srv = await startServer(port);
   await once(c, 'connect', 5000);
   assert.notEqual(c.id, first);
