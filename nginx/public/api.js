@@ -44,7 +44,8 @@ function errorText(status, body, retryAfter) {
 }
 
 let access = null;		// the access token, in memory only
-let accessExp = 0;		// its exp, in ms since the epoch
+let accessExp = 0;		// its exp, in ms since the epoch (our clock)
+let accessAt = 0;		// when we got it
 let refreshTimer = null;
 let inflight = null;		// the refresh under way, shared by callers
 const handlers = { sessionEnded: () => {}, tokenChanged: () => {} };
@@ -119,6 +120,7 @@ function setTokens(at, rt) {
 		    p.exp * 1000 - now;
 	life = Math.max(10000, life);
 	accessExp = now + life;
+	accessAt = now;
 	// Refresh a little before that: a tenth of the lifetime, at
 	// least 5 s and at most 60 s early.
 	const early = Math.min(60000, Math.max(5000, life / 10));
@@ -132,6 +134,7 @@ function setTokens(at, rt) {
 function clearTokens() {
 	access = null;
 	accessExp = 0;
+	accessAt = 0;
 	clearTimeout(refreshTimer);
 	refreshTimer = null;
 }
@@ -212,9 +215,12 @@ export function refresh() {
 }
 
 // A usable access token: the one in memory unless it expires within
-// 15 s (or force), else a fresh one.
+// 15 s, else a fresh one.  force asks for a fresh one anyway, unless
+// the one we hold is only seconds old (a refresh just happened).
 export async function accessToken({ force = false } = {}) {
-	if (!force && access && accessExp - Date.now() > 15000)
+	const now = Date.now();
+	if (access && accessExp - now > 15000 &&
+	    (!force || now - accessAt < 5000))
 		return access;
 	return refresh();
 }
@@ -226,7 +232,7 @@ export async function api(method, path, opts = {}) {
 		const { res, data } = await send(method, path,
 		    { ...opts, token });
 		if (res.status === 401 && attempt === 0) {
-			await accessToken({ force: true });
+			await refresh();
 			continue;
 		}
 		if (!res.ok)
