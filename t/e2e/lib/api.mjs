@@ -293,12 +293,3 @@ export async function uploadAvatar(token, bytes, filename, type, opts = {}) {
 export function sleep(ms) {
 	return new Promise((r) => setTimeout(r, ms));
 }
-
-// The limiter may count in windows aligned to the clock (now / window,
-// DESIGN "Redis"). Before a burst that must land in one window, wait out
-// the current one if fewer than need seconds of it are left.
-export async function freshWindow(lim, need = 6) {
-	const left = lim.window - (Date.now() / 1000) % lim.window;
-	if (left < need)
-		await sleep(left * 1000 + 250);
-}
