@@ -167,6 +167,8 @@ struct	tyt {
 	LIST_ENTRY(tyt)		 entry;
 };
 
+struct	op;
+
 struct	cuser {
 	long long		 uid;
 	char			 uname[JWT_UNAME_MAX];
@@ -174,6 +176,8 @@ struct	cuser {
 	struct csockq		 socks;
 	size_t			 nsock;
 	LIST_HEAD(, tyt)	 typing;
+	TAILQ_HEAD(, op)	 waiting;	/* connects held until then */
+	ev_tstamp		 wait_since;
 };
 
 struct	convent {
@@ -191,6 +195,7 @@ struct	chat {
 	struct csockq		 all;
 	size_t			 nsock;
 	struct convent		 convs[CONV_CACHE];
+	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
 	ev_timer		 stop_timer;
@@ -219,7 +224,10 @@ struct	op {
 	char			*content;
 	char			*cmid;
 	json_t			*list;		/* conversationsList waiting */
+	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting */
 };
+
+static void	 op_free(struct op *);
 
 /*
  * Small helpers.
@@ -313,6 +321,7 @@ user_get(struct chat *c, long long uid)
 	u->uid = uid;
 	TAILQ_INIT(&u->socks);
 	LIST_INIT(&u->typing);
+	TAILQ_INIT(&u->waiting);
 	u->hnext = c->users[b];
 	c->users[b] = u;
 	return u;
@@ -323,6 +332,7 @@ user_free(struct chat *c, struct cuser *u)
 {
 	struct cuser	**pp;
 	struct tyt	*t;
+	struct op	*op;
 
 	for (pp = &c->users[(unsigned long long)u->uid % USER_BUCKETS];
 	    *pp != NULL; pp = &(*pp)->hnext)
@@ -334,6 +344,10 @@ user_free(struct chat *c, struct cuser *u)
 		LIST_REMOVE(t, entry);
 		ev_timer_stop(c->loop, &t->t);
 		free(t);
+	}
+	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
+		TAILQ_REMOVE(&u->waiting, op, wentry);
+		op_free(op);
 	}
 	free(u);
 }
@@ -667,51 +681,118 @@ refuse(struct sio_socket *s, const char *code)
 	    "data", "code", code));
 }
 
-/* Accept "s" for "uid"; 0, or -1 if it was refused or closed meanwhile. */
+/* Accept "s" as a socket of "u"; 0, or -1 if refused or closed meanwhile. */
 static int
-attach(struct chat *c, struct sio_socket *s, long long uid, const char *uname)
+attach(struct chat *c, struct sio_socket *s, struct cuser *u,
+    const char *uname)
 {
 	struct csock	*cs;
-	struct cuser	*u;
 
-	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
-	    (u = user_get(c, uid)) == NULL) {
-		free(cs);
+	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
 		refuse(s, "internal");
 		return -1;
 	}
 	if (sio_accept(s) == -1) {
 		free(cs);
-		if (u->nsock == 0)
-			user_free(c, u);
 		return -1;
 	}
 	cs->s = s;
 	cs->u = u;
 	snprintf(u->uname, sizeof(u->uname), "%s", uname);
 	sio_socket_set_data(s, cs);
-	if (u->nsock++ == 0)
-		ps_sub_user(c->ps, uid);
+	u->nsock++;
 	TAILQ_INSERT_TAIL(&u->socks, cs, uentry);
 	TAILQ_INSERT_TAIL(&c->all, cs, aentry);
 	c->nsock++;
-	log_debug("chat: user %lld connected as %s", uid, sio_socket_id(s));
+	log_debug("chat: user %lld connected as %s", u->uid, sio_socket_id(s));
 	return 0;
 }
 
+/* Drop "u" if nothing of it is left here. */
+static void
+user_gc(struct chat *c, struct cuser *u)
+{
+	if (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
+		return;
+	ps_unsub_user(c->ps, u->uid);
+	user_free(c, u);
+}
+
+/* Accept the connects held for "u" (and forget those closed meanwhile). */
+static void
+release(struct chat *c, struct cuser *u)
+{
+	struct op	*op;
+
+	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
+		TAILQ_REMOVE(&u->waiting, op, wentry);
+		if (!sio_socket_is_open(op->s) ||
+		    attach(c, op->s, u, op->uname) == -1)
+			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+	}
+	user_gc(c, u);
+}
+
 /*
- * The socket is in Redis (or Redis is down): accept it now, so that a
- * connected client is always seen online by every node.
+ * The socket is in Redis presence (or Redis is down).  Accept it once
+ * this node listens on the user's channel, so that nothing sent to a
+ * connected client is lost: right away if it already does, else when
+ * Redis confirms the SUBSCRIBE (or after CHAT_SUB_WAIT seconds).
  */
+static void
+admit(struct op *op)
+{
+	struct chat	*c = op->c;
+	struct cuser	*u;
+
+	if (!sio_socket_is_open(op->s)) {
+		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		return;
+	}
+	if ((u = user_get(c, op->uid)) == NULL) {
+		refuse(op->s, "internal");
+		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		return;
+	}
+	if (TAILQ_EMPTY(&u->waiting) && (u->nsock > 0 ||
+	    ps_sub_user(c->ps, u->uid) == -1)) {
+		if (attach(c, op->s, u, op->uname) == -1)
+			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		user_gc(c, u);
+		return;
+	}
+	if (TAILQ_EMPTY(&u->waiting))
+		u->wait_since = ev_now(c->loop);
+	TAILQ_INSERT_TAIL(&u->waiting, op, wentry);
+}
+
 static void
 presence_cb(void *arg, const redisReply *r)
 {
-	struct op	*op = arg;
+	admit(arg);
+}
 
-	if (!sio_socket_is_open(op->s) ||
-	    attach(op->c, op->s, op->uid, op->uname) == -1)
-		ps_presence_del(op->c->ps, op->uid, sio_socket_id(op->s));
-	op_free(op);
+static void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct chat	*c = w->data;
+	struct cuser	*u, *next;
+	size_t		 i;
+
+	for (i = 0; i < USER_BUCKETS; i++)
+		for (u = c->users[i]; u != NULL; u = next) {
+			next = u->hnext;
+			if (!TAILQ_EMPTY(&u->waiting) &&
+			    ev_now(loop) - u->wait_since > CHAT_SUB_WAIT) {
+				log_warnx("chat: no SUBSCRIBE answer for "
+				    "user %lld; accepting anyway", u->uid);
+				release(c, u);
+			}
+		}
 }
 
 static void
@@ -735,9 +816,9 @@ connect_cb(void *arg, const PGresult *res, const char *err)
 		snprintf(op->uname, sizeof(op->uname), "%s",
 		    PQgetvalue(res, 0, 0));
 	if (ps_presence_add(op->c->ps, op->uid, sio_socket_id(op->s),
-	    presence_cb, op) == 0)
-		return;
-	attach(op->c, op->s, op->uid, op->uname);
+	    presence_cb, op) == -1)
+		admit(op);
+	return;
 out:
 	op_free(op);
 }
@@ -1518,11 +1599,8 @@ chat_on_disconnect(struct sio_socket *s, const char *reason, void *arg)
 		ps_presence_del(c->ps, u->uid, sio_socket_id(s));
 	else if (u->nsock == 0)
 		write_lastseen(c, u->uid);	/* best effort without Redis */
-	if (u->nsock == 0) {
-		ps_unsub_user(c->ps, u->uid);
-		user_free(c, u);
-	}
 	free(cs);
+	user_gc(c, u);
 }
 
 /*
@@ -1571,7 +1649,19 @@ out:
 static int
 ps_want(void *arg, long long uid)
 {
-	return local_online(arg, uid);
+	struct cuser	*u = user_find(arg, uid);
+
+	return u != NULL && (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting));
+}
+
+static void
+ps_subscribed(void *arg, long long uid)
+{
+	struct chat	*c = arg;
+	struct cuser	*u;
+
+	if ((u = user_find(c, uid)) != NULL && !TAILQ_EMPTY(&u->waiting))
+		release(c, u);
 }
 
 static void
@@ -1593,7 +1683,7 @@ ps_up(void *arg, int sub)
 	if (sub) {
 		for (i = 0; i < USER_BUCKETS; i++)
 			for (u = c->users[i]; u != NULL; u = u->hnext)
-				if (u->nsock > 0)
+				if (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
 					ps_sub_user(c->ps, u->uid);
 		return;
 	}
@@ -1683,9 +1773,13 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	po.on_up = ps_up;
 	po.on_offline = ps_offline;
 	po.want = ps_want;
+	po.on_sub = ps_subscribed;
 	po.arg = c;
 	if ((c->ps = ps_new(loop, &po)) == NULL)
 		goto fail;
+	ev_timer_init(&c->sweep, sweep_cb, 1., 1.);
+	c->sweep.data = c;
+	ev_timer_start(loop, &c->sweep);
 	free(ci);
 	return c;
 fail:
@@ -1757,6 +1851,7 @@ chat_free(struct chat *c)
 	if (c == NULL)
 		return;
 	ev_timer_stop(c->loop, &c->stop_timer);
+	ev_timer_stop(c->loop, &c->sweep);
 	while ((cs = TAILQ_FIRST(&c->all)) != NULL) {
 		TAILQ_REMOVE(&c->all, cs, aentry);
 		sio_socket_set_data(cs->s, NULL);

@@ -263,8 +263,11 @@ flush_pending(struct pgq *q)
 				if (it->flags & PGQ_BATCH)
 					it->flags &= ~PGQ_BATCH;
 		} else if (n > 1) {
-			if (send_internal(q, IT_BEGIN, 1) == -1)
-				goto broken;
+			/*
+			 * No BEGIN/COMMIT: what runs between two syncs is
+			 * one implicit transaction, committed at the sync
+			 * or, after any error, rolled back whole.
+			 */
 			n = 0;
 			for (it = TAILQ_FIRST(&q->pending); it != NULL &&
 			    n < PGQ_MAX_BATCH; it = next) {
@@ -280,8 +283,7 @@ flush_pending(struct pgq *q)
 				}
 				n++;
 			}
-			if (send_internal(q, IT_COMMIT, 1) == -1 ||
-			    send_internal(q, IT_SYNC, 1) == -1)
+			if (send_internal(q, IT_SYNC, 1) == -1)
 				goto broken;
 			q->batch_inflight = 1;
 			q->batch_failed = 0;

@@ -4,9 +4,12 @@
  * queries queue up, are sent without waiting for earlier answers, and
  * each answer calls its callback.  Queries marked PGQ_BATCH (message
  * inserts) that are waiting together are sent as one transaction
- * (BEGIN; q1; ...; qn; COMMIT; one sync): one round trip and one commit
- * for many.  Their callbacks run after the COMMIT came back.  If such a
- * batch fails as a whole, its queries are retried one by one.
+ * (q1; ...; qn; one sync: the implicit transaction of the extended
+ * query protocol): one round trip and one commit for many.  Their
+ * callbacks run after the sync came back, so after the commit.  If any
+ * of them fails, the whole batch is rolled back and its queries are
+ * retried one by one.  At most one batch is on the wire at a time:
+ * while it is, the next one gathers.
  *
  * The connection is made without blocking and remade with backoff after
  * a loss; while it is down, queries fail at once (callback with res ==

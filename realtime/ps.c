@@ -338,6 +338,9 @@ sub_cb(redisAsyncContext *ac, void *reply, void *priv)
 	if (t->len == 7 && memcmp(t->str, "message", 7) == 0) {
 		if (d->type == REDIS_REPLY_STRING && p->o.on_msg != NULL)
 			p->o.on_msg(p->o.arg, uid, d->str, d->len);
+	} else if (t->len == 9 && memcmp(t->str, "subscribe", 9) == 0) {
+		if (uid > 0 && p->o.on_sub != NULL)
+			p->o.on_sub(p->o.arg, uid);
 	} else if (t->len == 11 && memcmp(t->str, "unsubscribe", 11) == 0) {
 		/*
 		 * hiredis forgets a channel's callback on its unsubscribe
@@ -504,14 +507,17 @@ ps_command(struct ps *p, ps_reply_cb *cb, void *arg, int argc,
 	return 0;
 }
 
-void
+int
 ps_sub_user(struct ps *p, long long uid)
 {
 	if (!p->sub.up)
-		return;
+		return -1;
 	if (redisAsyncCommand(p->sub.ac, sub_cb, p, "SUBSCRIBE %s%lld",
-	    PS_USER_PREFIX, uid) != REDIS_OK)
+	    PS_USER_PREFIX, uid) != REDIS_OK) {
 		log_warnx("ps: subscribe user %lld failed", uid);
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -45,6 +45,8 @@ typedef void	 ps_up_cb(void *arg, int sub);
 typedef void	 ps_offline_cb(void *arg, long long uid);
 /* Does this node still want rt:u:<uid>? (1/0) */
 typedef int	 ps_want_cb(void *arg, long long uid);
+/* rt:u:<uid> is now subscribed (Redis confirmed). */
+typedef void	 ps_sub_cb(void *arg, long long uid);
 /* A command's reply (borrowed), or NULL when it failed or Redis is down. */
 typedef void	 ps_reply_cb(void *arg, const redisReply *r);
 
@@ -55,6 +57,7 @@ struct	ps_opts {
 	ps_up_cb	*on_up;
 	ps_offline_cb	*on_offline;
 	ps_want_cb	*want;
+	ps_sub_cb	*on_sub;
 	void		*arg;
 };
 
@@ -71,8 +74,11 @@ int		 ps_ready(const struct ps *);
 int		 ps_command(struct ps *, ps_reply_cb *, void *, int argc,
 		    const char **argv, const size_t *argvlen);
 
-/* Subscribe to / leave rt:u:<uid>.  No-ops while down (resync on up). */
-void		 ps_sub_user(struct ps *, long long uid);
+/*
+ * Subscribe to / leave rt:u:<uid>.  No-ops while down (resync on up).
+ * ps_sub_user returns 0 if SUBSCRIBE was sent (on_sub follows), else -1.
+ */
+int		 ps_sub_user(struct ps *, long long uid);
 void		 ps_unsub_user(struct ps *, long long uid);
 /* Publish an envelope to rt:u:<uid>, or to rt:bcast when uid is 0. */
 void		 ps_publish(struct ps *, long long uid, const char *, size_t);
