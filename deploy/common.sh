@@ -10,7 +10,7 @@ DEB_PACKAGES="build-essential autoconf automake pkg-config clang libclang-rt-14-
  libfcgi-dev libev-dev postgresql redis-server nginx-light curl ca-certificates
  nodejs npm"
 # And what only the tests need: a real browser for the web client's tests.
-TEST_PACKAGES="chromium"
+TEST_PACKAGES="chromium fonts-dejavu-core"
 
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
