@@ -217,6 +217,7 @@ conn_send(struct conn *c, struct conn_buf *b, size_t off, size_t len)
 	if (c->qbytes + len > c->cl->outq_max) {
 		log_warnx("conn: fd=%d output queue over %zu bytes: closing",
 		    c->io.fd, c->cl->outq_max);
+		c->flags |= CONN_FAILED;
 		conn_close(c);
 		return -1;
 	}
@@ -286,6 +287,7 @@ flush_one(struct conn *c)
 			}
 			if (errno != EPIPE && errno != ECONNRESET)
 				log_warn("conn: writev fd=%d", c->io.fd);
+			c->flags |= CONN_FAILED;
 			conn_close(c);
 			return;
 		}

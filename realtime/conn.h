@@ -48,6 +48,7 @@ struct	conn_ops {
 #define CONN_WANTW	0x04	/* EV_WRITE armed */
 #define CONN_LINGER	0x08	/* close once the queue is flushed */
 #define CONN_INREAD	0x10	/* input() is running */
+#define CONN_FAILED	0x20	/* closed on an error (output cap, I/O error) */
 
 struct	conn {
 	ev_io			 io;

@@ -498,7 +498,8 @@ eio_sess_ws_gone(struct eio_sess *s, struct conn *c)
 		s->upgrading = 0;
 	} else if (c == s->ws) {
 		s->ws = NULL;
-		eio_sess_close(s, "transport close", 0);
+		eio_sess_close(s, (c->flags & CONN_FAILED) ? "transport error" :
+		    "transport close", 0);
 	}
 }
 

@@ -1,0 +1,396 @@
+/*
+ * t/rt-server.c: the sio_server.h API in-process, against raw client
+ * sockets: ids carry the node id, asynchronous accept/refuse (also on a
+ * socket that closed meanwhile, with refs), events and acks, fan-out of
+ * one encoded buffer, server-side disconnect, the output cap, stats and
+ * graceful shutdown.  Runs the loop with EVRUN_NOWAIT between client steps.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "tap.h"
+#include "log.h"
+#include "realtime/sio_server.h"
+
+static struct ev_loop		*loop;
+static struct sio_server	*srv;
+static int			 port;
+
+static struct sio_socket	*held;		/* on_connect: answered later */
+static int			 hold = 1;
+static char			 last_event[64];
+static char			 last_args[256];
+static int64_t			 last_ack = -2;
+static char			 last_reason[64];
+static int			 ndisc, done_called;
+
+struct	cli {
+	int	 fd;
+	char	 buf[65536];
+	size_t	 len;
+};
+
+static void
+pump(double secs)
+{
+	double	 end = ev_time() + secs;
+
+	while (ev_time() < end) {
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(500);
+	}
+}
+
+static int
+cli_fill(struct cli *c)
+{
+	ssize_t	 n;
+
+	if (c->len == sizeof(c->buf))
+		return 0;
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n > 0)
+		c->len += (size_t)n;
+	return (int)n;
+}
+
+/* Read one server frame: opcode and payload (NUL-terminated) in out. */
+static int
+cli_frame(struct cli *c, char *out, size_t outsz, double secs)
+{
+	double	 end = ev_time() + secs;
+	size_t	 hl, len;
+	int	 op;
+
+	for (;;) {
+		if (c->len >= 2) {
+			len = (unsigned char)c->buf[1] & 0x7f;
+			hl = 2;
+			if (len == 126 && c->len >= 4) {
+				len = ((unsigned char)c->buf[2] << 8) |
+				    (unsigned char)c->buf[3];
+				hl = 4;
+			}
+			if (len < 126 || hl == 4) {
+				if (c->len >= hl + len) {
+					op = c->buf[0] & 0x0f;
+					if (len >= outsz)
+						len = outsz - 1;
+					memcpy(out, c->buf + hl, len);
+					out[len] = '\0';
+					memmove(c->buf, c->buf + hl + len,
+					    c->len - hl - len);
+					c->len -= hl + len;
+					return op;
+				}
+			}
+		}
+		if (ev_time() > end)
+			return -1;
+		if (cli_fill(c) == 0)
+			return -2;	/* EOF */
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(300);
+	}
+}
+
+/* Next text message that is not a ping. */
+static const char *
+cli_msg(struct cli *c)
+{
+	static char	 m[8192];
+	int		 op;
+
+	do
+		op = cli_frame(c, m, sizeof(m), 2.0);
+	while (op == 1 && strcmp(m, "2") == 0);
+	if (op == 8)
+		return "<close>";
+	if (op < 0)
+		return op == -2 ? "<eof>" : "<timeout>";
+	return m;
+}
+
+static void
+cli_send(struct cli *c, const char *s)
+{
+	unsigned char	 f[8192];
+	size_t		 n = strlen(s), i, hl = 6;
+
+	f[0] = 0x81;
+	if (n < 126)
+		f[1] = 0x80 | (unsigned char)n;
+	else {
+		f[1] = 0x80 | 126;
+		f[2] = (unsigned char)(n >> 8);
+		f[3] = (unsigned char)n;
+		hl = 8;
+	}
+	memcpy(f + hl - 4, "\x11\x22\x33\x44", 4);
+	for (i = 0; i < n; i++)
+		f[hl + i] = (unsigned char)s[i] ^ f[hl - 4 + (i & 3)];
+	if (write(c->fd, f, hl + n) != (ssize_t)(hl + n))
+		perror("write");
+}
+
+static struct cli *
+cli_open(void)
+{
+	struct sockaddr_in	 sin;
+	struct cli		*c;
+	const char		*req = "GET /socket.io/?EIO=4&transport=websocket"
+	    "&token=abc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	char			*e;
+	double			 end = ev_time() + 2;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    write(c->fd, req, strlen(req)) != (ssize_t)strlen(req))
+		abort();
+	while ((e = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL &&
+	    ev_time() < end) {
+		ev_run(loop, EVRUN_NOWAIT);
+		cli_fill(c);
+		usleep(300);
+	}
+	if (e == NULL)
+		abort();
+	e += 4;
+	memmove(c->buf, e, c->len - (size_t)(e - c->buf));
+	c->len -= (size_t)(e - c->buf);
+	return c;
+}
+
+static void
+cli_close(struct cli *c)
+{
+	close(c->fd);
+	free(c);
+}
+
+static void
+on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
+{
+	(void)nsp;
+	(void)auth;
+	(void)arg;
+	if (hold) {
+		sio_socket_ref(s);
+		held = s;
+	} else
+		(void)sio_accept(s);
+}
+
+static void
+on_event(struct sio_socket *s, const char *name, json_t *args, int64_t ackid,
+    const struct sio_bin *bins, size_t nbins, void *arg)
+{
+	char	*j;
+
+	(void)s;
+	(void)bins;
+	(void)nbins;
+	(void)arg;
+	snprintf(last_event, sizeof(last_event), "%s", name);
+	j = json_dumps(args, JSON_COMPACT);
+	snprintf(last_args, sizeof(last_args), "%s", j ? j : "");
+	free(j);
+	last_ack = ackid;
+	if (ackid >= 0)
+		(void)sio_ack(s, ackid, args);
+}
+
+static void
+on_disconnect(struct sio_socket *s, const char *reason, void *arg)
+{
+	(void)s;
+	(void)arg;
+	snprintf(last_reason, sizeof(last_reason), "%s", reason);
+	ndisc++;
+}
+
+static void
+done(void *arg)
+{
+	(void)arg;
+	done_called++;
+}
+
+int
+main(void)
+{
+	struct sio_opts		 o;
+	struct sio_stats	 st;
+	struct cli		*a, *b, *c, *d;
+	struct sio_socket	*sa, *sb, *sc;
+	struct sio_buf		*buf;
+	json_t			*args;
+	const char		*m;
+	char			 want[128];
+	int			 i, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init("rt-server-test");
+	tap_plan(35);
+	loop = ev_default_loop(0);
+	memset(&o, 0, sizeof(o));
+	o.node_id = 0x2a;
+	o.ping_interval = 20000;
+	o.ping_timeout = 20000;
+	o.connect_timeout = 20000;
+	o.max_payload = 10000;
+	o.outq_max = 1;		/* raised to max_payload + 4096 */
+	o.cors_origin = "http://a.example";
+	o.on_connect = on_connect;
+	o.on_event = on_event;
+	o.on_disconnect = on_disconnect;
+	srv = sio_server_new(loop, &o);
+	tap_ok(srv != NULL, "server created");
+	tap_int(sio_server_listen(srv, "127.0.0.1", 0), 0, "listen on port 0");
+	port = sio_server_port(srv);
+	tap_ok(port > 0, "port known");
+
+	/* open packet: Engine.IO id carries the node id */
+	a = cli_open();
+	m = cli_msg(a);
+	tap_ok(strncmp(m, "0{\"sid\":\"2a", 11) == 0, "eio sid starts with 2a");
+
+	/* asynchronous accept */
+	cli_send(a, "40{\"token\":\"t\"}");
+	pump(0.05);
+	tap_ok(held != NULL, "on_connect called");
+	tap_ok(a->len == 0 && cli_fill(a) == -1, "no answer while pending");
+	sa = held;
+	held = NULL;
+	tap_ok(sio_socket_is_open(sa) && !sio_socket_is_connected(sa),
+	    "pending socket is open, not connected");
+	tap_int(sio_emit(sa, "x", NULL), -1, "emit on a pending socket fails");
+	tap_int(sio_accept(sa), 0, "late accept");
+	snprintf(want, sizeof(want), "40{\"sid\":\"%s\"}", sio_socket_id(sa));
+	tap_str(cli_msg(a), want, "CONNECT answered with the socket id");
+	tap_ok(strncmp(sio_socket_id(sa), "2a", 2) == 0 &&
+	    strlen(sio_socket_id(sa)) == SIO_SID_LEN, "socket id: 2a + 18");
+	tap_str(sio_socket_query(sa), "EIO=4&transport=websocket&token=abc",
+	    "query of the opening request");
+	tap_str(sio_socket_addr(sa), "127.0.0.1", "peer address");
+	tap_int(sio_accept(sa), -1, "second accept refused");
+
+	/* events and acks */
+	cli_send(a, "427[\"hi\",1,{\"k\":\"v\"}]");
+	m = cli_msg(a);
+	tap_str(last_event, "hi", "event name");
+	tap_str(last_args, "[1,{\"k\":\"v\"}]", "event args without the name");
+	tap_int(last_ack, 7, "ack id");
+	tap_str(m, "437[1,{\"k\":\"v\"}]", "ack sent");
+
+	/* the socket closes while its connect is pending: safe with a ref */
+	b = cli_open();
+	(void)cli_msg(b);
+	cli_send(b, "40");
+	pump(0.05);
+	sb = held;
+	held = NULL;
+	cli_close(b);
+	pump(0.1);
+	tap_ok(sb != NULL && !sio_socket_is_open(sb), "pending socket closed");
+	tap_int(sio_accept(sb), -1, "accept after close is refused");
+	tap_int(sio_refuse(sb, NULL), -1, "refuse after close is refused");
+	sio_socket_unref(sb);
+
+	/* refuse with data */
+	c = cli_open();
+	(void)cli_msg(c);
+	cli_send(c, "40");
+	pump(0.05);
+	sc = held;
+	held = NULL;
+	rc = sio_refuse(sc, json_pack("{s:s,s:{s:i}}", "message",
+	    "Unauthorized", "data", "code", 401));
+	tap_str(cli_msg(c), "44{\"message\":\"Unauthorized\",\"data\":{\"code\":401}}",
+	    "CONNECT_ERROR with data");
+	tap_ok(rc == 0 && !sio_socket_is_open(sc), "refused socket is closed");
+	sio_socket_unref(sc);
+
+	/* fan-out: one buffer, three sockets */
+	hold = 0;
+	cli_send(c, "40");
+	(void)cli_msg(c);
+	d = cli_open();
+	(void)cli_msg(d);
+	cli_send(d, "40");
+	(void)cli_msg(d);
+	sio_server_stats(srv, &st);
+	tap_ok(st.sockets == 3 && st.sessions == 3, "stats: 3 sockets, 3 sessions");
+	args = json_pack("[s]", "x");
+	buf = sio_buf_event("/", "news", args);
+	json_decref(args);
+	tap_ok(buf != NULL, "buffer encoded once");
+	/* the other two were accepted without a handle: broadcast to sa only
+	 * through the API, and check the bytes reach it */
+	tap_int(sio_send_buf(sa, buf), 0, "send_buf");
+	tap_int(sio_send_buf(sa, buf), 0, "send_buf again");
+	sio_buf_unref(buf);
+	tap_ok(strcmp(cli_msg(a), "42[\"news\",\"x\"]") == 0 &&
+	    strcmp(cli_msg(a), "42[\"news\",\"x\"]") == 0, "both copies arrive");
+
+	/* server-side disconnect: DISCONNECT, then the Engine.IO close */
+	ndisc = 0;
+	sio_disconnect(sa);
+	tap_ok(ndisc == 1 && strcmp(last_reason, "server namespace disconnect") == 0,
+	    "on_disconnect: server namespace disconnect");
+	tap_str(cli_msg(a), "41", "DISCONNECT sent");
+	tap_str(cli_msg(a), "<close>", "then the WebSocket closes");
+	sio_socket_unref(sa);		/* the ref taken in on_connect */
+
+	/* output cap: a burst over outq_max closes the connection */
+	hold = 1;
+	cli_send(d, "40/other");
+	pump(0.05);
+	sc = held;
+	held = NULL;
+	(void)sio_accept(sc);
+	args = json_pack("[s]", "0123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789");
+	for (i = 0, rc = 0; i < 1000 && rc == 0; i++)
+		rc = sio_emit(sc, "burst", args);
+	json_decref(args);
+	tap_ok(rc == -1 && !sio_socket_is_open(sc), "output cap closes the socket");
+	tap_str(last_reason, "transport error", "reason transport error");
+	sio_socket_unref(sc);
+
+	/* graceful shutdown */
+	ndisc = 0;
+	sio_server_shutdown(srv, 1000, done, NULL);
+	tap_str(cli_msg(c), "<close>", "shutdown: WebSocket close frame");
+	pump(0.2);
+	tap_ok(ndisc == 1 && strcmp(last_reason, "server shutting down") == 0 &&
+	    done_called == 1, "shutdown: on_disconnect and done");
+	cli_close(a);
+	cli_close(c);
+	cli_close(d);
+	sio_server_free(srv);
+	ev_loop_destroy(loop);
+	return tap_done();
+}
