@@ -183,6 +183,32 @@ cli_open(void)
 	return c;
 }
 
+/* One HTTP request with "Connection: close"; the whole answer in c->buf. */
+static struct cli *
+http_req(const char *req)
+{
+	struct sockaddr_in	 sin;
+	struct cli		*c;
+	double			 end = ev_time() + 2;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		abort();
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    write(c->fd, req, strlen(req)) != (ssize_t)strlen(req))
+		abort();
+	while (ev_time() < end && cli_fill(c) != 0) {
+		ev_run(loop, EVRUN_NOWAIT);
+		usleep(300);
+	}
+	c->buf[c->len < sizeof(c->buf) ? c->len : sizeof(c->buf) - 1] = '\0';
+	return c;
+}
+
 static void
 cli_close(struct cli *c)
 {
@@ -253,7 +279,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(35);
+	tap_plan(38);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -276,6 +302,27 @@ main(void)
 	a = cli_open();
 	m = cli_msg(a);
 	tap_ok(strncmp(m, "0{\"sid\":\"2a", 11) == 0, "eio sid starts with 2a");
+
+	/* CORS with one configured origin: echoed, with credentials */
+	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+	    "Host: x\r\nOrigin: http://a.example\r\nConnection: close\r\n\r\n");
+	tap_ok(strncmp(b->buf, "HTTP/1.1 200", 12) == 0 &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Origin: http://a.example\r\n") &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Credentials: true\r\n") &&
+	    strstr(b->buf, "\r\n\r\n0{\"sid\":\"2a"), "polling handshake with CORS");
+	cli_close(b);
+	b = http_req("OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+	    "Host: x\r\nOrigin: http://a.example\r\n"
+	    "Access-Control-Request-Headers: content-type\r\n"
+	    "Connection: close\r\n\r\n");
+	tap_ok(strncmp(b->buf, "HTTP/1.1 204", 12) == 0 &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Headers: content-type\r\n") &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Methods: "), "preflight");
+	cli_close(b);
+	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+	    "Host: x\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n");
+	tap_ok(strncmp(b->buf, "HTTP/1.1 413", 12) == 0, "body over maxPayload: 413");
+	cli_close(b);
 
 	/* asynchronous accept */
 	cli_send(a, "40{\"token\":\"t\"}");
@@ -342,7 +389,8 @@ main(void)
 	cli_send(d, "40");
 	(void)cli_msg(d);
 	sio_server_stats(srv, &st);
-	tap_ok(st.sockets == 3 && st.sessions == 3, "stats: 3 sockets, 3 sessions");
+	/* 3 WebSocket sessions + the polling one of the CORS check */
+	tap_ok(st.sockets == 3 && st.sessions == 4, "stats: 3 sockets, 4 sessions");
 	args = json_pack("[s]", "x");
 	buf = sio_buf_event("/", "news", args);
 	json_decref(args);
