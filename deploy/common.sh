@@ -44,11 +44,55 @@ set_defaults() {
 	export RT_PORT_BASE=${RT_PORT_BASE:-3010}
 	export REALTIME_NODES=${REALTIME_NODES:-2}
 	export FCGI_WORKERS=${FCGI_WORKERS:-4}
+	# Two chat-fcgi instances, so one can restart while the other serves.
+	export FCGI_INSTANCES=${FCGI_INSTANCES:-2}
 	export UPLOAD_DIR=${UPLOAD_DIR:-$CHAT_VAR/uploads}
 	export CORS_ORIGIN=${CORS_ORIGIN:-*}
 	export TRUSTED_PROXIES=${TRUSTED_PROXIES:-127.0.0.1}
 	RUN=$CHAT_VAR/run
 	LOGDIR=$CHAT_VAR/log
+	FCGI_BIN=$BUILD_DIR/fcgi/chat-fcgi
+	RT_BIN=$BUILD_DIR/realtime/chat-realtime
+}
+
+# Run a program in the background with its log and pid file, replacing a
+# running one of the same name.
+start_bg() {	# name pidfile command...
+	local name=$1 pf=$2; shift 2
+	stop_pid "$pf" 15
+	ulimit -n 200000 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+	nohup "$@" >>"$LOGDIR/$name.log" 2>&1 &
+	echo $! > "$pf"
+}
+
+start_fcgi() {	# instance
+	stop_pid "$RUN/chat-fcgi-$1.pid" 15
+	rm -f "$RUN/fcgi-$1.sock"
+	start_bg "chat-fcgi-$1" "$RUN/chat-fcgi-$1.pid" \
+		"$FCGI_BIN" -s "$RUN/fcgi-$1.sock"
+}
+
+start_rt() {	# node id
+	start_bg "chat-realtime-$1" "$RUN/chat-realtime-$1.pid" \
+		"$RT_BIN" --node-id "$1" --port "$((RT_PORT_BASE + $1))"
+}
+
+# Wait up to $2 s until $1 exists as a socket / answers on 127.0.0.1:$1.
+wait_unix() {
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		[ -S "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+wait_tcp() {
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # Install the Debian packages that are missing (as root, non-interactive).

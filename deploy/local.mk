@@ -1,5 +1,5 @@
 # deploy/local.mk: the stack scripts, nginx template and CI entry in the tarball.
-dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate \
+dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate deploy/restart \
 	t/fuzz/run t/deploy-files.sh .ci/run
 EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public \
 	nginx/package.json nginx/package-lock.json deploy/systemd deploy/nginx \
