@@ -26,6 +26,7 @@ struct	tr_http {
 	uint8_t		 busy;		/* request being answered */
 	uint8_t		 keep;		/* keep-alive */
 	uint8_t		 origin_ok;	/* request Origin is allowed (echo it) */
+	uint8_t		 continued;	/* "100 Continue" sent for this request */
 	char		 origin[96];	/* echoed Origin when cors is a list */
 };
 
@@ -265,8 +266,16 @@ http_input(struct conn *c, char *p, size_t len)
 		return (ssize_t)len;
 	}
 	blen = r.content_length > 0 ? (size_t)r.content_length : 0;
-	if (len - r.head_len < blen)
+	if (len - r.head_len < blen) {
+		if (!h->continued &&
+		    http_header_has_token(&r, "Expect", "100-continue")) {
+			h->continued = 1;
+			(void)conn_send_copy(c, "HTTP/1.1 100 Continue\r\n\r\n",
+			    25);
+		}
 		return 0;
+	}
+	h->continued = 0;
 	h->keep = r.keep_alive != 0;
 	h->busy = 1;
 	c->deadline = 0;
