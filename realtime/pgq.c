@@ -20,7 +20,7 @@
 #include "log.h"
 #include "pgq.h"
 
-enum	it_kind { IT_QUERY, IT_PREP, IT_BEGIN, IT_COMMIT, IT_SYNC };
+enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };
 enum	pgq_state { ST_DOWN, ST_CONNECTING, ST_READY };
 
 struct	item {
@@ -202,14 +202,6 @@ send_item(struct pgq *q, struct item *it)
 		snprintf(name, sizeof(name), "s%zu", it->stmt);
 		rc = PQsendPrepare(q->conn, name, q->sqls[it->stmt], 0, NULL);
 		break;
-	case IT_BEGIN:
-		rc = PQsendQueryParams(q->conn, "BEGIN", 0, NULL, NULL,
-		    NULL, NULL, 0);
-		break;
-	case IT_COMMIT:
-		rc = PQsendQueryParams(q->conn, "COMMIT", 0, NULL, NULL,
-		    NULL, NULL, 0);
-		break;
 	case IT_SYNC:
 		rc = PQpipelineSync(q->conn);
 		break;
@@ -386,18 +378,6 @@ complete(struct pgq *q, struct item *it)
 		if (!ok) {
 			log_res(q, it);
 			q->broken = 1;
-		}
-		item_free(it);
-		break;
-	case IT_BEGIN:
-	case IT_COMMIT:
-		if (!ok) {
-			if (it->res != NULL && PQresultStatus(it->res) !=
-			    PGRES_PIPELINE_ABORTED)
-				log_warnx("pgq %s: %s: %.200s", q->name,
-				    it->kind == IT_BEGIN ? "BEGIN" : "COMMIT",
-				    PQresultErrorMessage(it->res));
-			q->batch_failed = 1;
 		}
 		item_free(it);
 		break;

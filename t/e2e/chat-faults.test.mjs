@@ -46,6 +46,20 @@ async function until(what, fn, ms = 20000) {
 
 const isUser = (id) => (p) => p && p.userId === id;
 
+// Start node n again, as deploy/up runs it (same env, log and pid file).
+function respawn(n, port) {
+	const bin = path.join(process.env.BUILD_DIR ||
+	    path.join(VAR, '..', 'build'), 'realtime', 'chat-realtime');
+	const log = fs.openSync(path.join(LOG, `chat-realtime-${n}.log`), 'a');
+	const child = spawn(bin, ['--node-id', String(n), '--port',
+		String(port)], { detached: true, stdio: ['ignore', log, log],
+	    env: process.env });
+	child.unref();
+	fs.closeSync(log);
+	fs.writeFileSync(path.join(RUN, `chat-realtime-${n}.pid`),
+	    `${child.pid}\n`);
+}
+
 // After a PostgreSQL restart each chat-fcgi worker may fail the first
 // request that finds its connection dead: spend those on lookups of a
 // user that does not exist, so later REST tests are not hit.
@@ -83,22 +97,43 @@ describe('faults', { skip }, () => {
 		    (await ask(w.s, 'getConversations'))[0].otherUser
 		    .lastSeenAt, 5000);
 		assert.match(seen, ISO_MS);
-		// Bring the node back as deploy/up runs it.
-		const bin = path.join(process.env.BUILD_DIR ||
-		    path.join(VAR, '..', 'build'), 'realtime', 'chat-realtime');
-		const log = fs.openSync(path.join(LOG, 'chat-realtime-2.log'), 'a');
-		const child = spawn(bin, ['--node-id', '2', '--port', String(port)],
-		    { detached: true, stdio: ['ignore', log, log],
-		    env: process.env });
-		child.unref();
-		fs.writeFileSync(path.join(RUN, 'chat-realtime-2.pid'),
-		    `${child.pid}\n`);
+		respawn(2, port);
 		const s2 = await until('node 2 back', () =>
 		    connect(u.access_token, { url: url2 }));
 		const pn = waitFor(s2, 'newMessage');
 		await ask(w.s, 'sendMessage', { recipientId: u.id,
 		    content: 'welcome back' });
 		assert.equal((await pn).content, 'welcome back');
+	});
+
+	test('a node stopped with SIGTERM says goodbye at once', async () => {
+		const url2 = NODES[1];
+		const port = Number(new URL(url2).port);
+		const w = await userSocket({ url: NODES[0] });
+		const u = await registerAndLogin();
+		const on = waitFor(w.s, 'userOnline', isUser(u.id));
+		const s = await connect(u.access_token, { url: url2 });
+		await on;
+		const gone = new Promise((r) => s.once('disconnect', r));
+		const off = waitFor(w.s, 'userOffline', isUser(u.id), 5000);
+		const pid = pidOf('chat-realtime-2');
+		const t0 = Date.now();
+		process.kill(pid, 'SIGTERM');
+		try {
+			// The server layer sends DISCONNECT then closes.
+			assert.ok(['io server disconnect', 'transport close']
+			    .includes(await gone));
+			await off;
+			assert.ok(Date.now() - t0 < 4000);
+			await until('node 2 exits', () => !alive(pid), 8000);
+			assert.ok(!(await ask(w.s, 'getOnlineUsers'))
+			    .includes(u.id));
+		} finally {
+			await until('node 2 exits', () => !alive(pid), 8000);
+			respawn(2, port);
+		}
+		await until('node 2 back', () => connect(u.access_token,
+		    { url: url2 }));
 	});
 
 	test('Redis restarted empty: presence and fan-out come back',
