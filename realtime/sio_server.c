@@ -26,6 +26,7 @@
 #include "realtime/sio_server.h"
 
 #define ENC_STACK	4096
+#define MAX_NSPS	32	/* namespaces (pending or joined) per connection */
 
 enum	sock_state { SOCK_PENDING = 0, SOCK_CONNECTED, SOCK_CLOSED };
 
@@ -49,6 +50,7 @@ struct	sio_conn {
 	struct sio_server	*srv;
 	struct eio_sess		*es;
 	struct sio_socket	*socks;
+	unsigned int		 nsocks;
 	struct sio_conn		*prev, *next;
 	ev_timer		 ct;		/* connect timeout */
 	struct sio_packet	*pend;		/* BINARY_* waiting for attachments */
@@ -266,6 +268,7 @@ sock_close(struct sio_socket *s, const char *reason)
 		for (pp = &sc->socks; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == s) {
 				*pp = s->next;
+				sc->nsocks--;
 				break;
 			}
 	s->next = NULL;
@@ -497,6 +500,10 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 	case SIO_CONNECT:
 		if (sock_find(sc, nsp) != NULL)
 			break;		/* already there: ignored */
+		if (sc->nsocks >= MAX_NSPS) {
+			why = "too many namespaces";
+			goto out;
+		}
 		if ((s = calloc(1, sizeof(*s) + pk.nsp_len + 1)) == NULL)
 			goto out;
 		memcpy(s->nsp, nsp, pk.nsp_len + 1);
@@ -509,6 +516,7 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 		eio_srv_make_id(srv->eio, s->id, EIO_SID_LEN);
 		s->next = sc->socks;
 		sc->socks = s;
+		sc->nsocks++;
 		if (srv->o.on_connect != NULL) {
 			sio_socket_ref(s);
 			srv->o.on_connect(s, nsp, pk.data, srv->o.arg);

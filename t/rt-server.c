@@ -222,6 +222,8 @@ on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 	(void)nsp;
 	(void)auth;
 	(void)arg;
+	if (hold == 2)
+		return;		/* left pending */
 	if (hold) {
 		sio_socket_ref(s);
 		held = s;
@@ -279,7 +281,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(38);
+	tap_plan(39);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -427,6 +429,17 @@ main(void)
 	tap_ok(rc == -1 && !sio_socket_is_open(sc), "output cap closes the socket");
 	tap_str(last_reason, "transport error", "reason transport error");
 	sio_socket_unref(sc);
+
+	/* a connection may not hold more than 32 namespaces */
+	hold = 2;
+	b = cli_open();
+	(void)cli_msg(b);
+	for (i = 0; i < 33; i++) {
+		snprintf(want, sizeof(want), "40/n%d,", i);
+		cli_send(b, want);
+	}
+	tap_str(cli_msg(b), "<close>", "33rd namespace closes the connection");
+	cli_close(b);
 
 	/* graceful shutdown */
 	ndisc = 0;
