@@ -18,10 +18,13 @@
 #include "http.h"
 #include "jwt.h"
 #include "redis_util.h"
+#include "rl.h"
 
 #define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
 #define APP_BCRYPT_COST	10			/* spec 9: 10 rounds */
 #define APP_REFRESH_BYTES 40			/* raw refresh token: 80 hex */
+
+enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
 
 struct	app {
 	const struct conf *conf;	/* borrowed */
@@ -31,6 +34,10 @@ struct	app {
 	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
 	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
 	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */
+	enum app_rl	 rl_state;	/* this request's limit check */
+	struct rl_req	 rlq;		/* ... when sent, awaiting its reply */
+	const struct conf_rate *rl_rate; /* ... and its limit */
+	unsigned long	 redis_errors;	/* Redis failures (for /metrics) */
 };
 
 /* The user a valid bearer token names. */
@@ -56,6 +63,17 @@ void	 app_redis_drop(struct app *a);
  * 401 {"statusCode":401,"message":"Unauthorized"} and returns -1.
  */
 int	 app_auth(struct app *a, struct http_req *r, struct app_user *u);
+/* The same check, sending nothing: 0 and u filled, or -1. */
+int	 app_auth_check(struct app *a, struct http_req *r,
+	    struct app_user *u);
+
+/*
+ * Settle the request's rate limit (route.c sent the check): 0 to go
+ * on, or -1 after sending 429.  Handlers of routes marked early call it
+ * before answering or changing anything; route_dispatch calls it for
+ * the others before the handler.  Later calls return 0.
+ */
+int	 app_limit_finish(struct app *a, struct http_req *r);
 
 /* How the request's body is encoded, for dto_parse. */
 enum dto_ctype	 app_body_type(const struct http_req *r);

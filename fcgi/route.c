@@ -1,8 +1,9 @@
 /*
  * route.c: chat-fcgi's routing table and the steps every request takes:
  * CORS preflight, route lookup (NestJS-style JSON 404), the rate limit
- * (before anything else, so a refused request has no side effects),
- * then the handler; and GET /healthz.
+ * (before anything else, so a refused request has no side effects; a
+ * read-only handler may overlap it with its query), then the handler;
+ * and GET /healthz.
  * Spec: api.md 1, 8, 10; DESIGN.md "Resolved details".
  */
 #include "config.h"
@@ -31,22 +32,30 @@ struct	route {
 	const char	*name;		/* log and rate-limit key */
 	enum rl_class	 rl;
 	route_fn	*fn;
+	int		 early;		/* fn settles the limit itself */
 };
 
 static void	 healthz(struct app *, struct http_req *);
 
 static const struct route	 routes[] = {
-	{ "POST", "/auth/register", "register", RL_CLASS_AUTH, auth_register },
-	{ "POST", "/auth/login", "login", RL_CLASS_AUTH, auth_login },
-	{ "POST", "/auth/refresh", "refresh", RL_CLASS_REFRESH, auth_refresh },
-	{ "POST", "/auth/logout", "logout", RL_CLASS_DEFAULT, auth_logout },
-	{ "GET", "/users/me", "me", RL_CLASS_DEFAULT, users_me_get },
-	{ "PATCH", "/users/me", "me-patch", RL_CLASS_DEFAULT, users_me_patch },
+	{ "POST", "/auth/register", "register", RL_CLASS_AUTH, auth_register,
+	    0 },
+	{ "POST", "/auth/login", "login", RL_CLASS_AUTH, auth_login, 0 },
+	{ "POST", "/auth/refresh", "refresh", RL_CLASS_REFRESH, auth_refresh,
+	    0 },
+	{ "POST", "/auth/logout", "logout", RL_CLASS_DEFAULT, auth_logout, 0 },
+	/*
+	 * GET /users/me reads only: its SELECT goes out while the limit's
+	 * Redis call is under way, and is thrown away if refused.
+	 */
+	{ "GET", "/users/me", "me", RL_CLASS_DEFAULT, users_me_get, 1 },
+	{ "PATCH", "/users/me", "me-patch", RL_CLASS_DEFAULT, users_me_patch,
+	    0 },
 	{ "POST", "/users/me/avatar", "avatar", RL_CLASS_DEFAULT,
-	    avatar_upload },
+	    avatar_upload, 0 },
 	{ "DELETE", "/users/me/avatar", "avatar-delete", RL_CLASS_DEFAULT,
-	    users_avatar_delete },
-	{ "GET", "/healthz", "healthz", RL_NONE, healthz },
+	    users_avatar_delete, 0 },
+	{ "GET", "/healthz", "healthz", RL_NONE, healthz, 0 },
 };
 
 #define CORS_PREFLIGHT \
@@ -93,8 +102,10 @@ healthz(struct app *a, struct http_req *r)
 		redis_ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
 		if (rep != NULL)
 			freeReplyObject(rep);
-		else
+		else {
+			a->redis_errors++;
 			app_redis_drop(a);
+		}
 	}
 	http_send_json(r, pg_ok && redis_ok ? 200 : 503,
 	    json_pack("{s:s, s:s, s:s}",
@@ -104,20 +115,19 @@ healthz(struct app *a, struct http_req *r)
 }
 
 /*
- * Count the request against its limit.  Returns 0 to go on, or -1
- * after sending 429.  Redis down: fail open (serve and log), so an
+ * Count the request against its limit: send the check (limit_start),
+ * then read the answer (app_limit_finish), which returns 0 to go on, or
+ * -1 after sending 429.  Redis down: fail open (serve and log), so an
  * outage of the limiter's store does not take the API down with it;
  * the limits come back with Redis.
  */
-static int
-limited(struct app *a, struct http_req *r, const struct route *rt)
+static void
+limit_start(struct app *a, struct http_req *r, const struct route *rt)
 {
 	const struct conf_rate	*rate;
 	redisContext		*c;
-	enum rl_result		 res;
-	long			 retry = 0;
-	char			 hdr[64];
 
+	a->rl_state = APP_RL_NONE;
 	switch (rt->rl) {
 	case RL_CLASS_AUTH:
 		rate = &a->conf->rl_auth;
@@ -129,16 +139,45 @@ limited(struct app *a, struct http_req *r, const struct route *rt)
 		rate = &a->conf->rl_default;
 		break;
 	default:
-		return 0;
+		return;
 	}
+	a->rl_rate = rate;
+	a->rl_state = APP_RL_SKIP;
 	if ((c = app_redis(a)) == NULL) {
+		a->redis_errors++;
 		log_warnx("rate limit skipped: no Redis");
+		return;
+	}
+	if (rl_send(c, &a->rlq, rt->name, r->ip, rate) == 0)
+		a->rl_state = APP_RL_SENT;
+	else if (stale(a) && (c = app_redis(a)) != NULL &&
+	    rl_send(c, &a->rlq, rt->name, r->ip, rate) == 0)
+		a->rl_state = APP_RL_SENT;
+	else {
+		a->redis_errors++;
+		log_warnx("rate limit skipped: Redis error");
+		app_redis_drop(a);
+	}
+}
+
+int
+app_limit_finish(struct app *a, struct http_req *r)
+{
+	redisContext	*c;
+	enum rl_result	 res;
+	long		 retry = 0;
+	char		 hdr[64];
+
+	if (a->rl_state != APP_RL_SENT) {
+		a->rl_state = APP_RL_NONE;
 		return 0;
 	}
-	res = rl_check(c, rt->name, r->ip, rate, &retry);
+	a->rl_state = APP_RL_NONE;
+	res = rl_recv(a->redis, &a->rlq, &retry);
 	if (res == RL_ERROR && stale(a) && (c = app_redis(a)) != NULL)
-		res = rl_check(c, rt->name, r->ip, rate, &retry);
+		res = rl_check(c, r->route, r->ip, a->rl_rate, &retry);
 	if (res == RL_ERROR) {
+		a->redis_errors++;
 		log_warnx("rate limit skipped: Redis error");
 		app_redis_drop(a);
 		return 0;
@@ -197,7 +236,11 @@ route_dispatch(struct app *a, struct http_req *r)
 		return;
 	}
 	r->route = rt->name;
-	if (limited(a, r, rt) == -1)
+	limit_start(a, r, rt);
+	if (!rt->early && app_limit_finish(a, r) == -1)
 		return;
 	rt->fn(a, r);
+	/* A handler that answered without settling: keep Redis in step. */
+	if (app_limit_finish(a, r) == -1)
+		log_warnx("%s: limit settled after the answer", rt->name);
 }

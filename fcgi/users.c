@@ -133,23 +133,28 @@ app_fail(struct http_req *r)
 }
 
 int
-app_auth(struct app *a, struct http_req *r, struct app_user *u)
+app_auth_check(struct app *a, struct http_req *r, struct app_user *u)
 {
 	const char	*p = r->authz;
 
 	/* passport-jwt: "Bearer" (any case), blanks, then the token. */
 	if (p == NULL || strncasecmp(p, "bearer", 6) != 0 ||
 	    (p[6] != ' ' && p[6] != '\t'))
-		goto deny;
+		return -1;
 	p += 6;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (*p == '\0' || strpbrk(p, " \t") != NULL)
-		goto deny;
-	if (jwt_access_verify(a->conf->jwt_secret, p, time(NULL), &u->id,
-	    u->name, sizeof(u->name)) == 0)
+		return -1;
+	return jwt_access_verify(a->conf->jwt_secret, p, time(NULL), &u->id,
+	    u->name, sizeof(u->name)) == 0 ? 0 : -1;
+}
+
+int
+app_auth(struct app *a, struct http_req *r, struct app_user *u)
+{
+	if (app_auth_check(a, r, u) == 0)
 		return 0;
-deny:
 	http_send_error(r, 401, "Unauthorized", 1);
 	return -1;
 }
@@ -190,12 +195,32 @@ users_me_get(struct app *a, struct http_req *r)
 	enum db_err	 err;
 	char		 id[32];
 	const char	*args[1] = { id };
+	int		 authed, sent = 0;
 
 	http_drain(r);
-	if (app_auth(a, r, &u) == -1)
+	/*
+	 * The token is checked here (no I/O) and the SELECT sent while
+	 * the rate limit's answer is on its way; a refusal (429) still
+	 * wins over everything, as for any other route.
+	 */
+	authed = app_auth_check(a, r, &u) == 0;
+	if (authed) {
+		snprintf(id, sizeof(id), "%lld", u.id);
+		sent = db_send(&a->db, SQL_ME, 1, args) == 0;
+	}
+	if (app_limit_finish(a, r) == -1) {
+		if (sent)
+			PQclear(db_recv(&a->db, &err));
 		return;
-	snprintf(id, sizeof(id), "%lld", u.id);
-	res = db_exec(&a->db, SQL_ME, 1, args, &err);
+	}
+	if (!authed) {
+		http_send_error(r, 401, "Unauthorized", 1);
+		return;
+	}
+	if (sent)
+		res = db_recv(&a->db, &err);
+	else
+		res = db_exec(&a->db, SQL_ME, 1, args, &err);
 	if (err != DB_OK)
 		app_fail(r);
 	else if (PQntuples(res) != 1)	/* deleted since the token */

@@ -1,10 +1,12 @@
 /*
  * db.c: the blocking libpq helpers of db.h, used by chat-fcgi workers.
  * One connection per worker process, never shared across fork().
+ * Statements are prepared once per connection and run by name.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -17,8 +19,8 @@
 void
 db_init(struct db *d, const struct conf *c)
 {
+	memset(d, 0, sizeof(*d));
 	d->conf = c;
-	d->pg = NULL;
 }
 
 void
@@ -27,6 +29,8 @@ db_close(struct db *d)
 	if (d->pg != NULL)
 		PQfinish(d->pg);
 	d->pg = NULL;
+	d->nstmt = 0;
+	d->sent = 0;
 }
 
 static PGconn *
@@ -91,19 +95,44 @@ db_get(struct db *d)
 	return d->pg;
 }
 
-PGresult *
-db_exec(struct db *d, const char *sql, int n, const char *const *args,
-    enum db_err *err)
+/*
+ * The name "sql" is prepared under on this connection, preparing it if
+ * new.  Returns 0 and sets name; 1 when the table is full (run it
+ * unprepared); -1 with *resp set to the failed result.
+ */
+static int
+prepared(struct db *d, const char *sql, int n, char *name, size_t namesz,
+    PGresult **resp)
 {
 	PGresult	*res;
+	int		 i;
+
+	*resp = NULL;
+	for (i = 0; i < d->nstmt; i++)
+		if (d->stmt[i] == sql || strcmp(d->stmt[i], sql) == 0)
+			break;
+	if (i == DB_STMT_MAX)
+		return 1;
+	snprintf(name, namesz, "s%d", i);
+	if (i < d->nstmt)
+		return 0;
+	res = PQprepare(d->pg, name, sql, n, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		*resp = res;
+		return -1;
+	}
+	PQclear(res);
+	d->stmt[d->nstmt++] = sql;
+	return 0;
+}
+
+/* Classify a result, log failures, drop a dead connection. */
+static PGresult *
+classify(struct db *d, PGresult *res, enum db_err *err)
+{
 	const char	*state;
 
 	*err = DB_ERR;
-	if (db_get(d) == NULL)
-		return NULL;
-	if (n < 0 || n > DB_MAX_ARGS)
-		return NULL;
-	res = PQexecParams(d->pg, sql, n, NULL, args, NULL, NULL, 0);
 	switch (PQresultStatus(res)) {
 	case PGRES_TUPLES_OK:
 	case PGRES_COMMAND_OK:
@@ -119,11 +148,93 @@ db_exec(struct db *d, const char *sql, int n, const char *const *args,
 	else if (state != NULL && strncmp(state, "23", 2) == 0) {
 		*err = DB_CHECK;
 		log_warnx("db: constraint: %.200s", PQerrorMessage(d->pg));
-	} else
+	} else {
+		d->errors++;
 		log_warnx("db: %.200s", PQerrorMessage(d->pg));
+	}
 	if (PQstatus(d->pg) != CONNECTION_OK)
 		db_close(d);
 	return res;
+}
+
+PGresult *
+db_exec(struct db *d, const char *sql, int n, const char *const *args,
+    enum db_err *err)
+{
+	PGresult	*res;
+	char		 name[16];
+
+	*err = DB_ERR;
+	if (n < 0 || n > DB_MAX_ARGS)
+		return NULL;
+	if (db_get(d) == NULL) {
+		d->errors++;
+		return NULL;
+	}
+	switch (prepared(d, sql, n, name, sizeof(name), &res)) {
+	case 0:
+		res = PQexecPrepared(d->pg, name, n, args, NULL, NULL, 0);
+		break;
+	case 1:
+		res = PQexecParams(d->pg, sql, n, NULL, args, NULL, NULL, 0);
+		break;
+	default:
+		break;	/* the failed PREPARE's result */
+	}
+	return classify(d, res, err);
+}
+
+int
+db_send(struct db *d, const char *sql, int n, const char *const *args)
+{
+	PGresult	*res = NULL;
+	char		 name[16];
+	enum db_err	 err;
+	int		 ok;
+
+	if (n < 0 || n > DB_MAX_ARGS || d->sent)
+		return -1;
+	if (db_get(d) == NULL) {
+		d->errors++;
+		return -1;
+	}
+	switch (prepared(d, sql, n, name, sizeof(name), &res)) {
+	case 0:
+		ok = PQsendQueryPrepared(d->pg, name, n, args, NULL, NULL, 0);
+		break;
+	case 1:
+		ok = PQsendQueryParams(d->pg, sql, n, NULL, args, NULL, NULL,
+		    0);
+		break;
+	default:
+		PQclear(classify(d, res, &err));
+		return -1;
+	}
+	if (!ok) {
+		d->errors++;
+		log_warnx("db: send: %.200s", PQerrorMessage(d->pg));
+		if (PQstatus(d->pg) != CONNECTION_OK)
+			db_close(d);
+		return -1;
+	}
+	d->sent = 1;
+	return 0;
+}
+
+PGresult *
+db_recv(struct db *d, enum db_err *err)
+{
+	PGresult	*res, *extra;
+
+	*err = DB_ERR;
+	if (!d->sent || d->pg == NULL)
+		return NULL;
+	d->sent = 0;
+	/* One statement: one result, then NULL. */
+	res = PQgetResult(d->pg);
+	while ((extra = PQgetResult(d->pg)) != NULL)
+		PQclear(extra);
+	return classify(d, res, err);
 }
 
 int
@@ -132,7 +243,12 @@ db_cmd(struct db *d, const char *sql)
 	PGresult	*res;
 	enum db_err	 err;
 
-	res = db_exec(d, sql, 0, NULL, &err);
+	/* Simple protocol: nothing to prepare, one message. */
+	if (db_get(d) == NULL) {
+		d->errors++;
+		return -1;
+	}
+	res = classify(d, PQexec(d->pg, sql), &err);
 	PQclear(res);
 	return err == DB_OK ? 0 : -1;
 }

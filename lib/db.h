@@ -13,10 +13,15 @@
 
 #define DB_CONNECT_TIMEOUT	"3"	/* seconds, libpq connect_timeout */
 #define DB_MAX_ARGS		16	/* parameters per statement */
+#define DB_STMT_MAX		32	/* statements prepared per connection */
 
 struct	db {
 	const struct conf *conf;	/* borrowed: connection settings */
 	PGconn		*pg;		/* NULL until first use */
+	const char	*stmt[DB_STMT_MAX]; /* SQL prepared on pg as "s<i>" */
+	int		 nstmt;
+	int		 sent;		/* db_send awaiting db_recv */
+	unsigned long	 errors;	/* statements that failed (not 23xxx) */
 };
 
 enum	db_err {
@@ -38,7 +43,10 @@ void	 db_init(struct db *d, const struct conf *c);
 PGconn	*db_get(struct db *d);
 
 /*
- * Run "sql" with n text parameters (NULL for SQL NULL).  Returns the
+ * Run "sql" with n text parameters (NULL for SQL NULL).  Each distinct
+ * "sql" is prepared once per connection (the first run costs one more
+ * round trip; later ones skip parsing and planning), so pass constant
+ * strings, not SQL built per request.  Returns the
  * result (free with PQclear) and sets *err: DB_OK when the status is
  * PGRES_TUPLES_OK or PGRES_COMMAND_OK, else the class of the error
  * (logged unless DB_UNIQUE).  Returns NULL with DB_ERR if there is no
@@ -47,6 +55,17 @@ PGconn	*db_get(struct db *d);
  */
 PGresult	*db_exec(struct db *d, const char *sql, int n,
 		    const char *const *args, enum db_err *err);
+
+/*
+ * db_exec in two halves, so a worker can overlap the query's round trip
+ * with another (its rate limit's Redis call): db_send sends it (0, or
+ * -1 logged: then nothing is pending), db_recv waits for the result,
+ * with db_exec's meaning.  Every successful db_send must be followed
+ * by a db_recv before the connection is used again.
+ */
+int	 db_send(struct db *d, const char *sql, int n,
+	    const char *const *args);
+PGresult	*db_recv(struct db *d, enum db_err *err);
 
 /* Run a parameterless command (BEGIN, COMMIT, ROLLBACK).  0 or -1. */
 int	 db_cmd(struct db *d, const char *sql);

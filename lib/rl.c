@@ -2,7 +2,10 @@
  * rl.c: the fixed-window rate limiter of rl.h.  A Lua script does
  * INCR and, on the first hit, PEXPIRE, atomically, so a crash between
  * the two cannot leave a counter without expiry; it returns the count
- * and the milliseconds left in the window.  Called by chat-fcgi
+ * and the milliseconds left in the window.  It runs by EVALSHA (Redis
+ * keeps it compiled; a NOSCRIPT answer sends it once with EVAL), and the
+ * command can be sent ahead of its reply (rl_send, rl_recv) so a worker
+ * overlaps it with its PostgreSQL query.  Called by chat-fcgi
  * before a request does anything else, so a refused request has no
  * side effects (DESIGN.md "Resolved details").
  */
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include <hiredis.h>
+#include <openssl/evp.h>
 
 #include "log.h"
 #include "rl.h"
@@ -41,27 +45,87 @@ key_put(char *key, size_t pos, size_t keysz, const char *s, int sep)
 	return pos;
 }
 
-enum rl_result
-rl_check(redisContext *c, const char *route, const char *ip,
-    const struct conf_rate *r, long *retry_after)
+/* The script's SHA-1 in hex, for EVALSHA; computed once. */
+static const char *
+script_sha(void)
 {
-	char		 key[RL_KEY_MAX], ms[32];
-	redisReply	*rep = NULL;
-	long long	 n, left;
+	static char		 hex[41];
+	static const char	 digits[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 n = 0, i;
+
+	if (hex[0] != '\0')
+		return hex;
+	if (EVP_Digest(RL_SCRIPT, sizeof(RL_SCRIPT) - 1, md, &n, EVP_sha1(),
+	    NULL) != 1 || n != 20)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[40] = '\0';
+	return hex;
+}
+
+int
+rl_send(redisContext *c, struct rl_req *q, const char *route,
+    const char *ip, const struct conf_rate *r)
+{
+	const char	*sha;
 	size_t		 pos;
+	int		 done = 0;
+
+	memset(q, 0, sizeof(*q));
+	q->limit = r->limit;
+	q->window = r->window;
+	if (r->window <= 0 || r->limit <= 0 || (sha = script_sha()) == NULL)
+		return -1;
+	/* "rl:<route>:<ip>"; IPv6 ':' become '_'. */
+	memcpy(q->key, "rl:", 4);
+	pos = key_put(q->key, 3, sizeof(q->key), route, 1);
+	(void)key_put(q->key, pos, sizeof(q->key), ip[0] != '\0' ? ip : "-",
+	    0);
+	snprintf(q->ms, sizeof(q->ms), "%lld", (long long)r->window * 1000);
+	if (redisAppendCommand(c, "EVALSHA %s 1 %s %s", sha, q->key,
+	    q->ms) != REDIS_OK) {
+		log_warnx("rl: redis: %s", c->errstr);
+		return -1;
+	}
+	/* On the wire now, so the caller's next round trip overlaps it. */
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK) {
+			log_warnx("rl: redis: %s", c->errstr);
+			return -1;
+		}
+	q->sent = 1;
+	return 0;
+}
+
+enum rl_result
+rl_recv(redisContext *c, struct rl_req *q, long *retry_after)
+{
+	redisReply	*rep = NULL;
+	void		*v = NULL;
+	long long	 n, left;
 	enum rl_result	 rc = RL_ERROR;
 
-	if (r->window <= 0 || r->limit <= 0)
+	if (!q->sent)
 		goto out;
-	/* "rl:<route>:<ip>"; IPv6 ':' become '_'. */
-	memcpy(key, "rl:", 4);
-	pos = key_put(key, 3, sizeof(key), route, 1);
-	(void)key_put(key, pos, sizeof(key), ip[0] != '\0' ? ip : "-", 0);
-	snprintf(ms, sizeof(ms), "%lld", (long long)r->window * 1000);
-	rep = redisCommand(c, "EVAL %s 1 %s %s", RL_SCRIPT, key, ms);
-	if (rep == NULL) {
+	q->sent = 0;
+	if (redisGetReply(c, &v) != REDIS_OK || (rep = v) == NULL) {
 		log_warnx("rl: redis: %s", c->errstr);
 		goto out;
+	}
+	/* A Redis that restarted (or flushed scripts) loads it again. */
+	if (rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(rep);
+		rep = redisCommand(c, "EVAL %s 1 %s %s", RL_SCRIPT, q->key,
+		    q->ms);
+		if (rep == NULL) {
+			log_warnx("rl: redis: %s", c->errstr);
+			goto out;
+		}
 	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -73,10 +137,10 @@ rl_check(redisContext *c, const char *route, const char *ip,
 	}
 	n = rep->element[0]->integer;
 	left = rep->element[1]->integer;
-	if (n > r->limit) {
+	if (n > q->limit) {
 		/* Whole seconds, rounded up: never "come back in 0 s". */
 		left = (left + 999) / 1000;
-		*retry_after = left < 1 ? 1 : left > r->window ? r->window :
+		*retry_after = left < 1 ? 1 : left > q->window ? q->window :
 		    (long)left;
 		rc = RL_DENY;
 	} else
@@ -85,4 +149,15 @@ out:
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return rc;
+}
+
+enum rl_result
+rl_check(redisContext *c, const char *route, const char *ip,
+    const struct conf_rate *r, long *retry_after)
+{
+	struct rl_req	 q;
+
+	if (rl_send(c, &q, route, ip, r) == -1)
+		return RL_ERROR;
+	return rl_recv(c, &q, retry_after);
 }

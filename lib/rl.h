@@ -35,4 +35,25 @@ enum rl_result	 rl_check(redisContext *c, const char *route,
 		    const char *ip, const struct conf_rate *r,
 		    long *retry_after);
 
+/* One check sent ahead of its reply. */
+struct	rl_req {
+	char		 key[RL_KEY_MAX];
+	char		 ms[32];	/* window in ms, as text */
+	long		 limit;
+	long		 window;
+	int		 sent;		/* awaiting a reply */
+};
+
+/*
+ * rl_check in two halves, to overlap the Redis round trip with other
+ * work: rl_send writes the command (0, or -1 logged: RL_ERROR), and
+ * rl_recv, which must follow before anything else uses c, reads its
+ * answer with rl_check's meaning.  Nothing else may be sent on c in
+ * between.
+ */
+int	 rl_send(redisContext *c, struct rl_req *q, const char *route,
+	    const char *ip, const struct conf_rate *r);
+enum rl_result	 rl_recv(redisContext *c, struct rl_req *q,
+		    long *retry_after);
+
 #endif /* !RL_H */

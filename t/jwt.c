@@ -17,11 +17,13 @@
 
 #define SECRET	"test-secret-0123456789"
 
+static const char	 b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+
 static void
 b64url(const unsigned char *in, size_t len, char *out)
 {
-	static const char	 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char		*tab = b64tab;
 	size_t			 i, o = 0;
 	unsigned int		 v;
 
@@ -89,7 +91,7 @@ main(void)
 	long long	 uid = 0;
 	time_t		 now = 1769680800;
 
-	tap_plan(22);
+	tap_plan(28);
 
 	tok = jwt_access_sign(SECRET, 42, "john_doe", now, 900);
 	tap_ok(tok != NULL, "sign");
@@ -152,6 +154,28 @@ main(void)
 	tap_ok(!ok(forge(hs256, "{\"sub\":3,\"username\":\"a\"}",
 	    EVP_sha256(), SECRET), now), "no exp");
 	tap_ok(!ok("not.a.token", now), "garbage");
+	snprintf(pl, sizeof(pl), "{\"sub\":3,\"username\":\"a\","
+	    "\"exp\":%lld}", (long long)now + 900);
+	tok = forge(hs256, pl, EVP_sha256(), SECRET);
+	tap_ok(ok(tok, now), "good again (the next ones change one thing)");
+	{
+		char	 t2[2048];
+		size_t	 n;
+
+		snprintf(t2, sizeof(t2), "%s=", tok);
+		tap_ok(!ok(t2, now), "padded signature");
+		/* Last char of 43: 2 spare bits; set them. */
+		snprintf(t2, sizeof(t2), "%s", tok);
+		n = strlen(t2);
+		t2[n - 1] = b64tab[(strchr(b64tab, t2[n - 1]) - b64tab) ^ 1];
+		tap_ok(!ok(t2, now), "non-canonical signature encoding");
+		snprintf(t2, sizeof(t2), "%s.", tok);
+		tap_ok(!ok(t2, now), "four parts");
+	}
+	tap_ok(!ok(forge("{\"typ\":\"JWT\"}", pl, EVP_sha256(), SECRET),
+	    now), "no alg");
+	tap_ok(!ok(forge("[\"HS256\"]", pl, EVP_sha256(), SECRET), now),
+	    "header not an object");
 	tap_ok(!ok("", now), "empty");
 	return tap_done();
 }

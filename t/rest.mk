@@ -16,3 +16,5 @@ t_rl_test_LDADD = $(CHAT_LIBS)
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
+# ... and of the access-token check (lib/jwt.c).
+EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ main(void)
 	long			 ra = 0;
 	int			 i, ok;
 
-	tap_plan(13);
+	tap_plan(16);
 	if (url == NULL || *url == '\0') {
 		tap_ok(0, "REDIS_URL is set (this test needs a real Redis)");
 		return tap_done();
@@ -69,6 +70,26 @@ main(void)
 	tap_ok(ok, "a full allowance in the new window");
 	tap_int(rl_check(c, "test", ip, &r, &ra), RL_DENY,
 	    "and no more");
+
+	/* Redis forgot the script (restart, SCRIPT FLUSH): loaded again. */
+	rep = redisCommand(c, "SCRIPT FLUSH");
+	if (rep != NULL)
+		freeReplyObject(rep);
+	snprintf(ip2, sizeof(ip2), "t3-%d-%d", (int)getpid(), rand());
+	tap_int(rl_check(c, "test", ip2, &r, &ra), RL_ALLOW,
+	    "works after SCRIPT FLUSH (NOSCRIPT)");
+	{
+		struct rl_req	 q;
+
+		tap_ok(rl_send(c, &q, "test", ip2, &r) == 0 &&
+		    rl_recv(c, &q, &ra) == RL_ALLOW, "send, then receive");
+		snprintf(key, sizeof(key), "rl:test:%s", ip2);
+		rep = redisCommand(c, "GET %s", key);
+		tap_ok(rep != NULL && rep->type == REDIS_REPLY_STRING &&
+		    strcmp(rep->str, "2") == 0, "both counted once");
+		if (rep != NULL)
+			freeReplyObject(rep);
+	}
 
 	r.limit = 1;
 	tap_int(rl_check(c, "test:x y", "::1", &r, &ra) == RL_ERROR, 0,
