@@ -525,9 +525,19 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 			(void)sio_accept(s);
 		break;
 	case SIO_DISCONNECT:
+		/*
+		 * The Engine.IO connection stays open, as with the reference
+		 * server (the client may CONNECT again); with no namespace
+		 * left, connectTimeout runs again.
+		 */
 		if ((s = sock_find(sc, nsp)) != NULL) {
 			sock_close(s, "client namespace disconnect");
-			maybe_close(sc, "client namespace disconnect");
+			if (sc->socks == NULL && !sc->closed) {
+				ev_timer_stop(srv->loop, &sc->ct);
+				ev_timer_set(&sc->ct,
+				    srv->o.connect_timeout / 1000., 0.);
+				ev_timer_start(srv->loop, &sc->ct);
+			}
 		}
 		break;
 	case SIO_EVENT:

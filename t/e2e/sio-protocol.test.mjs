@@ -109,6 +109,15 @@ describe('Engine.IO messages', () => {
     const g = await fetch(eurl(`EIO=4&transport=polling&sid=${sid}`));
     assert.equal(g.status, 400);
   });
+  test('polling: a cancelled GET closes the session', async () => {
+    const sid = await pollingSession();
+    const ac = new AbortController();
+    fetch(eurl(`EIO=4&transport=polling&sid=${sid}`), { signal: ac.signal }).catch(() => {});
+    await sleep(5);
+    ac.abort();
+    const g = await fetch(eurl(`EIO=4&transport=polling&sid=${sid}`));
+    assert.equal(g.status, 400);
+  });
   test('polling: a second concurrent GET closes the session', async () => {
     const sid = await pollingSession();
     const [a, b] = await Promise.all([
@@ -337,10 +346,26 @@ describe('Socket.IO connect', () => {
 });
 
 describe('Socket.IO disconnect', () => {
-  test('from the main namespace closes the connection', async () => {
+  test('from the main namespace: the connection stays (pings), then connectTimeout closes it', async () => {
     const s = await sioConnected();
     s.send('41');
-    await s.closed();
+    assert.equal(await s.next(), '2');
+    s.send('3');
+    const t0 = Date.now();
+    const pump = (async () => { try { for (;;) await s.nextNonPing(5000); } catch {} })();
+    await s.closed(3000);
+    assert.ok(Date.now() - t0 < 1500);
+    await pump;
+  });
+  test('reconnect to the main namespace after disconnecting it', async () => {
+    const s = await sioConnected();
+    s.send('41');
+    s.send('40');
+    assert.ok((await s.nextNonPing()).startsWith('40{"sid":"00'));
+    assert.equal(await s.nextNonPing(), '42["auth",{}]');
+    s.send('42["message","again"]');
+    assert.equal(await s.nextNonPing(), '42["message-back","again"]');
+    s.close();
   });
   test('connect then disconnect a custom namespace', async () => {
     const s = await sioConnected();
