@@ -62,6 +62,8 @@ static const char *const sqls[S__MAX] = {
 	" INSERT INTO conversations (user_one_id, user_two_id)"
 	" SELECT least($1::bigint, $2::bigint), greatest($1::bigint, $2::bigint)"
 	" WHERE EXISTS (SELECT 1 FROM users WHERE id = $2::bigint)"
+	" AND NOT EXISTS (SELECT 1 FROM messages WHERE $4::text IS NOT NULL"
+	" AND sender_id = $1::bigint AND client_message_id = $4::text)"
 	" ON CONFLICT (user_one_id, user_two_id) DO NOTHING RETURNING id),"
 	" conv AS (SELECT id FROM conv_new UNION ALL"
 	" SELECT id FROM conversations WHERE user_one_id ="
@@ -926,7 +928,9 @@ send_cb(void *arg, const PGresult *res, const char *err)
 	}
 	conv = col_id(res, 0, 1);
 	fresh = col_id(res, 0, 5) == 1;
-	conv_put(c, conv, op->uid, op->id);
+	/* A retry may name another recipient: only a new row tells. */
+	if (fresh)
+		conv_put(c, conv, op->uid, op->id);
 	if ((m = message_json(res, 0, 0, 2, 3, 4, -1, op->uid, op->uname,
 	    conv)) == NULL) {
 		op_fail(op, E_INTERNAL);

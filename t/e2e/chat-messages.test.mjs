@@ -194,6 +194,24 @@ describe('sendMessage', () => {
 		assert.notEqual(r3.id, r1.id);
 	});
 
+	test('clientMessageId reused for another recipient: the stored message, no access for that one',
+	    async () => {
+		const [a, b] = await pair();
+		const c = await userSocket({ url: URL_B });
+		const r1 = await ask(a.s, 'sendMessage', { recipientId: b.user.id,
+		    content: 'for b', clientMessageId: 'same-key' });
+		const quiet = noEvent(c.s, 'newMessage');
+		const r2 = await ask(a.s, 'sendMessage', { recipientId: c.user.id,
+		    content: 'for c', clientMessageId: 'same-key' });
+		assert.deepEqual(r2, r1);
+		await quiet;
+		await expectError(c.s, 'typing',
+		    { conversationId: r1.conversationId });
+		await expectError(c.s, 'getMessages',
+		    { conversationId: r1.conversationId });
+		assert.deepEqual(await convsOf(c.s), []);
+	});
+
 	test('clientMessageId longer than 64 or not a string: error',
 	    async () => {
 		const [a, b] = await pair();
