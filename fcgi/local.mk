@@ -9,7 +9,8 @@ fcgi_chat_fcgi_SOURCES = \
 	fcgi/auth.c \
 	fcgi/users.c \
 	fcgi/avatar.c \
-	fcgi/multipart.c fcgi/multipart.h
+	fcgi/multipart.c fcgi/multipart.h \
+	fcgi/metrics.c fcgi/metrics.h
 fcgi_chat_fcgi_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(HIREDIS_CFLAGS) $(FCGI_CFLAGS) $(LIBCRYPT_CFLAGS)
 fcgi_chat_fcgi_LDADD = $(CHAT_LIBS) $(FCGI_LIBS)

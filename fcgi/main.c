@@ -1,17 +1,23 @@
 /*
  * main.c: chat-fcgi, the REST half of the chat backend.  The parent
- * binds one unix socket, forks FCGI_WORKERS workers that each run a
- * libfcgi accept loop on it, restarts a worker that dies (with a
- * backoff if they keep dying), and on SIGTERM/SIGINT asks every worker
- * to finish its request in flight and exit.  Workers are stateless: all
- * state is in PostgreSQL, Redis and UPLOAD_DIR (DESIGN.md "The picture").
+ * binds one socket (a unix path, or HOST:PORT so workers on several
+ * hosts can serve one nginx), forks FCGI_WORKERS workers that each run
+ * a libfcgi accept loop on it, restarts a worker that dies (with a
+ * backoff if they keep dying), serves /metrics on a local address if
+ * asked (metrics.h), and on SIGTERM/SIGINT asks every worker to finish
+ * its request in flight and exit.  Each request is logged as one
+ * key=value line.  Workers are stateless: all state is in PostgreSQL,
+ * Redis and UPLOAD_DIR (DESIGN.md "The picture").
  *
- * usage: chat-fcgi -s /path/to.sock
+ * usage: chat-fcgi -s /path/to.sock | -s HOST:PORT [-m HOST:PORT]
+ * (-m defaults to env METRICS_ADDR; none: no metrics endpoint)
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,24 +36,47 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LISTEN_BACKLOG	1024
 #define STOP_GRACE_S	10	/* seconds workers get to finish on stop */
 #define BACKOFF_MAX_S	5	/* seconds between restarts at most */
 
+#define REQ_ID_MAX	64	/* bytes of a request id */
+
 static volatile sig_atomic_t	 stopping;
+static int			 wake_fd = -1;	/* parent's self-pipe */
+static struct metrics		*metrics;
+static struct metrics_srv	 msrv;
 
 static void
 on_stop(int sig)
 {
+	int	 e = errno;
+
 	(void)sig;
 	stopping = 1;
+	if (wake_fd != -1)
+		(void)write(wake_fd, "s", 1);
+	errno = e;
+}
+
+static void
+on_child(int sig)
+{
+	int	 e = errno;
+
+	(void)sig;
+	if (wake_fd != -1)
+		(void)write(wake_fd, "c", 1);
+	errno = e;
 }
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chat-fcgi -s /path/to.sock\n");
+	fprintf(stderr, "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
+	    "[-m HOST:PORT]\n");
 	exit(2);
 }
 
@@ -100,6 +129,49 @@ fail:
 	return -1;
 }
 
+/*
+ * Listen on "HOST:PORT" ("[v6]:PORT" for IPv6): only the address given
+ * (no wildcard unless asked for with 0.0.0.0 or [::]).  Returns the fd
+ * or -1.
+ */
+static int
+listen_tcp(const char *hostport)
+{
+	struct addrinfo	 hints, *res = NULL, *ai;
+	char		 host[256], port[16];
+	int		 fd = -1, one = 1, e;
+
+	if (metrics_hostport(hostport, host, sizeof(host), port,
+	    sizeof(port)) == -1) {
+		log_warnx("-s: not a path or HOST:PORT: %s", hostport);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("%s: %s", hostport, gai_strerror(e));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol)) == -1)
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) == 0 &&
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1)
+		log_warn("listen %s", hostport);
+	freeaddrinfo(res);
+	return fd;
+}
+
 /* Create dir (and UPLOAD_DIR above it) if missing. */
 static int
 ensure_dir(const char *dir)
@@ -121,6 +193,90 @@ ms_since(const struct timespec *t0)
 	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
+static long long
+us_since(const struct timespec *t0)
+{
+	struct timespec	 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000000LL +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/*
+ * The request id: nginx's $request_id when it passes one (fastcgi_param
+ * REQUEST_ID $request_id; letters, digits and '-' only), else
+ * "<pid>-<n>" from this worker's own counter.
+ */
+static void
+request_id(FCGX_Request *fr, unsigned long long n, char *id, size_t idsz)
+{
+	const char	*s = FCGX_GetParam("REQUEST_ID", fr->envp);
+	size_t		 i;
+
+	if (s != NULL && *s != '\0' && strlen(s) < idsz) {
+		for (i = 0; s[i] != '\0'; i++)
+			if (!((s[i] >= '0' && s[i] <= '9') ||
+			    (s[i] >= 'a' && s[i] <= 'z') ||
+			    (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
+				break;
+		if (s[i] == '\0') {
+			memcpy(id, s, i + 1);
+			return;
+		}
+	}
+	snprintf(id, idsz, "%ld-%llu", (long)getpid(), n);
+}
+
+/*
+ * A log value: as is when it is a plain word, else in double quotes
+ * with '"' and '\\' escaped; cut at about 100 bytes.  (log.c escapes
+ * control bytes.)
+ */
+static void
+log_value(const char *s, char *out, size_t outsz)
+{
+	size_t	 i, o = 0;
+	int	 plain = *s != '\0';
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] == ' ' || s[i] == '"' || s[i] == '\\' ||
+		    s[i] == '=' || (unsigned char)s[i] < 0x20)
+			plain = 0;
+	if (!plain && o + 1 < outsz)
+		out[o++] = '"';
+	for (i = 0; s[i] != '\0' && i < 100 && o + 4 < outsz; i++) {
+		if (!plain && (s[i] == '"' || s[i] == '\\'))
+			out[o++] = '\\';
+		out[o++] = s[i];
+	}
+	if (!plain && o + 1 < outsz)
+		out[o++] = '"';
+	out[o] = '\0';
+}
+
+/*
+ * One line per request: "req id=... method=GET route=me status=200
+ * ms=1.234 path=/users/me ip=...".  The level is warn for 5xx.  Never
+ * the query string, headers, tokens or bodies.
+ */
+static void
+log_request(const struct http_req *r, const char *id, long long usec)
+{
+	char	 path[224], method[48];
+
+	log_value(r->path, path, sizeof(path));
+	log_value(r->method, method, sizeof(method));
+	if (r->status >= 500)
+		log_warnx("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
+		    " path=%s ip=%s", id, method, r->route, r->status,
+		    usec / 1000, usec % 1000, path, r->ip);
+	else
+		log_info("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
+		    " path=%s ip=%s", id, method, r->route, r->status,
+		    usec / 1000, usec % 1000, path, r->ip);
+}
+
 /*
  * A worker: accept and answer requests until told to stop.  SIGTERM is
  * blocked while a request runs, so it is finished, not cut off; it is
@@ -128,7 +284,7 @@ ms_since(const struct timespec *t0)
  * (FCGI_FAIL_ACCEPT_ON_INTR) and the loop ends.
  */
 static int
-worker(int lfd, const struct conf *c)
+worker(int lfd, const struct conf *c, int slot)
 {
 	struct app		 a;
 	FCGX_Request		 fr;
@@ -136,6 +292,10 @@ worker(int lfd, const struct conf *c)
 	struct sigaction	 sa;
 	struct timespec		 t0;
 	sigset_t		 term, old;
+	unsigned long		 pg_seen = 0, redis_seen = 0;
+	unsigned long long	 nreq = 0;
+	long long		 usec;
+	char			 id[REQ_ID_MAX];
 	int			 rc = 1;
 
 	memset(&sa, 0, sizeof(sa));
@@ -167,14 +327,18 @@ worker(int lfd, const struct conf *c)
 		}
 		sigprocmask(SIG_BLOCK, &term, &old);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+		metrics_begin(metrics, slot);
 		http_req_init(&r, &fr, c);
+		request_id(&fr, ++nreq, id, sizeof(id));
 		route_dispatch(&a, &r);
-		/*
-		 * Before FCGX_Finish_r, which frees the parameters.  Never
-		 * the query string, tokens or bodies.
-		 */
-		log_info("%s %.100s %s %d %ldms", r.method, r.path, r.route,
-		    r.status, ms_since(&t0));
+		usec = us_since(&t0);
+		/* Before FCGX_Finish_r, which frees the parameters. */
+		log_request(&r, id, usec);
+		metrics_errors(metrics, a.db.errors - pg_seen,
+		    a.redis_errors - redis_seen);
+		pg_seen = a.db.errors;
+		redis_seen = a.redis_errors;
+		metrics_end(metrics, slot, r.route, r.status, usec);
 		FCGX_Finish_r(&fr);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
@@ -185,7 +349,7 @@ out:
 }
 
 static pid_t
-spawn(int lfd, const struct conf *c)
+spawn(int lfd, const struct conf *c, int slot)
 {
 	pid_t	 pid, parent = getpid();
 
@@ -199,12 +363,18 @@ spawn(int lfd, const struct conf *c)
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
 		sigaction(SIGCHLD, &sa, NULL);
+		/* The parent's own descriptors are not the worker's. */
+		metrics_srv_close(&msrv);
+		if (wake_fd != -1) {
+			close(wake_fd);
+			wake_fd = -1;
+		}
 		/* A parent killed outright takes its workers along. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 			log_warn("prctl");
 		if (getppid() != parent)
 			_exit(0);
-		_exit(worker(lfd, c));
+		_exit(worker(lfd, c, slot));
 	}
 	return pid;
 }
@@ -243,19 +413,41 @@ stop_all(pid_t *pids, int n)
 		}
 }
 
+/* A self-pipe: signal handlers write to it, poll wakes up. */
+static int
+wake_pipe(int *rfd)
+{
+	int	 fds[2];
+
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("pipe2");
+		return -1;
+	}
+	*rfd = fds[0];
+	wake_fd = fds[1];
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct conf		 c;
 	struct sigaction	 sa;
-	const char		*why, *sock = NULL;
+	struct pollfd		 pfd[METRICS_CLIENTS + 2];
+	const char		*why, *sock = NULL, *maddr;
 	pid_t			*pids = NULL, p;
-	time_t			*born = NULL;
+	time_t			*born = NULL, *due = NULL;
+	char			 drain[64];
 	int			 ch, lfd = -1, i, n, st, rc = 1, fails = 0;
+	int			 rfd = -1, np, timeout, is_unix = 0;
 
 	log_init("chat-fcgi");
-	while ((ch = getopt(argc, argv, "s:")) != -1) {
+	maddr = getenv("METRICS_ADDR");
+	while ((ch = getopt(argc, argv, "m:s:")) != -1) {
 		switch (ch) {
+		case 'm':
+			maddr = optarg;
+			break;
 		case 's':
 			sock = optarg;
 			break;
@@ -265,6 +457,8 @@ main(int argc, char *argv[])
 	}
 	if (sock == NULL || optind != argc)
 		usage();
+	if (maddr != NULL && *maddr == '\0')
+		maddr = NULL;
 	if (conf_load(&c, &why) == -1) {
 		log_errx("%s", why);
 		return 1;
@@ -277,6 +471,12 @@ main(int argc, char *argv[])
 		    (int)sizeof(dir) || ensure_dir(dir) == -1)
 			return 1;
 	}
+	n = c.fcgi_workers;
+	if ((metrics = metrics_new(n)) == NULL)
+		return 1;
+	metrics_srv_init(&msrv, metrics);
+	if (wake_pipe(&rfd) == -1)
+		return 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
@@ -285,65 +485,110 @@ main(int argc, char *argv[])
 		log_warn("sigaction");
 		return 1;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	if ((lfd = listen_unix(sock)) == -1)
+	sa.sa_handler = on_child;
+	sa.sa_flags = SA_NOCLDSTOP;
+	if (sigaction(SIGCHLD, &sa, NULL) == -1) {
+		log_warn("sigaction");
 		return 1;
-	n = c.fcgi_workers;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* A path has a '/' ("./fcgi.sock" for one here); else HOST:PORT. */
+	is_unix = strchr(sock, '/') != NULL;
+	if ((lfd = is_unix ? listen_unix(sock) : listen_tcp(sock)) == -1)
+		return 1;
+	if (maddr != NULL && metrics_srv_open(&msrv, maddr, metrics) == -1)
+		goto out;
 	if ((pids = calloc((size_t)n, sizeof(*pids))) == NULL ||
-	    (born = calloc((size_t)n, sizeof(*born))) == NULL) {
+	    (born = calloc((size_t)n, sizeof(*born))) == NULL ||
+	    (due = calloc((size_t)n, sizeof(*due))) == NULL) {
 		log_warn("calloc");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((pids[i] = spawn(lfd, &c)) == -1)
+		if ((pids[i] = spawn(lfd, &c, i)) == -1)
 			goto out;
 		born[i] = time(NULL);
 	}
-	log_info("listening on %s with %d workers", sock, n);
+	log_info("listening on %s with %d workers%s%s", sock, n,
+	    maddr != NULL ? ", metrics on " : "", maddr != NULL ? maddr : "");
+	/*
+	 * Supervise: reap and restart workers (a slot whose workers keep
+	 * dying young waits up to BACKOFF_MAX_S before the next), serve
+	 * /metrics, never block on either.
+	 */
 	while (!stopping) {
-		if ((p = waitpid(-1, &st, 0)) == -1) {
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (i = 0; i < n && pids[i] != p; i++)
+				continue;
+			if (i == n)
+				continue;
+			pids[i] = 0;
+			if (stopping)
+				break;
+			if (WIFSIGNALED(st))
+				log_warnx("worker %d killed by signal %d",
+				    (int)p, WTERMSIG(st));
+			else
+				log_warnx("worker %d exited with %d", (int)p,
+				    WEXITSTATUS(st));
+			metrics_restart(metrics, i);
+			/* Dying young again and again: back off, up to 5 s. */
+			if (time(NULL) - born[i] < 2) {
+				if (fails < BACKOFF_MAX_S)
+					fails++;
+			} else
+				fails = 0;
+			due[i] = time(NULL) + fails;
+		}
+		if (stopping)
+			break;
+		timeout = 1000;
+		for (i = 0; i < n; i++) {
+			if (pids[i] != 0)
+				continue;
+			if (due[i] <= time(NULL)) {
+				if ((pids[i] = spawn(lfd, &c, i)) == -1) {
+					pids[i] = 0;
+					due[i] = time(NULL) + 1;
+					continue;
+				}
+				born[i] = time(NULL);
+			} else
+				timeout = 200;	/* due is in whole seconds */
+		}
+		pfd[0].fd = rfd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		np = 1 + metrics_srv_pollfd(&msrv, pfd + 1, &timeout);
+		if (poll(pfd, (nfds_t)np, timeout) == -1) {
 			if (errno != EINTR) {
-				log_warn("waitpid");
+				log_warn("poll");
 				break;
 			}
 			continue;
 		}
-		for (i = 0; i < n && pids[i] != p; i++)
-			continue;
-		if (i == n)
-			continue;
-		pids[i] = 0;
-		if (stopping)
-			break;
-		if (WIFSIGNALED(st))
-			log_warnx("worker %d killed by signal %d", (int)p,
-			    WTERMSIG(st));
-		else
-			log_warnx("worker %d exited with %d", (int)p,
-			    WEXITSTATUS(st));
-		/* Dying young again and again: back off, up to 5 s. */
-		if (time(NULL) - born[i] < 2) {
-			if (fails < BACKOFF_MAX_S)
-				fails++;
-			sleep((unsigned)fails);
-		} else
-			fails = 0;
-		if (stopping)
-			break;
-		if ((pids[i] = spawn(lfd, &c)) == -1)
-			break;
-		born[i] = time(NULL);
+		if (pfd[0].revents & POLLIN)
+			while (read(rfd, drain, sizeof(drain)) > 0)
+				continue;
+		metrics_srv_run(&msrv, pfd + 1, np - 1);
 	}
 	log_info("stopping");
 	rc = 0;
 out:
-	if (pids != NULL)
+	metrics_srv_close(&msrv);
+	if (pids != NULL) {
+		for (i = 0; i < n; i++)
+			if (pids[i] == -1)
+				pids[i] = 0;
 		stop_all(pids, n);
+	}
 	if (lfd != -1) {
 		close(lfd);
-		unlink(sock);
+		if (is_unix)
+			unlink(sock);
 	}
 	free(pids);
 	free(born);
+	free(due);
 	return rc;
 }

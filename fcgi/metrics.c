@@ -1,0 +1,552 @@
+/*
+ * metrics.c: chat-fcgi's shared counters and the parent's /metrics
+ * responder (see metrics.h).  Workers only add to the counters; the
+ * parent reads them when scraped.  Counts are relaxed atomics: a scrape
+ * may see a request in requests_total a moment before its histogram
+ * bucket, which Prometheus tolerates.  The responder reads at most
+ * METRICS_REQ_MAX bytes per client, answers once, and drops any client
+ * that takes longer than METRICS_TIMEOUT_MS, so a slow or hostile
+ * scraper costs the supervisor nothing but one descriptor.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* route.c's route names, plus what is not a route. */
+static const char *const	 routes[] = {
+	"register", "login", "refresh", "logout", "me", "me-patch",
+	"avatar", "avatar-delete", "healthz", "preflight", "404", "other"
+};
+#define NROUTES		(sizeof(routes) / sizeof(routes[0]))
+
+/* Statuses counted apart; the last slot is "other". */
+static const int	 statuses[] = {
+	200, 201, 204, 400, 401, 403, 404, 409, 413, 415, 429, 500, 502,
+	503, 0
+};
+#define NSTATUS		(sizeof(statuses) / sizeof(statuses[0]))
+
+/* Histogram upper bounds in µs (1 ms ... 10 s), then +Inf. */
+static const long long	 bounds[] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000
+};
+static const char *const bound_names[] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+	"0.5", "1", "2.5", "5", "10"
+};
+#define NBOUNDS		(sizeof(bounds) / sizeof(bounds[0]))
+
+struct	metrics {
+	uint64_t	 req[NROUTES][NSTATUS];
+	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
+	uint64_t	 sum_us[NROUTES];
+	uint64_t	 pg_errors;
+	uint64_t	 redis_errors;
+	uint64_t	 restarts;
+	int		 workers;
+	uint32_t	 inflight[];	/* per worker slot: 0 or 1 */
+};
+
+#define ADD(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+struct metrics *
+metrics_new(int workers)
+{
+	struct metrics	*m;
+	size_t		 sz;
+
+	if (workers < 1 || workers > 65536)
+		return NULL;
+	sz = sizeof(*m) + (size_t)workers * sizeof(m->inflight[0]);
+	m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (m == MAP_FAILED) {
+		log_warn("mmap");
+		return NULL;
+	}
+	/* Anonymous mappings come zeroed. */
+	m->workers = workers;
+	return m;
+}
+
+void
+metrics_begin(struct metrics *m, int slot)
+{
+	if (m != NULL && slot >= 0 && slot < m->workers)
+		STORE(&m->inflight[slot], 1);
+}
+
+static size_t
+route_index(const char *route)
+{
+	size_t	 i;
+
+	for (i = 0; route != NULL && i < NROUTES - 1; i++)
+		if (strcmp(routes[i], route) == 0)
+			return i;
+	return NROUTES - 1;
+}
+
+void
+metrics_end(struct metrics *m, int slot, const char *route, int status,
+    long long usec)
+{
+	size_t	 ri, si, bi;
+
+	if (m == NULL)
+		return;
+	ri = route_index(route);
+	for (si = 0; si < NSTATUS - 1 && statuses[si] != status; si++)
+		continue;
+	if (usec < 0)
+		usec = 0;
+	for (bi = 0; bi < NBOUNDS && usec > bounds[bi]; bi++)
+		continue;
+	ADD(&m->req[ri][si], 1);
+	ADD(&m->hist[ri][bi], 1);
+	ADD(&m->sum_us[ri], (uint64_t)usec);
+	if (slot >= 0 && slot < m->workers)
+		STORE(&m->inflight[slot], 0);
+}
+
+void
+metrics_errors(struct metrics *m, unsigned long pg, unsigned long redis)
+{
+	if (m == NULL)
+		return;
+	if (pg > 0)
+		ADD(&m->pg_errors, pg);
+	if (redis > 0)
+		ADD(&m->redis_errors, redis);
+}
+
+void
+metrics_restart(struct metrics *m, int slot)
+{
+	if (m == NULL)
+		return;
+	ADD(&m->restarts, 1);
+	if (slot >= 0 && slot < m->workers)
+		STORE(&m->inflight[slot], 0);
+}
+
+/* A growing output buffer, bounded by METRICS_OUT_MAX. */
+struct	buf {
+	char	*p;
+	size_t	 len, cap;
+	int	 err;
+};
+
+static void
+bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+	char	*np;
+	size_t	 ncap;
+
+	for (;;) {
+		if (b->err)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->err = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		ncap = b->cap * 2;
+		if (ncap > METRICS_OUT_MAX ||
+		    (np = realloc(b->p, ncap)) == NULL) {
+			b->err = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+}
+
+int
+metrics_render(struct metrics *m, char **out, size_t *outlen)
+{
+	struct buf	 b;
+	uint64_t	 v, cum, n[NROUTES];
+	size_t		 r, i;
+	long		 inflight = 0;
+	int		 w;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&b, 0, sizeof(b));
+	b.cap = 16384;
+	if ((b.p = malloc(b.cap)) == NULL) {
+		log_warn("malloc");
+		return -1;
+	}
+	bprintf(&b, "# HELP chat_fcgi_requests_total Requests answered, "
+	    "by route and status.\n"
+	    "# TYPE chat_fcgi_requests_total counter\n");
+	for (r = 0; r < NROUTES; r++)
+		for (i = 0; i < NSTATUS; i++) {
+			if ((v = LOAD(&m->req[r][i])) == 0)
+				continue;
+			if (statuses[i] != 0)
+				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
+				    "status=\"%d\"} %llu\n", routes[r],
+				    statuses[i], (unsigned long long)v);
+			else
+				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
+				    "status=\"other\"} %llu\n", routes[r],
+				    (unsigned long long)v);
+		}
+	bprintf(&b, "# HELP chat_fcgi_request_duration_seconds Time from "
+	    "accepting a request to answering it, by route.\n"
+	    "# TYPE chat_fcgi_request_duration_seconds histogram\n");
+	for (r = 0; r < NROUTES; r++) {
+		for (n[r] = 0, i = 0; i <= NBOUNDS; i++)
+			n[r] += LOAD(&m->hist[r][i]);
+		if (n[r] == 0)
+			continue;
+		for (cum = 0, i = 0; i <= NBOUNDS; i++) {
+			cum += LOAD(&m->hist[r][i]);
+			bprintf(&b, "chat_fcgi_request_duration_seconds_bucket"
+			    "{route=\"%s\",le=\"%s\"} %llu\n", routes[r],
+			    i < NBOUNDS ? bound_names[i] : "+Inf",
+			    (unsigned long long)cum);
+		}
+		v = LOAD(&m->sum_us[r]);
+		bprintf(&b, "chat_fcgi_request_duration_seconds_sum"
+		    "{route=\"%s\"} %llu.%06llu\n"
+		    "chat_fcgi_request_duration_seconds_count"
+		    "{route=\"%s\"} %llu\n", routes[r],
+		    (unsigned long long)(v / 1000000),
+		    (unsigned long long)(v % 1000000), routes[r],
+		    (unsigned long long)cum);
+	}
+	for (w = 0; w < m->workers; w++)
+		inflight += LOAD(&m->inflight[w]) != 0;
+	bprintf(&b, "# HELP chat_fcgi_pg_errors_total PostgreSQL statements "
+	    "and connections that failed.\n"
+	    "# TYPE chat_fcgi_pg_errors_total counter\n"
+	    "chat_fcgi_pg_errors_total %llu\n"
+	    "# HELP chat_fcgi_redis_errors_total Redis commands and "
+	    "connections that failed.\n"
+	    "# TYPE chat_fcgi_redis_errors_total counter\n"
+	    "chat_fcgi_redis_errors_total %llu\n"
+	    "# HELP chat_fcgi_worker_restarts_total Workers that died and "
+	    "were started again.\n"
+	    "# TYPE chat_fcgi_worker_restarts_total counter\n"
+	    "chat_fcgi_worker_restarts_total %llu\n"
+	    "# HELP chat_fcgi_requests_in_flight Requests being answered "
+	    "now.\n"
+	    "# TYPE chat_fcgi_requests_in_flight gauge\n"
+	    "chat_fcgi_requests_in_flight %ld\n"
+	    "# HELP chat_fcgi_workers Worker processes configured.\n"
+	    "# TYPE chat_fcgi_workers gauge\n"
+	    "chat_fcgi_workers %d\n",
+	    (unsigned long long)LOAD(&m->pg_errors),
+	    (unsigned long long)LOAD(&m->redis_errors),
+	    (unsigned long long)LOAD(&m->restarts), inflight, m->workers);
+	if (b.err) {
+		log_warnx("metrics: answer too large");
+		free(b.p);
+		return -1;
+	}
+	*out = b.p;
+	*outlen = b.len;
+	return 0;
+}
+
+int
+metrics_hostport(const char *s, char *host, size_t hostsz, char *port,
+    size_t portsz)
+{
+	const char	*colon, *h, *he;
+	size_t		 i;
+
+	if (s[0] == '[') {
+		h = s + 1;
+		if ((he = strchr(h, ']')) == NULL || he[1] != ':')
+			return -1;
+		colon = he + 1;
+	} else {
+		h = s;
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1;	/* bare IPv6 needs brackets */
+		he = colon;
+	}
+	if (he == h || (size_t)(he - h) >= hostsz ||
+	    strlen(colon + 1) == 0 || strlen(colon + 1) >= portsz)
+		return -1;
+	for (i = 1; colon[i] != '\0'; i++)
+		if (colon[i] < '0' || colon[i] > '9')
+			return -1;
+	memcpy(host, h, (size_t)(he - h));
+	host[he - h] = '\0';
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	return 0;
+}
+
+void
+metrics_srv_init(struct metrics_srv *s, struct metrics *m)
+{
+	int	 i;
+
+	memset(s, 0, sizeof(*s));
+	s->lfd = -1;
+	s->m = m;
+	for (i = 0; i < METRICS_CLIENTS; i++)
+		s->c[i].fd = -1;
+}
+
+int
+metrics_srv_open(struct metrics_srv *s, const char *hostport,
+    struct metrics *m)
+{
+	struct addrinfo	 hints, *res = NULL, *ai;
+	char		 host[256], port[16];
+	int		 fd = -1, one = 1, e;
+
+	metrics_srv_init(s, m);
+	if (metrics_hostport(hostport, host, sizeof(host), port,
+	    sizeof(port)) == -1) {
+		log_warnx("metrics address must be HOST:PORT: %s", hostport);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("metrics address %s: %s", hostport,
+		    gai_strerror(e));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) == 0 &&
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 64) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1)
+		log_warn("metrics: listen on %s", hostport);
+	freeaddrinfo(res);
+	s->lfd = fd;
+	return fd == -1 ? -1 : 0;
+}
+
+static void
+client_close(struct metrics_client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+void
+metrics_srv_close(struct metrics_srv *s)
+{
+	int	 i;
+
+	for (i = 0; i < METRICS_CLIENTS; i++)
+		if (s->c[i].fd != -1)
+			client_close(&s->c[i]);
+	if (s->lfd != -1)
+		close(s->lfd);
+	s->lfd = -1;
+}
+
+static long
+ms_until(const struct timespec *t)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000L +
+	    (t->tv_nsec - now.tv_nsec) / 1000000L;
+}
+
+int
+metrics_srv_pollfd(struct metrics_srv *s, struct pollfd *pfd,
+    int *timeout_ms)
+{
+	int	 i, n = 0;
+	long	 left;
+
+	if (s->lfd == -1)
+		return 0;
+	pfd[n].fd = s->lfd;
+	pfd[n].events = POLLIN;
+	pfd[n++].revents = 0;
+	for (i = 0; i < METRICS_CLIENTS; i++) {
+		if (s->c[i].fd == -1)
+			continue;
+		pfd[n].fd = s->c[i].fd;
+		pfd[n].events = s->c[i].out != NULL ? POLLOUT : POLLIN;
+		pfd[n++].revents = 0;
+		left = ms_until(&s->c[i].deadline);
+		if (left < 0)
+			left = 0;
+		if (left < *timeout_ms)
+			*timeout_ms = (int)left;
+	}
+	return n;
+}
+
+/* The request is in (or broken): prepare the answer. */
+static void
+client_answer(struct metrics_srv *s, struct metrics_client *c)
+{
+	char	*body = NULL, head[256];
+	size_t	 blen = 0;
+	int	 hlen, ok;
+
+	ok = strncmp(c->in, "GET /metrics ", 13) == 0 ||
+	    strncmp(c->in, "GET /metrics?", 13) == 0;
+	if (ok && metrics_render(s->m, &body, &blen) == -1)
+		ok = -1;
+	if (ok == 1)
+		hlen = snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\n"
+		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
+	else
+		hlen = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\n"
+		    "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		    ok == 0 ? "404 Not Found" : "500 Internal Server Error");
+	if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
+	    (c->out = malloc((size_t)hlen + blen)) == NULL) {
+		free(body);
+		client_close(c);
+		return;
+	}
+	memcpy(c->out, head, (size_t)hlen);
+	if (ok == 1)
+		memcpy(c->out + hlen, body, blen);
+	c->outlen = (size_t)hlen + (ok == 1 ? blen : 0);
+	c->outoff = 0;
+	free(body);
+}
+
+static void
+client_read(struct metrics_srv *s, struct metrics_client *c)
+{
+	ssize_t	 n;
+
+	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	c->inlen += (size_t)n;
+	c->in[c->inlen] = '\0';
+	if (strstr(c->in, "\r\n\r\n") != NULL ||
+	    strstr(c->in, "\n\n") != NULL)
+		client_answer(s, c);
+	else if (c->inlen == sizeof(c->in) - 1)
+		client_close(c);	/* headers too large */
+}
+
+static void
+client_write(struct metrics_client *c)
+{
+	ssize_t	 n;
+
+	n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	c->outoff += (size_t)n;
+	if (c->outoff == c->outlen)
+		client_close(c);
+}
+
+static void
+srv_accept(struct metrics_srv *s)
+{
+	struct metrics_client	*c;
+	int			 fd, i, k;
+
+	/* A few per wakeup: a flood cannot keep the supervisor here. */
+	for (k = 0; k < METRICS_CLIENTS; k++) {
+		fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("metrics: accept");
+			return;
+		}
+		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != -1; i++)
+			continue;
+		if (i == METRICS_CLIENTS) {
+			close(fd);	/* busy: the scraper retries */
+			continue;
+		}
+		c = &s->c[i];
+		memset(c, 0, sizeof(*c));
+		c->fd = fd;
+		clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+		c->deadline.tv_sec += METRICS_TIMEOUT_MS / 1000;
+	}
+}
+
+void
+metrics_srv_run(struct metrics_srv *s, const struct pollfd *pfd, int n)
+{
+	struct metrics_client	*c;
+	int			 i, j;
+
+	if (s->lfd == -1)
+		return;
+	for (j = 1; j < n; j++) {
+		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != pfd[j].fd;
+		    i++)
+			continue;
+		if (i == METRICS_CLIENTS || pfd[j].revents == 0)
+			continue;
+		c = &s->c[i];
+		if (c->out != NULL)
+			client_write(c);
+		else
+			client_read(s, c);
+	}
+	for (i = 0; i < METRICS_CLIENTS; i++)
+		if (s->c[i].fd != -1 && ms_until(&s->c[i].deadline) <= 0)
+			client_close(&s->c[i]);
+	if (n > 0 && (pfd[0].revents & POLLIN))
+		srv_accept(s);
+}
