@@ -1,5 +1,6 @@
 # t/rest.mk: unit tests of the shared REST modules (lib/jwt, lib/valid,
-# lib/rl).  t/rl-test needs a real Redis: REDIS_URL in the environment.
+# lib/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
+# real Redis: REDIS_URL in the environment.
 check_PROGRAMS += t/jwt-test
 TESTS += t/jwt-test
 t_jwt_test_SOURCES = t/jwt.c
@@ -13,6 +14,12 @@ t_valid_test_LDADD = $(CHAT_LIBS)
 t_rl_test_SOURCES = t/rl.c
 t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
+
+# chat-fcgi as a process: TCP -s, -m /metrics, SIGTERM with a request
+# in flight (needs no database: see the file).
+check_PROGRAMS += t/fcgi-stop-test
+TESTS += t/fcgi-stop-test
+t_fcgi_stop_test_SOURCES = t/fcgi-stop.c
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
