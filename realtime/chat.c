@@ -144,6 +144,7 @@ static const char *const sqls[S__MAX] = {
 #define E_NOTMEMBER	"Conversation not found"
 #define E_INTERNAL	"Internal server error"
 #define E_UNAVAIL	"Service unavailable, try again"
+#define E_BUSY		"Too many requests in flight"
 
 #define USER_BUCKETS	4096
 #define CONV_CACHE	8192
@@ -157,6 +158,7 @@ struct	csock {
 	TAILQ_ENTRY(csock)	 aentry;	/* in chat->all */
 	long long		 typing_conv;	/* last conversation typed in */
 	long long		 typing_peer;
+	size_t			 nops;		/* requests being answered */
 };
 TAILQ_HEAD(csockq, csock);
 
@@ -227,6 +229,7 @@ struct	op {
 	char			*cmid;
 	json_t			*list;		/* conversationsList waiting */
 	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting */
+	int			 counted;	/* in csock.nops */
 };
 
 static void	 op_free(struct op *);
@@ -583,6 +586,7 @@ op_new(struct chat *c, struct sio_socket *s, enum opkind kind, int64_t ackid,
     long long uid, const char *uname)
 {
 	struct op	*op;
+	struct csock	*cs;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return NULL;
@@ -594,6 +598,10 @@ op_new(struct chat *c, struct sio_socket *s, enum opkind kind, int64_t ackid,
 	op->before = -1;
 	if (uname != NULL)
 		snprintf(op->uname, sizeof(op->uname), "%s", uname);
+	if ((cs = sio_socket_data(s)) != NULL) {
+		cs->nops++;
+		op->counted = 1;
+	}
 	sio_socket_ref(s);
 	return op;
 }
@@ -601,8 +609,14 @@ op_new(struct chat *c, struct sio_socket *s, enum opkind kind, int64_t ackid,
 static void
 op_free(struct op *op)
 {
+	struct csock	*cs;
+
 	if (op == NULL)
 		return;
+	/* The socket's data is gone once it disconnected. */
+	if (op->counted && (cs = sio_socket_data(op->s)) != NULL &&
+	    cs->nops > 0)
+		cs->nops--;
 	sio_socket_unref(op->s);
 	free(op->content);
 	free(op->cmid);
@@ -1553,6 +1567,10 @@ chat_on_event(struct sio_socket *s, const char *name, json_t *args,
 
 	if (cs == NULL)
 		return;
+	if (cs->nops >= CHAT_OPS_MAX) {
+		reply_error(s, ackid, E_BUSY);
+		return;
+	}
 	if (strcmp(name, "sendMessage") == 0)
 		on_send(c, cs, pl, ackid);
 	else if (strcmp(name, "getMessages") == 0)

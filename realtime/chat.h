@@ -20,6 +20,7 @@
 #define CHAT_LIMIT_DEFAULT	50	/* getMessages */
 #define CHAT_LIMIT_MAX		100
 #define CHAT_CMID_MAX		64	/* clientMessageId, characters */
+#define CHAT_OPS_MAX		512	/* requests in flight per socket */
 #define CHAT_SUB_WAIT		2	/* s to wait for a SUBSCRIBE answer */
 #define CHAT_ENVELOPE_MAX	(1024 * 1024) /* bytes read from Redis */
 

@@ -249,6 +249,35 @@ describe('sendMessage', () => {
 	});
 });
 
+describe('flood', () => {
+	test('one socket, 1500 sends at once: each answered, the excess refused, nothing lost',
+	    async () => {
+		const [a, b] = await pair();
+		const rs = await Promise.all(Array.from({ length: 1500 },
+		    (_, i) => ask(a.s, 'sendMessage', { recipientId: b.user.id,
+		    content: `f${i}` }, 30000)));
+		const ok = rs.filter((r) => r.id), bad = rs.filter((r) => !r.id);
+		assert.ok(ok.length >= 512, `${ok.length} stored`);
+		assert.ok(bad.length > 0, 'some refused');
+		for (const r of bad)
+			assert.deepEqual(r, { error: 'Too many requests in flight' });
+		let n = 0, before;
+		for (;;) {
+			const h = await ask(b.s, 'getMessages', { conversationId:
+			    ok[0].conversationId, limit: 100, before });
+			n += h.messages.length;
+			if (!h.hasMore)
+				break;
+			before = h.messages.at(-1).id;
+		}
+		assert.equal(n, ok.length);
+		assert.ok(a.s.connected);
+		const r = await ask(a.s, 'sendMessage', { recipientId: b.user.id,
+		    content: 'after the flood' });
+		assertMessage(r);
+	});
+});
+
 describe('startConversation', () => {
 	test('conversationsList then openConversation; idempotent', async () => {
 		const [a, b] = await pair();
