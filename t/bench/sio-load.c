@@ -1050,8 +1050,17 @@ main(int argc, char *argv[])
 		rl.rlim_cur = total + 1024;
 		if (rl.rlim_max < rl.rlim_cur)
 			rl.rlim_max = rl.rlim_cur;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			perror("setrlimit RLIMIT_NOFILE (continuing)");
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			/* No CAP_SYS_RESOURCE: as far as the hard limit. */
+			if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+				rl.rlim_cur = rl.rlim_max;
+				(void)setrlimit(RLIMIT_NOFILE, &rl);
+			}
+			if (!opt.quiet || total / opt.procs + 64 > rl.rlim_cur)
+				fprintf(stderr, "sio-load: RLIMIT_NOFILE %llu:"
+				    " %zu connections may not fit; try -j\n",
+				    (unsigned long long)rl.rlim_cur, total);
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, onsig);
