@@ -339,6 +339,16 @@ worker(int lfd, const struct conf *c, int slot)
 		pg_seen = a.db.errors;
 		redis_seen = a.redis_errors;
 		metrics_end(metrics, slot, r.route, r.status, usec);
+		/*
+		 * The whole request read (stdin at its end, no error):
+		 * without keepalive nginx sends nothing more, so the
+		 * connection can close at once.  Else libfcgi lingers
+		 * (shutdown, then up to 2 s for nginx to close first), a
+		 * wait on nginx every request would pay.
+		 */
+		if (FCGX_HasSeenEOF(fr.in) == EOF &&
+		    FCGX_GetError(fr.in) == 0)
+			fr.detached = 1;
 		FCGX_Finish_r(&fr);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
