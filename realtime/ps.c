@@ -145,6 +145,8 @@ struct	ps {
 	struct rconn	 cmd;
 	struct rconn	 sub;
 	ev_timer	 beat;
+	int		 beat_pending;	/* a heartbeat awaits its reply */
+	ev_tstamp	 beat_sent;
 	int		 stopping;
 };
 
@@ -383,6 +385,7 @@ beat_reply(redisAsyncContext *ac, void *reply, void *priv)
 	struct ps	*p = priv;
 	redisReply	*r = reply;
 
+	p->beat_pending = 0;
 	if (r == NULL)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -406,9 +409,26 @@ beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (!p->cmd.up)
 		return;
+	if (p->beat_pending) {
+		/*
+		 * Redis accepts but does not answer (stopped, swapping):
+		 * drop the connection so that every caller waiting on it
+		 * gets its failure callback now, and connect again.
+		 */
+		if (ev_now(loop) - p->beat_sent > PS_STUCK) {
+			log_warnx("ps: no answer for %.0f s; reconnecting",
+			    ev_now(loop) - p->beat_sent);
+			p->beat_pending = 0;
+			redisAsyncFree(p->cmd.ac);
+		}
+		return;
+	}
 	snprintf(ttl, sizeof(ttl), "%d", PS_NODE_TTL);
-	redisAsyncCommand(p->cmd.ac, beat_reply, p, "EVAL %s 0 %s %s",
-	    lua_beat, p->node, ttl);
+	if (redisAsyncCommand(p->cmd.ac, beat_reply, p, "EVAL %s 0 %s %s",
+	    lua_beat, p->node, ttl) == REDIS_OK) {
+		p->beat_pending = 1;
+		p->beat_sent = ev_now(loop);
+	}
 }
 
 struct ps *

@@ -30,6 +30,7 @@
 #define PS_NODE_TTL	10	/* s: a silent node is dead after this */
 #define PS_HEARTBEAT	2.0	/* s between heartbeats and reaping */
 #define PS_TYPING_TTL	8	/* s */
+#define PS_STUCK	5	/* s without a heartbeat reply: reconnect */
 #define PS_BACKOFF_MIN	100	/* ms */
 #define PS_BACKOFF_MAX	3000	/* ms */
 #define PS_BCAST	"rt:bcast"
