@@ -167,6 +167,36 @@ describe('faults', { skip }, () => {
 		await off;
 	});
 
+	test('Redis stops answering (SIGSTOP): answers and connects go on',
+	    async () => {
+		const a = await userSocket({ url: NODES[0] });
+		const u = await registerAndLogin();
+		const rpid = pidOf('redis');
+		process.kill(rpid, 'SIGSTOP');
+		try {
+			const t0 = Date.now();
+			const l = await ask(a.s, 'getOnlineUsers', undefined,
+			    12000);
+			assert.ok(l.includes(a.user.id));
+			assert.ok(Date.now() - t0 < 10000);
+			const s = await connect(u.access_token,
+			    { url: NODES[1], timeout: 15000 });
+			assert.ok(s.connected);
+			const m = await ask(a.s, 'sendMessage',
+			    { recipientId: u.id, content: 'redis asleep' }, 10000);
+			assert.ok(m.id);
+		} finally {
+			process.kill(rpid, 'SIGCONT');
+		}
+		const b = await userSocket({ url: NODES[1] });
+		await until('fan-out again', async () => {
+			const pn = waitFor(b.s, 'newMessage', () => true, 1000);
+			await ask(a.s, 'sendMessage', { recipientId: b.user.id,
+			    content: 'redis awake' });
+			return (await pn).content === 'redis awake';
+		});
+	});
+
 	test('PostgreSQL stopped: errors, not hangs; then it works again',
 	    async () => {
 		const a = await userSocket({ url: NODES[0] });

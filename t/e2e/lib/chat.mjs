@@ -28,7 +28,7 @@ export function connect(token, opts = {}) {
 	open.add(s);
 	return new Promise((resolve, reject) => {
 		const t = setTimeout(() => reject(new Error('connect timeout')),
-		    8000);
+		    Math.max(8000, (rest.timeout ?? 0) + 3000));
 		s.once('connect', () => { clearTimeout(t); resolve(s); });
 		s.once('connect_error', (e) => {
 			clearTimeout(t);
