@@ -183,6 +183,12 @@ valid_payload(const struct sio_packet *p, const char **why)
 			*why = "EVENT name not a string";
 			return -1;
 		}
+		/* Argument strings may hold U+0000 (the chat layer refuses
+		 * it with an error event); a name is compared as a C string. */
+		if (strlen(json_string_value(name)) != json_string_length(name)) {
+			*why = "EVENT name holds NUL";
+			return -1;
+		}
 		for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 			if (strcmp(json_string_value(name), reserved[i]) == 0) {
 				*why = "EVENT name reserved";
@@ -295,7 +301,8 @@ sio_packet_decode(struct sio_packet *p, const char *buf, size_t len,
 			*why = "payload too deep";
 			goto fail;
 		}
-		p->data = json_loadb(buf + i, len - i, JSON_DECODE_ANY, &jerr);
+		p->data = json_loadb(buf + i, len - i,
+		    JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 		if (p->data == NULL) {
 			*why = "invalid JSON payload";
 			goto fail;

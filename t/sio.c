@@ -93,6 +93,8 @@ test_decode_good(void)
 	good("1/admin", SIO_DISCONNECT, "/admin", -1, "-",
 	    "decode: namespace up to the end");
 	good("2[\"foo\"]", SIO_EVENT, "/", -1, "[\"foo\"]", "decode: EVENT");
+	good("2[\"m\",\"a\\u0000b\"]", SIO_EVENT, "/", -1,
+	    "[\"m\",\"a\\u0000b\"]", "decode: U+0000 inside an argument");
 	good("2/admin,[\"bar\"]", SIO_EVENT, "/admin", -1, "[\"bar\"]",
 	    "decode: EVENT /admin");
 	good("212[\"foo\"]", SIO_EVENT, "/", 12, "[\"foo\"]",
@@ -179,7 +181,7 @@ test_decode_bad(void)
 	BAD("2['a']", "bad: invalid JSON (quotes)");
 	BAD("2[\"a\"]x", "bad: trailing garbage");
 	BAD("2[\"a\"][\"b\"]", "bad: two payloads");
-	BAD("2[\"a\\u0000b\"]", "bad: NUL in a JSON string");
+	BAD("2[\"a\\u0000b\"]", "bad: NUL in an event name");
 	bad("2[\"a\0\"]", 6, "bad: raw NUL byte");
 	BAD("2[\"\xff\"]", "bad: invalid UTF-8 in JSON");
 	BAD("2123x[\"a\"]", "bad: garbage after ack id");
