@@ -55,12 +55,23 @@ set_defaults() {
 	RT_BIN=$BUILD_DIR/realtime/chat-realtime
 }
 
+# Raise the open-files limit as far as the hard limit allows (a sandbox
+# may cap it) and leave the result in NOFILE.
+raise_nofile() {
+	local hard
+	hard=$(ulimit -Hn)
+	[ "$hard" = unlimited ] && hard=1048576
+	[ "$hard" -gt 1048576 ] && hard=1048576
+	ulimit -n "$hard" 2>/dev/null || true
+	NOFILE=$(ulimit -n)
+}
+
 # Run a program in the background with its log and pid file, replacing a
 # running one of the same name.
 start_bg() {	# name pidfile command...
 	local name=$1 pf=$2; shift 2
 	stop_pid "$pf" 15
-	ulimit -n 200000 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+	raise_nofile
 	nohup "$@" >>"$LOGDIR/$name.log" 2>&1 &
 	echo $! > "$pf"
 }
