@@ -10,7 +10,11 @@
  * Redis and UPLOAD_DIR (DESIGN.md "The picture").
  *
  * usage: chat-fcgi -s /path/to.sock | -s HOST:PORT [-m HOST:PORT]
- * (-m defaults to env METRICS_ADDR; none: no metrics endpoint)
+ * (-m defaults to env METRICS_ADDR; none: no metrics endpoint).  FastCGI
+ * has no authentication: on TCP, bind a private address and list the
+ * nginx hosts in FCGI_WEB_SERVER_ADDRS ("10.0.0.10,10.0.0.11"), which
+ * libfcgi checks on every connection.  nginx's $request_id, passed as
+ * fastcgi_param REQUEST_ID, becomes the request id in the log.
  */
 #include "config.h"
 
