@@ -20,6 +20,8 @@ t_rl_test_LDADD = $(CHAT_LIBS)
 check_PROGRAMS += t/fcgi-stop-test
 TESTS += t/fcgi-stop-test
 t_fcgi_stop_test_SOURCES = t/fcgi-stop.c
+# End-to-end test of /metrics (node --test; env FCGI_METRICS_URL).
+EXTRA_DIST += t/e2e/fcgi-metrics.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
