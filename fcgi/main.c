@@ -4,8 +4,12 @@
  * hosts can serve one nginx), forks FCGI_WORKERS workers that each run
  * a libfcgi accept loop on it, restarts a worker that dies (with a
  * backoff if they keep dying), serves /metrics on a local address if
- * asked (metrics.h), and on SIGTERM/SIGINT asks every worker to finish
- * its request in flight and exit.  Each request is logged as one
+ * asked (metrics.h), and on SIGTERM/SIGINT drains: the unix path is
+ * removed at once (new connects fail, nginx tries the next server), the
+ * workers answer every connection already queued on the socket, exit
+ * when none came for DRAIN_IDLE_MS, and the parent exits 0 once they
+ * are gone (a TCP listener closes then too: closing it earlier would
+ * reset what is queued).  Each request is logged as one
  * key=value line.  Workers are stateless: all state is in PostgreSQL,
  * Redis and UPLOAD_DIR (DESIGN.md "The picture").
  *
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,7 +48,9 @@
 #include "metrics.h"
 
 #define LISTEN_BACKLOG	1024
-#define STOP_GRACE_S	10	/* seconds workers get to finish on stop */
+#define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
+#define DRAIN_MAX_S	8	/* ... or after draining this long (TCP) */
+#define STOP_GRACE_S	12	/* then SIGKILL (deploy waits 15 s) */
 #define BACKOFF_MAX_S	5	/* seconds between restarts at most */
 
 #define REQ_ID_MAX	64	/* bytes of a request id */
@@ -84,9 +91,14 @@ usage(void)
 	exit(2);
 }
 
-/* Bind a fresh unix socket at path, mode 0666.  Returns the fd or -1. */
+/*
+ * Bind a fresh unix socket at path, mode 0666, non-blocking (see
+ * worker()); its device and inode go to *dev, *ino so that stopping
+ * removes the path only while it is still this socket.  Returns the fd
+ * or -1.
+ */
 static int
-listen_unix(const char *path)
+listen_unix(const char *path, dev_t *dev, ino_t *ino)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 st;
@@ -110,7 +122,8 @@ listen_unix(const char *path)
 			return -1;
 		}
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1) {
 		log_warn("socket");
 		return -1;
 	}
@@ -119,10 +132,12 @@ listen_unix(const char *path)
 		goto fail;
 	}
 	/* nginx workers run as another user. */
-	if (chmod(path, 0666) == -1) {
+	if (chmod(path, 0666) == -1 || lstat(path, &st) == -1) {
 		log_warn("chmod %s", path);
 		goto fail;
 	}
+	*dev = st.st_dev;
+	*ino = st.st_ino;
 	if (listen(fd, LISTEN_BACKLOG) == -1) {
 		log_warn("listen %s", path);
 		goto fail;
@@ -135,8 +150,8 @@ fail:
 
 /*
  * Listen on "HOST:PORT" ("[v6]:PORT" for IPv6): only the address given
- * (no wildcard unless asked for with 0.0.0.0 or [::]).  Returns the fd
- * or -1.
+ * (no wildcard unless asked for with 0.0.0.0 or [::]), non-blocking.
+ * Returns the fd or -1.
  */
 static int
 listen_tcp(const char *hostport)
@@ -159,8 +174,8 @@ listen_tcp(const char *hostport)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol)) == -1)
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol)) == -1)
 			continue;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 		    sizeof(one)) == 0 &&
@@ -282,10 +297,17 @@ log_request(const struct http_req *r, const char *id, long long usec)
 }
 
 /*
- * A worker: accept and answer requests until told to stop.  SIGTERM is
- * blocked while a request runs, so it is finished, not cut off; it is
- * delivered before the next accept, which then fails with EINTR
- * (FCGI_FAIL_ACCEPT_ON_INTR) and the loop ends.
+ * A worker: accept and answer requests until told to stop, then drain.
+ * The listening socket is non-blocking and shared by all workers; each
+ * waits for a queued connection in its own epoll set (EPOLLEXCLUSIVE:
+ * one idle worker is woken per connection, not all), then accepts it
+ * with FCGX_Accept_r, which returns -EAGAIN when another worker got it
+ * first (libfcgi's OS_Accept does not retry EAGAIN).  SIGTERM and
+ * SIGINT are blocked except inside epoll_pwait, so a request is never
+ * cut off and a stop can never slip in between a check of `stopping'
+ * and the wait.  Stopping, a worker keeps accepting while connections
+ * are queued and exits once none came for DRAIN_IDLE_MS (or after
+ * DRAIN_MAX_S: a TCP listener may be fed for ever).
  */
 static int
 worker(int lfd, const struct conf *c, int slot)
@@ -294,42 +316,89 @@ worker(int lfd, const struct conf *c, int slot)
 	FCGX_Request		 fr;
 	struct http_req		 r;
 	struct sigaction	 sa;
-	struct timespec		 t0;
-	sigset_t		 term, old;
+	struct epoll_event	 ev;
+	struct timespec		 t0, td;
+	sigset_t		 term, open;
 	unsigned long		 pg_seen = 0, redis_seen = 0;
-	unsigned long long	 nreq = 0;
+	unsigned long long	 nreq = 0, ndrain = 0;
 	long long		 usec;
 	char			 id[REQ_ID_MAX];
-	int			 rc = 1;
+	int			 rc = 1, efd = -1, draining = 0, tmo, ne;
 
+	/* Blocked from here on but in epoll_pwait (mask `open'). */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &term, &open) == -1) {
+		log_warn("sigprocmask");
+		return 1;
+	}
+	sigdelset(&open, SIGTERM);
+	sigdelset(&open, SIGINT);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;	/* no SA_RESTART: accept must see EINTR */
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
 	    sigaction(SIGINT, &sa, NULL) == -1) {
 		log_warn("sigaction");
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigaddset(&term, SIGINT);
-	if (app_init(&a, c) == -1)
+	if ((efd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		log_warn("epoll_create1");
 		return 1;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = lfd;
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev) == -1) {
+		/* Before Linux 4.5: every worker is woken, still correct. */
+		ev.events = EPOLLIN;
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			close(efd);
+			return 1;
+		}
+	}
+	if (app_init(&a, c) == -1) {
+		close(efd);
+		return 1;
+	}
 	if (FCGX_Init() != 0 ||
 	    FCGX_InitRequest(&fr, lfd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_Init failed");
 		goto out;
 	}
-	while (!stopping) {
-		if (FCGX_Accept_r(&fr) < 0) {
-			if (stopping)
+	for (;;) {
+		tmo = -1;
+		if (stopping) {
+			if (!draining) {
+				clock_gettime(CLOCK_MONOTONIC, &td);
+				draining = 1;
+			}
+			if (ms_since(&td) > DRAIN_MAX_S * 1000L) {
+				log_warnx("still fed after %d s of draining; "
+				    "stopping anyway", DRAIN_MAX_S);
 				break;
-			/* EINTR from another signal, or a broken peer. */
+			}
+			tmo = DRAIN_IDLE_MS;
+		}
+		if ((ne = epoll_pwait(efd, &ev, 1, tmo, &open)) == -1) {
+			if (errno == EINTR)
+				continue;	/* stopping now, or another */
+			log_warn("epoll_pwait");
+			goto out;
+		}
+		if (ne == 0) {
+			if (stopping)
+				break;		/* drained */
 			continue;
 		}
-		sigprocmask(SIG_BLOCK, &term, &old);
+		/* Lost the race for it (-EAGAIN), or a broken peer. */
+		if (FCGX_Accept_r(&fr) < 0)
+			continue;
+		if (stopping)
+			ndrain++;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		metrics_begin(metrics, slot);
 		http_req_init(&r, &fr, c);
@@ -354,11 +423,13 @@ worker(int lfd, const struct conf *c, int slot)
 		    FCGX_GetError(fr.in) == 0)
 			fr.detached = 1;
 		FCGX_Finish_r(&fr);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
+	if (ndrain > 0)
+		log_debug("drained %llu requests after the stop", ndrain);
 	rc = 0;
 out:
 	app_free(&a);
+	close(efd);
 	return rc;
 }
 
@@ -393,7 +464,10 @@ spawn(int lfd, const struct conf *c, int slot)
 	return pid;
 }
 
-/* Ask every worker to stop; SIGKILL those still there after the grace. */
+/*
+ * Ask every worker to stop (each drains the queue, see worker()); SIGKILL
+ * those still there after the grace.
+ */
 static void
 stop_all(pid_t *pids, int n)
 {
@@ -427,6 +501,26 @@ stop_all(pid_t *pids, int n)
 		}
 }
 
+/*
+ * Remove the socket path if it is still the one bound here (not one a
+ * new instance has bound since).
+ */
+static void
+unlink_sock(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat	 st;
+
+	if (lstat(path, &st) == -1) {
+		if (errno != ENOENT)
+			log_warn("lstat %s", path);
+		return;
+	}
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
+		return;
+	if (unlink(path) == -1)
+		log_warn("unlink %s", path);
+}
+
 /* A self-pipe: signal handlers write to it, poll wakes up. */
 static int
 wake_pipe(int *rfd)
@@ -448,6 +542,9 @@ main(int argc, char *argv[])
 	struct conf		 c;
 	struct sigaction	 sa;
 	struct pollfd		 pfd[METRICS_CLIENTS + 2];
+	struct timespec		 ts;
+	dev_t			 sdev = 0;
+	ino_t			 sino = 0;
 	const char		*why, *sock = NULL, *maddr;
 	pid_t			*pids = NULL, p;
 	time_t			*born = NULL, *due = NULL;
@@ -508,7 +605,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	/* A path has a '/' ("./fcgi.sock" for one here); else HOST:PORT. */
 	is_unix = strchr(sock, '/') != NULL;
-	if ((lfd = is_unix ? listen_unix(sock) : listen_tcp(sock)) == -1)
+	if ((lfd = is_unix ? listen_unix(sock, &sdev, &sino) :
+	    listen_tcp(sock)) == -1)
 		return 1;
 	if (maddr != NULL && metrics_srv_open(&msrv, maddr, metrics) == -1)
 		goto out;
@@ -589,18 +687,27 @@ main(int argc, char *argv[])
 	log_info("stopping");
 	rc = 0;
 out:
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	metrics_srv_close(&msrv);
+	/*
+	 * New connects fail from here on (ENOENT: nginx passes the request
+	 * to the next server, safe even for a POST).  The workers hold the
+	 * socket open and answer what is already queued on it; it closes
+	 * with the last of them.
+	 */
+	if (lfd != -1) {
+		if (is_unix)
+			unlink_sock(sock, sdev, sino);
+		close(lfd);
+	}
 	if (pids != NULL) {
 		for (i = 0; i < n; i++)
 			if (pids[i] == -1)
 				pids[i] = 0;
 		stop_all(pids, n);
 	}
-	if (lfd != -1) {
-		close(lfd);
-		if (is_unix)
-			unlink(sock);
-	}
+	if (rc == 0)
+		log_info("stopped: drained in %ld ms", ms_since(&ts));
 	free(pids);
 	free(born);
 	free(due);

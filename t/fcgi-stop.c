@@ -1,22 +1,30 @@
 /*
  * t/fcgi-stop.c: chat-fcgi as a process (./fcgi/chat-fcgi, or env
- * CHAT_FCGI): listens on the HOST:PORT given to -s, serves /metrics on
- * -m, and on SIGTERM finishes the request in flight before it exits.
- * A request is held open by sending its body slowly; /metrics must then
- * show it in flight; SIGTERM comes; the rest of the body follows; the
- * whole answer must arrive, and the process exit 0.  Needs no database
- * or Redis: the request is a login with a bad body (a 400 before any
+ * CHAT_FCGI) and its stop.  Twice: over TCP (-s HOST:PORT, 1 worker)
+ * and over a unix socket (-s PATH, 2 workers), with /metrics on -m.
+ * Every worker is held busy by a request whose body comes slowly
+ * (/metrics must show them in flight), then more connections than
+ * there are workers are queued on the socket, each with a whole
+ * request; SIGTERM comes.  The unix path must be gone at once (new
+ * connects fail, so nginx tries the next server) while the process
+ * still runs; over TCP a late connect is still queued (closing the
+ * listener would reset the queue).  Then the slow bodies are finished,
+ * and every request, in flight or queued, must get its whole answer
+ * before the process exits 0 and stops listening.  Needs no database
+ * or Redis: each request is a login with a bad body (a 400 before any
  * query; the rate limit fails open with Redis unreachable).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,20 +52,34 @@ free_port(void)
 	return port;
 }
 
+/* Connect to "PATH" (a '/' in it) or a port on 127.0.0.1; -1 if not. */
 static int
-dial(int port)
+dial(const char *to)
 {
 	struct sockaddr_in	 sin;
+	struct sockaddr_un	 sun;
 	struct timeval		 tv = { 10, 0 };
-	int			 fd;
+	int			 fd, rc;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	if (strchr(to, '/') != NULL) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(to) >= sizeof(sun.sun_path))
+			return -1;
+		memcpy(sun.sun_path, to, strlen(to) + 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+			return -1;
+		rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	} else {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((unsigned short)atoi(to));
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+			return -1;
+		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (rc == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
 		close(fd);
 		return -1;
@@ -113,7 +135,8 @@ http_get(int port, const char *path, char *buf, size_t bufsz)
 	size_t	 len = 0;
 
 	buf[0] = '\0';
-	if ((fd = dial(port)) == -1)
+	snprintf(q, sizeof(q), "%d", port);
+	if ((fd = dial(q)) == -1)
 		return 0;
 	n = snprintf(q, sizeof(q), "GET %s HTTP/1.0\r\n\r\n", path);
 	if (write(fd, q, (size_t)n) == n)
@@ -122,28 +145,87 @@ http_get(int port, const char *path, char *buf, size_t bufsz)
 	return len;
 }
 
-int
-main(void)
+
+/*
+ * Start a login on fd: its parameters and, of its 2-byte body "{}",
+ * the first byte only (slow) or both and the end of stdin (whole).
+ */
+static int
+send_login(int fd, int whole)
 {
 	static const unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
 	unsigned char	 params[512];
-	char		 buf[65536], s[64], m[64], dir[64];
+	size_t		 pn = 0;
+
+	nv(params, &pn, "REQUEST_METHOD", "POST");
+	nv(params, &pn, "DOCUMENT_URI", "/auth/login");
+	nv(params, &pn, "REQUEST_URI", "/auth/login");
+	nv(params, &pn, "CONTENT_TYPE", "application/json");
+	nv(params, &pn, "CONTENT_LENGTH", "2");
+	nv(params, &pn, "REMOTE_ADDR", "127.0.0.1");
+	if (rec(fd, 1, begin, sizeof(begin)) == -1 ||
+	    rec(fd, 4, params, pn) == -1 || rec(fd, 4, NULL, 0) == -1)
+		return -1;
+	if (!whole)
+		return rec(fd, 5, "{", 1);
+	return rec(fd, 5, "{}", 2) == -1 ? -1 : rec(fd, 5, NULL, 0);
+}
+
+/*
+ * Read the answer on fd to its end: 1 if it is whole, that is a 400
+ * in stdout records followed by FCGI_END_REQUEST.
+ */
+static int
+answered(int fd)
+{
+	static char	 buf[65536];
+	size_t		 len, i;
+	int		 end = 0;
+
+	len = slurp(fd, buf, sizeof(buf));
+	for (i = 0; i + 8 <= len; i += 8 + (size_t)(((unsigned char)buf[i + 4]
+	    << 8 | (unsigned char)buf[i + 5]) + (unsigned char)buf[i + 6]))
+		if (buf[i + 1] == 3)
+			end = 1;
+	return end && memmem(buf, len, "Status: 400", 11) != NULL;
+}
+
+#define MAXCONN	16
+
+/*
+ * One run: chat-fcgi -s to (a path, or a port on 127.0.0.1) with
+ * `workers' workers; every worker busy with a slow request, `queued'
+ * whole requests queued behind them, SIGTERM.  11 checks.  fds has
+ * room for one more connection, made after SIGTERM over TCP.
+ */
+static void
+one_case(const char *to, int workers, int queued)
+{
+	char		 buf[65536], s[128], m[64], dir[64], name[160];
 	const char	*bin = getenv("CHAT_FCGI");
 	struct timespec	 nap = { 0, 100 * 1000000L };
-	size_t		 pn = 0, len, i;
+	struct stat	 st;
+	size_t		 i;
 	pid_t		 pid, w = 0;
-	int		 port, mport, fd = -1, st = 0, found;
+	int		 fds[MAXCONN], mport, fd, st_ = 0, found, n, ok;
+	int		 is_unix = strchr(to, '/') != NULL;
 
-	tap_plan(8);
 	if (bin == NULL)
 		bin = "./fcgi/chat-fcgi";
-	port = free_port();
+	for (i = 0; i < MAXCONN; i++)
+		fds[i] = -1;
+	if (workers + queued + 1 > MAXCONN)
+		queued = MAXCONN - workers - 1;
 	mport = free_port();
-	snprintf(s, sizeof(s), "127.0.0.1:%d", port);
+	if (is_unix)
+		snprintf(s, sizeof(s), "%s", to);
+	else
+		snprintf(s, sizeof(s), "127.0.0.1:%s", to);
 	snprintf(m, sizeof(m), "127.0.0.1:%d", mport);
 	snprintf(dir, sizeof(dir), "/tmp/fcgi-stop-%d", (int)getpid());
 	if ((pid = fork()) == 0) {
-		setenv("FCGI_WORKERS", "1", 1);
+		snprintf(buf, sizeof(buf), "%d", workers);
+		setenv("FCGI_WORKERS", buf, 1);
 		setenv("JWT_SECRET", "fcgi-stop-test", 1);
 		setenv("JWT_REFRESH_SECRET", "fcgi-stop-test-refresh", 1);
 		setenv("REDIS_URL", "redis://127.0.0.1:1", 1);
@@ -155,70 +237,110 @@ main(void)
 		execl(bin, "chat-fcgi", "-s", s, "-m", m, (char *)NULL);
 		_exit(127);
 	}
-	printf("# %s -s %s -m %s\n", bin, s, m);
-	tap_ok(pid > 0 && port > 0 && mport > 0, "started");
+	printf("# %s -s %s -m %s (%d workers, %d queued)\n", bin, s, m,
+	    workers, queued);
+	snprintf(name, sizeof(name), "%s: started", is_unix ? "unix" : "tcp");
+	tap_ok(pid > 0 && mport > 0, name);
 	/* Up when /metrics answers (the workers were forked before). */
 	for (found = 0, i = 0; i < 100 && !found; i++) {
 		nanosleep(&nap, NULL);
 		found = http_get(mport, "/metrics", buf, sizeof(buf)) > 0;
 	}
-	tap_ok(found && strstr(buf, "chat_fcgi_workers 1\n") != NULL,
-	    "/metrics answers on -m");
+	snprintf(s, sizeof(s), "chat_fcgi_workers %d\n", workers);
+	tap_ok(found && strstr(buf, s) != NULL, "/metrics answers on -m");
 
-	/* A login whose 2-byte body comes in two parts. */
-	if (found && (fd = dial(port)) != -1) {
-		nv(params, &pn, "REQUEST_METHOD", "POST");
-		nv(params, &pn, "DOCUMENT_URI", "/auth/login");
-		nv(params, &pn, "REQUEST_URI", "/auth/login");
-		nv(params, &pn, "CONTENT_TYPE", "application/json");
-		nv(params, &pn, "CONTENT_LENGTH", "2");
-		nv(params, &pn, "REMOTE_ADDR", "127.0.0.1");
-		if (rec(fd, 1, begin, sizeof(begin)) == -1 ||
-		    rec(fd, 4, params, pn) == -1 || rec(fd, 4, NULL, 0) == -1 ||
-		    rec(fd, 5, "{", 1) == -1) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	tap_ok(fd != -1, "a request is under way over TCP");
-	for (found = 0, i = 0; i < 50 && !found; i++) {
+	/* Every worker busy with a request whose body is not all there. */
+	for (ok = found, n = 0; ok && n < workers; n++)
+		if ((fds[n] = dial(to)) == -1 || send_login(fds[n], 0) == -1)
+			ok = 0;
+	tap_ok(ok, "one slow request per worker under way");
+	snprintf(s, sizeof(s), "chat_fcgi_requests_in_flight %d\n", workers);
+	for (found = 0, i = 0; ok && i < 50 && !found; i++) {
 		nanosleep(&nap, NULL);
 		http_get(mport, "/metrics", buf, sizeof(buf));
-		found = strstr(buf, "chat_fcgi_requests_in_flight 1\n") != NULL;
+		found = strstr(buf, s) != NULL;
 	}
-	tap_ok(found, "/metrics shows it in flight");
+	tap_ok(found, "/metrics shows them all in flight");
+	/* More whole requests than workers, queued on the socket. */
+	for (n = workers; ok && n < workers + queued; n++)
+		if ((fds[n] = dial(to)) == -1 || send_login(fds[n], 1) == -1)
+			ok = 0;
+	tap_ok(ok, "whole requests queued behind them");
 
 	kill(pid, SIGTERM);
 	nanosleep(&nap, NULL);
 	nanosleep(&nap, NULL);
-	tap_ok(waitpid(pid, &st, WNOHANG) == 0, "still running after SIGTERM");
-	len = 0;
-	if (fd != -1 && rec(fd, 5, "}", 1) == 0 && rec(fd, 5, NULL, 0) == 0)
-		len = slurp(fd, buf, sizeof(buf));
-	/* stdout records carry the answer; the last is FCGI_END_REQUEST. */
-	found = 0;
-	for (i = 0; i + 8 <= len; i += 8 + (size_t)(((unsigned char)buf[i + 4]
-	    << 8 | (unsigned char)buf[i + 5]) + (unsigned char)buf[i + 6]))
-		if (buf[i + 1] == 3)
-			found = 1;
-	tap_ok(found && memmem(buf, len, "Status: 400", 11) != NULL,
-	    "the request in flight got its whole answer (400, END_REQUEST)");
-	if (fd != -1)
-		close(fd);
-	for (i = 0; i < 100 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+	tap_ok(waitpid(pid, &st_, WNOHANG) == 0, "still running after SIGTERM");
+	if (is_unix) {
+		fd = dial(to);
+		tap_ok(lstat(to, &st) == -1 && errno == ENOENT && fd == -1,
+		    "the socket path is gone at once: new connects fail");
+		if (fd != -1)
+			close(fd);
+	} else {
+		/*
+		 * TCP keeps its listener until drained (closing it would
+		 * reset what is queued): a late connect is queued and
+		 * answered too.
+		 */
+		n = workers + queued;
+		ok = (fds[n] = dial(to)) != -1 && send_login(fds[n], 1) == 0;
+		tap_ok(ok, "tcp: a connect after SIGTERM is still queued");
+		if (ok)
+			queued++;
+	}
+
+	for (n = 0; n < workers; n++)
+		if (fds[n] != -1 && (rec(fds[n], 5, "}", 1) == -1 ||
+		    rec(fds[n], 5, NULL, 0) == -1)) {
+			close(fds[n]);
+			fds[n] = -1;
+		}
+	for (found = 0, n = 0; n < workers; n++)
+		found += fds[n] != -1 && answered(fds[n]);
+	snprintf(name, sizeof(name), "the %d requests in flight got their "
+	    "whole answers (400, END_REQUEST)", workers);
+	tap_int(found, workers, name);
+	for (found = 0, n = workers; n < workers + queued; n++)
+		found += fds[n] != -1 && answered(fds[n]);
+	snprintf(name, sizeof(name), "the %d queued requests got their whole "
+	    "answers", queued);
+	tap_int(found, queued, name);
+	for (n = 0; n < MAXCONN; n++)
+		if (fds[n] != -1)
+			close(fds[n]);
+
+	for (i = 0; i < 150 && (w = waitpid(pid, &st_, WNOHANG)) == 0; i++)
 		nanosleep(&nap, NULL);
 	if (w == 0) {
 		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
+		waitpid(pid, &st_, 0);
 	}
-	tap_ok(w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "exits 0 once it is answered");
-	fd = dial(port);
+	tap_ok(w == pid && WIFEXITED(st_) && WEXITSTATUS(st_) == 0,
+	    "exits 0 once they are answered");
+	fd = dial(to);
 	tap_ok(fd == -1, "no longer listening");
 	if (fd != -1)
 		close(fd);
 	snprintf(buf, sizeof(buf), "%s/avatars", dir);
 	rmdir(buf);
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	char	 port[16], path[128], dir[64];
+
+	tap_plan(22);
+	snprintf(port, sizeof(port), "%d", free_port());
+	one_case(port, 1, 4);
+	snprintf(dir, sizeof(dir), "/tmp/fcgi-stop-s%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/fcgi.sock", dir);
+	if (mkdir(dir, 0700) == -1)
+		perror(dir);
+	one_case(path, 2, 8);
+	unlink(path);
 	rmdir(dir);
 	return tap_done();
 }
