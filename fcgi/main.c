@@ -93,34 +93,37 @@ usage(void)
 
 /*
  * Bind a fresh unix socket at path, mode 0666, non-blocking (see
- * worker()); its device and inode go to *dev, *ino so that stopping
- * removes the path only while it is still this socket.  Returns the fd
- * or -1.
+ * worker()).  It is bound and listening under a temporary name first
+ * and renamed into place, so that the path never names a socket that
+ * refuses connects (nginx would log an error for each) and a stale one
+ * is replaced at once.  Its device and inode go to *dev, *ino so that
+ * stopping removes the path only while it is still this socket.
+ * Returns the fd or -1.
  */
 static int
 listen_unix(const char *path, dev_t *dev, ino_t *ino)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 st;
-	int			 fd = -1;
+	int			 fd = -1, n;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld", path,
+	    (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
 		log_warnx("socket path too long: %s", path);
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	/* A stale socket from a previous run; never remove anything else. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s exists and is not a socket", path);
-			return -1;
-		}
-		if (unlink(path) == -1) {
-			log_warn("unlink %s", path);
-			return -1;
-		}
+	/* A stale socket from a previous run; never replace anything else. */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_warnx("%s exists and is not a socket", path);
+		return -1;
+	}
+	if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    unlink(sun.sun_path) == -1) {
+		log_warn("unlink %s", sun.sun_path);
+		return -1;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1) {
@@ -128,23 +131,30 @@ listen_unix(const char *path, dev_t *dev, ino_t *ino)
 		return -1;
 	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", path);
-		goto fail;
+		log_warn("bind %s", sun.sun_path);
+		close(fd);
+		return -1;
 	}
 	/* nginx workers run as another user. */
-	if (chmod(path, 0666) == -1 || lstat(path, &st) == -1) {
-		log_warn("chmod %s", path);
+	if (chmod(sun.sun_path, 0666) == -1 ||
+	    lstat(sun.sun_path, &st) == -1) {
+		log_warn("chmod %s", sun.sun_path);
 		goto fail;
 	}
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	if (listen(fd, LISTEN_BACKLOG) == -1) {
-		log_warn("listen %s", path);
+		log_warn("listen %s", sun.sun_path);
+		goto fail;
+	}
+	if (rename(sun.sun_path, path) == -1) {
+		log_warn("rename %s", sun.sun_path);
 		goto fail;
 	}
 	return fd;
 fail:
 	close(fd);
+	unlink(sun.sun_path);
 	return -1;
 }
 
@@ -425,7 +435,7 @@ worker(int lfd, const struct conf *c, int slot)
 		FCGX_Finish_r(&fr);
 	}
 	if (ndrain > 0)
-		log_debug("drained %llu requests after the stop", ndrain);
+		log_info("drained %llu requests after the stop", ndrain);
 	rc = 0;
 out:
 	app_free(&a);
