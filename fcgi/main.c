@@ -328,7 +328,7 @@ worker(int lfd, const struct conf *c, int slot)
 	struct sigaction	 sa;
 	struct epoll_event	 ev;
 	struct timespec		 t0, td;
-	sigset_t		 term, open;
+	sigset_t		 term, open, pend;
 	unsigned long		 pg_seen = 0, redis_seen = 0;
 	unsigned long long	 nreq = 0, ndrain = 0;
 	long long		 usec;
@@ -380,6 +380,15 @@ worker(int lfd, const struct conf *c, int slot)
 		goto out;
 	}
 	for (;;) {
+		/*
+		 * epoll_pwait returning a connection leaves a pending
+		 * SIGTERM pending: a worker fed without a pause would
+		 * never see it.
+		 */
+		if (!stopping && sigpending(&pend) == 0 &&
+		    (sigismember(&pend, SIGTERM) == 1 ||
+		    sigismember(&pend, SIGINT) == 1))
+			stopping = 1;
 		tmo = -1;
 		if (stopping) {
 			if (!draining) {
