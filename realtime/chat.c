@@ -230,6 +230,7 @@ struct	op {
 	json_t			*list;		/* conversationsList waiting */
 	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting */
 	int			 counted;	/* in csock.nops */
+	int			 first;		/* connect: the user's first socket */
 };
 
 static void	 op_free(struct op *);
@@ -697,11 +698,17 @@ refuse(struct sio_socket *s, const char *code)
 	    "data", "code", code));
 }
 
-/* Accept "s" as a socket of "u"; 0, or -1 if refused or closed meanwhile. */
+/*
+ * Accept "s" as a socket of "u"; 0, or -1 if refused or closed meanwhile.
+ * "first": the user just came online; the broadcast userOnline went out
+ * before this socket was accepted, so it gets its own copy (the spec
+ * sends userOnline to all clients, this one included).
+ */
 static int
 attach(struct chat *c, struct sio_socket *s, struct cuser *u,
-    const char *uname)
+    const char *uname, int first)
 {
+	json_t		*o;
 	struct csock	*cs;
 
 	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
@@ -721,6 +728,11 @@ attach(struct chat *c, struct sio_socket *s, struct cuser *u,
 	TAILQ_INSERT_TAIL(&c->all, cs, aentry);
 	c->nsock++;
 	log_debug("chat: user %lld connected as %s", u->uid, sio_socket_id(s));
+	if (first && (o = json_pack("{s:I}", "userId", (json_int_t)u->uid)) !=
+	    NULL) {
+		reply(s, -1, "userOnline", o);
+		json_decref(o);
+	}
 	return 0;
 }
 
@@ -743,7 +755,7 @@ release(struct chat *c, struct cuser *u)
 	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
 		TAILQ_REMOVE(&u->waiting, op, wentry);
 		if (!sio_socket_is_open(op->s) ||
-		    attach(c, op->s, u, op->uname) == -1)
+		    attach(c, op->s, u, op->uname, op->first) == -1)
 			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
 		op_free(op);
 	}
@@ -775,7 +787,7 @@ admit(struct op *op)
 	}
 	if (TAILQ_EMPTY(&u->waiting) && (u->nsock > 0 ||
 	    ps_sub_user(c->ps, u->uid) == -1)) {
-		if (attach(c, op->s, u, op->uname) == -1)
+		if (attach(c, op->s, u, op->uname, op->first) == -1)
 			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
 		op_free(op);
 		user_gc(c, u);
@@ -789,7 +801,11 @@ admit(struct op *op)
 static void
 presence_cb(void *arg, const redisReply *r)
 {
-	admit(arg);
+	struct op	*op = arg;
+
+	op->first = r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 1;
+	admit(op);
 }
 
 static void

@@ -30,7 +30,9 @@
 "local function online(uid, n)\n" \
 "  if redis.call('SADD', 'rt:online', uid) == 1 then\n" \
 "    redis.call('PUBLISH', 'rt:bcast', '{\"n\":' .. n .. ',\"e\":\"userOnline\",\"a\":{\"userId\":' .. uid .. '}}')\n" \
+"    return 1\n" \
 "  end\n" \
+"  return 0\n" \
 "end\n" \
 "local function drop(uid, sid, n, gone)\n" \
 "  local uk = 'rt:user:' .. uid .. ':socks'\n" \
@@ -46,12 +48,11 @@
 "  return string.sub(m, 1, p - 1), string.sub(m, p + 1)\n" \
 "end\n"
 
-/* ARGV: node uid sid */
+/* ARGV: node uid sid; returns 1 if the user just came online */
 static const char	 lua_add[] = LUA_HELPERS
 "redis.call('SADD', 'rt:user:' .. ARGV[2] .. ':socks', ARGV[3])\n"
 "redis.call('SADD', 'rt:node:' .. ARGV[1] .. ':socks', ARGV[2] .. ':' .. ARGV[3])\n"
-"online(ARGV[2], ARGV[1])\n"
-"return 0\n";
+"return online(ARGV[2], ARGV[1])\n";
 
 /* ARGV: node uid sid; returns the users gone offline */
 static const char	 lua_del[] = LUA_HELPERS

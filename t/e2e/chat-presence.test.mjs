@@ -5,6 +5,7 @@
 
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
 import { BASE, registerAndLogin } from './lib/api.mjs';
 import {
 	userSocket, connect, closeAll, waitFor, noEvent, ask, NODES, ISO_MS,
@@ -48,6 +49,27 @@ describe('presence', () => {
 		for (const g of await Promise.all(off))
 			assert.deepEqual(g, { userId: u.id });
 		assert.ok(!(await ask(w1.s, 'getOnlineUsers')).includes(u.id));
+	});
+
+	test('the first socket gets its own userOnline too, once', async () => {
+		const u = await registerAndLogin();
+		const mine = [];
+		after(() => mine.forEach((x) => x.close()));
+		for (const url of [URL_A, URL_B]) {
+			const s = io(url, { auth: { token: u.access_token },
+			    transports: ['websocket'], forceNew: true,
+			    reconnection: false });
+			mine.push(s);
+			const got = [];
+			s.on('userOnline', (p) => got.push(p));
+			await new Promise((r) => s.once('connect', r));
+			await sleep(600);
+			// The first socket sees itself come online; a second
+			// one (the first is still open) does not.
+			assert.deepEqual(got, url === URL_A ?
+			    [{ userId: u.id }] : []);
+		}
+		mine.forEach((x) => x.close());
 	});
 
 	test('lastSeenAt is written when the last socket closes', async () => {
