@@ -15,8 +15,10 @@ t_rl_test_SOURCES = t/rl.c
 t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
 
-# chat-fcgi as a process: TCP -s, -m /metrics, SIGTERM with a request
-# in flight (needs no database: see the file).
+# chat-fcgi as a process, over TCP and a unix socket, with -m /metrics:
+# SIGTERM with every worker busy and more requests queued than workers;
+# the unix path must go at once and every request be answered (needs no
+# database: see the file).
 check_PROGRAMS += t/fcgi-stop-test
 TESTS += t/fcgi-stop-test
 t_fcgi_stop_test_SOURCES = t/fcgi-stop.c
