@@ -38,6 +38,7 @@
 #include "pgq.h"
 #include "ps.h"
 #include "sio_server.h"
+#include "metrics.h"
 
 /* ISO 8601 UTC with milliseconds. */
 #define TS(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \
@@ -52,6 +53,7 @@ enum	stmt {
 	S_MARKREAD,	/* $1 conv $2 me */
 	S_MEMBERS,	/* $1 conv -> user_one_id, user_two_id */
 	S_LASTSEEN,	/* $1 uid */
+	S_SENDB,	/* S_SEND over arrays: $1 senders $2 recipients ... */
 	S__MAX
 };
 
@@ -126,6 +128,45 @@ static const char *const sqls[S__MAX] = {
 	" WHERE id = $1::bigint",
 	[S_LASTSEEN] = "UPDATE users SET last_seen_at = now()"
 	" WHERE id = $1::bigint",
+	/*
+	 * Many S_SEND in one statement: row n of the arrays is message n.
+	 * Only messages whose recipient exists and whose clientMessageId
+	 * is new get a conversation and a row; the ids are drawn first so
+	 * that each inserted row maps back to its n.  A message with no
+	 * row in the answer (unknown recipient, a race, a duplicate
+	 * clientMessageId within the batch) is retried alone with S_SEND.
+	 * Columns: n, then those of S_SEND.
+	 */
+	[S_SENDB] =
+	"WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[],"
+	" $3::text[], $4::text[]) WITH ORDINALITY AS t(s, r, content, cmid, n)),"
+	" i AS (SELECT t.*, least(t.s, t.r) AS lo, greatest(t.s, t.r) AS hi"
+	" FROM t WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = t.r)"
+	" AND NOT EXISTS (SELECT 1 FROM messages m WHERE t.cmid IS NOT NULL"
+	" AND m.sender_id = t.s AND m.client_message_id = t.cmid)),"
+	" cn AS (INSERT INTO conversations (user_one_id, user_two_id)"
+	" SELECT DISTINCT lo, hi FROM i WHERE NOT EXISTS (SELECT 1 FROM"
+	" conversations c WHERE c.user_one_id = lo AND c.user_two_id = hi)"
+	" ORDER BY lo, hi"
+	" ON CONFLICT (user_one_id, user_two_id) DO NOTHING"
+	" RETURNING id, user_one_id, user_two_id),"
+	" cv AS (SELECT id, user_one_id, user_two_id FROM cn UNION ALL"
+	" SELECT c.id, c.user_one_id, c.user_two_id FROM conversations c"
+	" WHERE (c.user_one_id, c.user_two_id) IN (SELECT lo, hi FROM i)),"
+	" x AS MATERIALIZED (SELECT nextval('messages_id_seq') AS id, i.n,"
+	" i.s, i.content, i.cmid, cv.id AS conv FROM i JOIN cv ON"
+	" cv.user_one_id = i.lo AND cv.user_two_id = i.hi ORDER BY i.n),"
+	" ins AS (INSERT INTO messages (id, conversation_id, sender_id,"
+	" content, client_message_id) SELECT id, conv, s, content, cmid"
+	" FROM x ORDER BY n ON CONFLICT (sender_id, client_message_id)"
+	" WHERE client_message_id IS NOT NULL DO NOTHING"
+	" RETURNING id, created_at)"
+	" SELECT x.n, x.id, x.conv, x.content, " TS("ins.created_at") ","
+	" NULL::text, 1 FROM ins JOIN x ON x.id = ins.id UNION ALL"
+	" SELECT t.n, m.id, m.conversation_id, m.content, "
+	TS("m.created_at") ", " TS("m.read_at") ", 0 FROM t JOIN messages m"
+	" ON m.sender_id = t.s AND m.client_message_id = t.cmid"
+	" WHERE t.cmid IS NOT NULL",
 };
 
 #define E_UNAUTH	"Unauthorized"
@@ -147,6 +188,7 @@ static const char *const sqls[S__MAX] = {
 #define E_BUSY		"Too many requests in flight"
 
 #define USER_BUCKETS	4096
+#define SENDB_MAX	256	/* messages per S_SENDB statement */
 #define CONV_CACHE	8192
 
 struct	cuser;
@@ -199,6 +241,8 @@ struct	chat {
 	struct csockq		 all;
 	size_t			 nsock;
 	struct convent		 convs[CONV_CACHE];
+	TAILQ_HEAD(, op)	 sendq;		/* sendMessage for S_SENDB */
+	ev_prepare		 sendprep;	/* flushes sendq */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
@@ -228,7 +272,7 @@ struct	op {
 	char			*content;
 	char			*cmid;
 	json_t			*list;		/* conversationsList waiting */
-	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting */
+	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting or sendq */
 	int			 counted;	/* in csock.nops */
 	int			 first;		/* connect: the user's first socket */
 };
@@ -715,6 +759,7 @@ attach(struct chat *c, struct sio_socket *s, struct cuser *u,
 		refuse(s, "internal");
 		return -1;
 	}
+	sio_socket_set_uid(s, u->uid);
 	if (sio_accept(s) == -1) {
 		free(cs);
 		return -1;
@@ -902,8 +947,9 @@ chat_on_connect(struct sio_socket *s, const char *nsp, json_t *auth,
 
 static void	 send_cb(void *, const PGresult *, const char *);
 
+/* One message alone (S_SEND). */
 static void
-send_query(struct op *op)
+send_query1(struct op *op)
 {
 	char		 b1[24], b2[24];
 	const char	*p[4];
@@ -933,39 +979,43 @@ send_check_cb(void *arg, const PGresult *res, const char *err)
 		op_fail(op, E_INTERNAL);
 		return;
 	}
-	send_query(op);
+	send_query1(op);
 }
 
+/* No row for "op": check the recipient, then retry alone. */
 static void
-send_cb(void *arg, const PGresult *res, const char *err)
+send_none(struct op *op)
 {
-	struct op	*op = arg;
-	struct chat	*c = op->c;
-	json_t		*m;
 	char		 b[24];
 	const char	*p[1];
+
+	p[0] = lltoa(op->id, b, sizeof(b));
+	op_exec(op, op->c->pr, S_USER, 1, p, 0, send_check_cb);
+}
+
+/*
+ * The message of "op" is row "row" of "res", columns from "o" on: id,
+ * conversation, content, created, read, fresh.  Answer and deliver.
+ */
+static void
+send_done(struct op *op, const PGresult *res, int row, int o)
+{
+	struct chat	*c = op->c;
+	json_t		*m;
 	long long	 conv;
 	int		 fresh;
 
-	if (res == NULL) {
-		op_fail(op, E_UNAVAIL);
-		return;
-	}
-	if (PQntuples(res) != 1) {
-		p[0] = lltoa(op->id, b, sizeof(b));
-		op_exec(op, c->pr, S_USER, 1, p, 0, send_check_cb);
-		return;
-	}
-	conv = col_id(res, 0, 1);
-	fresh = col_id(res, 0, 5) == 1;
+	conv = col_id(res, row, o + 1);
+	fresh = col_id(res, row, o + 5) == 1;
 	/* A retry may name another recipient: only a new row tells. */
 	if (fresh)
 		conv_put(c, conv, op->uid, op->id);
-	if ((m = message_json(res, 0, 0, 2, 3, 4, -1, op->uid, op->uname,
-	    conv)) == NULL) {
+	if ((m = message_json(res, row, o, o + 2, o + 3, o + 4, -1, op->uid,
+	    op->uname, conv)) == NULL) {
 		op_fail(op, E_INTERNAL);
 		return;
 	}
+	metrics.messages_sent++;
 	/* The asking socket first, then the other ones. */
 	if (sio_socket_is_connected(op->s) && op->ackid >= 0) {
 		json_t	*args = json_pack("[O]", m);
@@ -980,6 +1030,175 @@ send_cb(void *arg, const PGresult *res, const char *err)
 		emit_user(c, op->id, "newMessage", m);
 	json_decref(m);
 	op_free(op);
+}
+
+static void
+send_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct op	*op = arg;
+
+	if (res == NULL)
+		op_fail(op, E_UNAVAIL);
+	else if (PQntuples(res) != 1)
+		send_none(op);
+	else
+		send_done(op, res, 0, 0);
+}
+
+/* The messages of one S_SENDB statement, in array order. */
+struct	sendb {
+	size_t		 n;
+	struct op	*ops[SENDB_MAX];
+};
+
+static void
+sendb_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct sendb	*b = arg;
+	long long	 k;
+	size_t		 i;
+	int		 row, *rows = NULL;
+
+	if (res == NULL) {
+		/* One bad message must not fail the others. */
+		log_warnx("chat: batch of %zu messages failed (%s); "
+		    "retrying singly", b->n, err);
+		for (i = 0; i < b->n; i++)
+			send_query1(b->ops[i]);
+		goto out;
+	}
+	if ((rows = calloc(b->n, sizeof(*rows))) == NULL) {
+		for (i = 0; i < b->n; i++)
+			op_fail(b->ops[i], E_INTERNAL);
+		goto out;
+	}
+	/* rows[i]: 1 + the first row of message i, 0 if none. */
+	for (row = 0; row < PQntuples(res); row++) {
+		k = col_id(res, row, 0);
+		if (k >= 1 && (size_t)k <= b->n && rows[k - 1] == 0)
+			rows[k - 1] = row + 1;
+	}
+	for (i = 0; i < b->n; i++)
+		if (rows[i] == 0)
+			send_none(b->ops[i]);
+		else
+			send_done(b->ops[i], res, rows[i] - 1, 1);
+out:
+	free(rows);
+	free(b);
+}
+
+/*
+ * Append "v" to a PostgreSQL array literal at "p": a quoted element with
+ * '"' and '\' escaped, or NULL.  Returns the end.
+ */
+static char *
+arr_add(char *p, const char *v, int quote)
+{
+	if (v == NULL) {
+		memcpy(p, "NULL", 4);
+		return p + 4;
+	}
+	if (quote)
+		*p++ = '"';
+	for (; *v != '\0'; v++) {
+		if (quote && (*v == '"' || *v == '\\'))
+			*p++ = '\\';
+		*p++ = *v;
+	}
+	if (quote)
+		*p++ = '"';
+	return p;
+}
+
+/* Send up to SENDB_MAX gathered messages as one S_SENDB. */
+static void
+sendb_flush(struct chat *c)
+{
+	struct sendb	*b;
+	struct op	*op;
+	char		*a[4] = { NULL, NULL, NULL, NULL }, *e[4], nb[24];
+	const char	*p[4];
+	size_t		 i, sz[4] = { 3, 3, 3, 3 };	/* {, }, NUL */
+
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		op = TAILQ_FIRST(&c->sendq);
+		TAILQ_REMOVE(&c->sendq, op, wentry);
+		op_fail(op, E_INTERNAL);
+		return;
+	}
+	while (b->n < SENDB_MAX && (op = TAILQ_FIRST(&c->sendq)) != NULL) {
+		TAILQ_REMOVE(&c->sendq, op, wentry);
+		b->ops[b->n++] = op;
+		sz[0] += 21;
+		sz[1] += 21;
+		sz[2] += 2 * strlen(op->content) + 3;
+		sz[3] += op->cmid != NULL ? 2 * strlen(op->cmid) + 3 : 5;
+	}
+	if (b->n == 1) {
+		send_query1(b->ops[0]);
+		free(b);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		if ((a[i] = malloc(sz[i])) == NULL)
+			goto fail;
+		e[i] = a[i];
+		*e[i]++ = '{';
+	}
+	for (i = 0; i < b->n; i++) {
+		op = b->ops[i];
+		if (i > 0) {
+			*e[0]++ = ',';
+			*e[1]++ = ',';
+			*e[2]++ = ',';
+			*e[3]++ = ',';
+		}
+		e[0] = arr_add(e[0], lltoa(op->uid, nb, sizeof(nb)), 0);
+		e[1] = arr_add(e[1], lltoa(op->id, nb, sizeof(nb)), 0);
+		e[2] = arr_add(e[2], op->content, 1);
+		e[3] = arr_add(e[3], op->cmid, 1);
+	}
+	for (i = 0; i < 4; i++) {
+		*e[i]++ = '}';
+		*e[i] = '\0';
+		p[i] = a[i];
+	}
+	if (pgq_exec(c->pw, S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
+		goto fail;
+	for (i = 0; i < 4; i++)
+		free(a[i]);
+	return;
+fail:
+	for (i = 0; i < 4; i++)
+		free(a[i]);
+	if (b != NULL) {
+		for (i = 0; i < b->n; i++)
+			op_fail(b->ops[i], E_UNAVAIL);
+		free(b);
+	}
+}
+
+/* Before the loop blocks: the messages of this pass, a few statements. */
+static void
+sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct chat	*c = w->data;
+
+	while (!TAILQ_EMPTY(&c->sendq))
+		sendb_flush(c);
+	ev_prepare_stop(loop, w);
+}
+
+/* Gather: sent by sendprep_cb with the others of this loop pass. */
+static void
+send_query(struct op *op)
+{
+	struct chat	*c = op->c;
+
+	TAILQ_INSERT_TAIL(&c->sendq, op, wentry);
+	if (!ev_is_active(&c->sendprep))
+		ev_prepare_start(c->loop, &c->sendprep);
 }
 
 static void
@@ -1791,6 +2010,11 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	c->conf = conf;
 	c->node = node;
 	TAILQ_INIT(&c->all);
+	TAILQ_INIT(&c->sendq);
+	/* Before pgq's own prepare watcher, which sends what is queued. */
+	ev_prepare_init(&c->sendprep, sendprep_cb);
+	ev_set_priority(&c->sendprep, EV_MAXPRI);
+	c->sendprep.data = c;
 	ev_set_userdata(loop, c);
 	if ((ci = strdup("")) == NULL ||
 	    kv(&ci, "host", conf->db_host) == -1 ||
@@ -1884,10 +2108,16 @@ chat_free(struct chat *c)
 {
 	struct cuser	*u;
 	struct csock	*cs;
+	struct op	*op;
 	size_t		 i;
 
 	if (c == NULL)
 		return;
+	ev_prepare_stop(c->loop, &c->sendprep);
+	while ((op = TAILQ_FIRST(&c->sendq)) != NULL) {
+		TAILQ_REMOVE(&c->sendq, op, wentry);
+		op_free(op);
+	}
 	ev_timer_stop(c->loop, &c->stop_timer);
 	ev_timer_stop(c->loop, &c->sweep);
 	while ((cs = TAILQ_FIRST(&c->all)) != NULL) {
