@@ -3,4 +3,4 @@ dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate deploy/r
 	t/fuzz/run t/deploy-files.sh .ci/run
 EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public \
 	nginx/package.json nginx/package-lock.json deploy/systemd deploy/nginx \
-	deploy/docker Dockerfile compose.yml
+	deploy/docker deploy/SCALING.md Dockerfile compose.yml docs
