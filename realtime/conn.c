@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "realtime/conn.h"
+#include "realtime/metrics.h"
 
 #define CONN_MAXLISTEN	4
 
@@ -217,6 +218,7 @@ conn_send(struct conn *c, struct conn_buf *b, size_t off, size_t len)
 	if (c->qbytes + len > c->cl->outq_max) {
 		log_warnx("conn: fd=%d output queue over %zu bytes: closing",
 		    c->io.fd, c->cl->outq_max);
+		metrics.outq_drops++;
 		c->flags |= CONN_FAILED;
 		conn_close(c);
 		return -1;

@@ -31,6 +31,7 @@
 #include "realtime/eio.h"
 #include "realtime/conn.h"
 #include "realtime/eio_server.h"
+#include "realtime/metrics.h"
 
 #define CT_TEXT		"text/plain; charset=UTF-8"
 #define EIO_E_TRANSPORT	0
@@ -232,6 +233,7 @@ eio_sess_send(struct eio_sess *s, const struct eio_msg *m)
 	}
 	if (s->qbytes + len > s->srv->o.outq_max) {
 		log_warnx("eio: sid=%s polling queue full: closing", s->sid);
+		metrics.outq_drops++;
 		eio_sess_close(s, "transport error", 1);
 		return -1;
 	}
@@ -529,6 +531,9 @@ upgrade_done(struct eio_sess *s, struct conn *c)
 		if (conn_send(c, q->b, q->ws_off, q->b->len - q->ws_off) == -1)
 			break;
 	queue_free(s);
+	metrics.upgrades++;
+	if (s->path->h.upgraded != NULL)
+		s->path->h.upgraded(s, s->path->arg);
 }
 
 static void

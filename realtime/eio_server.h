@@ -32,6 +32,8 @@ struct	eio_handler {
 		    int binary, void *arg);
 	/* The session is gone (reason static); drop pointers to it. */
 	void	(*close)(struct eio_sess *, const char *reason, void *arg);
+	/* Optional: the session moved from polling to WebSocket. */
+	void	(*upgraded)(struct eio_sess *, void *arg);
 };
 
 struct	eio_opts {

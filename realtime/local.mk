@@ -7,7 +7,8 @@ RT_SERVER_SOURCES = \
 	realtime/conn.c realtime/conn.h \
 	realtime/tr_poll.c realtime/tr_ws.c \
 	realtime/eio_server.c realtime/eio_server.h \
-	realtime/sio_server.c realtime/sio_server.h
+	realtime/sio_server.c realtime/sio_server.h \
+	realtime/metrics.c realtime/metrics.h
 RT_SERVER_LIBS = $(EV_LIBS) $(JANSSON_LIBS)
 
 noinst_PROGRAMS += realtime/sio-conformance

@@ -1,10 +1,21 @@
 /*
  * main.c: chat-realtime, one event-loop process serving Socket.IO
  * (sio_server.h) with the chat events (chat.h).  Usage:
- *	chat-realtime --node-id N --port P [--host 127.0.0.1]
- * Configuration from the environment (conf.h).  SIGTERM or SIGINT stops
- * gracefully: clients are told, presence is cleared in Redis, lastSeenAt
- * is written, then the process exits.
+ *	chat-realtime --node-id N --port P [--host|--bind ADDR]
+ *	    [--metrics 127.0.0.1:PORT]
+ * Configuration from the environment (conf.h).  --bind is an alias of
+ * --host (IPv4 address to listen on, default 127.0.0.1); --metrics
+ * serves GET /metrics (Prometheus text, metrics.h) on that address from
+ * this same event loop.
+ *
+ * SIGTERM or SIGINT stops gracefully without losing an ack: the listener
+ * is closed first (nginx's retry goes to another node) and packets
+ * received from then on are ignored; requests in flight (PostgreSQL,
+ * Redis) complete and their acks and emits are flushed (at most
+ * DRAIN_MS); then the transports are closed (clients see "transport
+ * close" and reconnect elsewhere), presence is cleared in Redis,
+ * lastSeenAt is written, and the process exits.  A second signal exits
+ * at once.
  */
 #include "config.h"
 
@@ -20,13 +31,16 @@
 #include "log.h"
 #include "chat.h"
 #include "sio_server.h"
+#include "metrics.h"
 
+#define DRAIN_MS	5000	/* for requests in flight to be answered */
 #define GRACE_MS	3000	/* for clients to be told, then for Redis/PG */
 
 struct	app {
 	struct ev_loop		*loop;
 	struct sio_server	*srv;
 	struct chat		*chat;
+	struct metrics_srv	*metrics;
 	ev_signal		 sigterm;
 	ev_signal		 sigint;
 	int			 stopping;
@@ -36,7 +50,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: chat-realtime --node-id N --port P "
-	    "[--host ADDR]\n");
+	    "[--host|--bind ADDR] [--metrics ADDR:PORT]\n");
 	exit(2);
 }
 
@@ -71,6 +85,14 @@ server_done(void *arg)
 }
 
 static void
+drain_done(void *arg)
+{
+	struct app	*a = arg;
+
+	sio_server_shutdown(a->srv, GRACE_MS, server_done, a);
+}
+
+static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct app	*a = w->data;
@@ -81,7 +103,7 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	log_info("signal %d: stopping", w->signum);
-	sio_server_shutdown(a->srv, GRACE_MS, server_done, a);
+	sio_server_drain(a->srv, DRAIN_MS, drain_done, a);
 }
 
 int
@@ -90,7 +112,7 @@ main(int argc, char *argv[])
 	struct conf	 conf;
 	struct sio_opts	 so;
 	struct app	 a;
-	const char	*why, *host = "127.0.0.1";
+	const char	*why, *host = "127.0.0.1", *maddr = NULL;
 	long		 node = -1, port = -1;
 	int		 i, rc = 1;
 
@@ -101,8 +123,11 @@ main(int argc, char *argv[])
 			node = number(argv[++i], 0, 255);
 		else if (strcmp(argv[i], "--port") == 0)
 			port = number(argv[++i], 0, 65535);
-		else if (strcmp(argv[i], "--host") == 0)
+		else if (strcmp(argv[i], "--host") == 0 ||
+		    strcmp(argv[i], "--bind") == 0)
 			host = argv[++i];
+		else if (strcmp(argv[i], "--metrics") == 0)
+			maddr = argv[++i];
 		else
 			usage();
 	}
@@ -130,17 +155,22 @@ main(int argc, char *argv[])
 		goto out;
 	if (sio_server_listen(a.srv, host, (int)port) == -1)
 		goto out;
+	if (maddr != NULL &&
+	    (a.metrics = metrics_listen(a.loop, maddr, a.srv)) == NULL)
+		goto out;
 	ev_signal_init(&a.sigterm, signal_cb, SIGTERM);
 	a.sigterm.data = &a;
 	ev_signal_start(a.loop, &a.sigterm);
 	ev_signal_init(&a.sigint, signal_cb, SIGINT);
 	a.sigint.data = &a;
 	ev_signal_start(a.loop, &a.sigint);
-	log_info("node %ld listening on %s:%d", node, host,
-	    sio_server_port(a.srv));
+	log_info("node %ld listening on %s:%d%s%s", node, host,
+	    sio_server_port(a.srv), maddr != NULL ? ", metrics on " : "",
+	    maddr != NULL ? maddr : "");
 	ev_run(a.loop, 0);
 	rc = 0;
 out:
+	metrics_close(a.metrics);
 	sio_server_free(a.srv);
 	chat_free(a.chat);
 	return rc;

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "pgq.h"
+#include "metrics.h"
 
 enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };
 enum	pgq_state { ST_DOWN, ST_CONNECTING, ST_READY };
@@ -157,6 +158,8 @@ pgq_reset(struct pgq *q, const char *why)
 		PQfinish(q->conn);
 		q->conn = NULL;
 	}
+	metrics.pg_errors++;
+	metrics.pg_reconnects++;
 	io_set(q, -1, 0);
 	q->state = ST_DOWN;
 	q->broken = 0;
@@ -321,6 +324,7 @@ log_res(struct pgq *q, const struct item *it)
 	if (it->res == NULL ||
 	    PQresultStatus(it->res) == PGRES_PIPELINE_ABORTED)
 		return;
+	metrics.pg_errors++;
 	msg = PQresultErrorMessage(it->res);
 	log_warnx("pgq %s: statement s%zu: %.200s", q->name, it->stmt,
 	    msg != NULL ? msg : "?");

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "ps.h"
+#include "metrics.h"
 
 /*
  * Scripts.  ARGV[1] is always the node id.  Presence changes publish
@@ -202,6 +203,8 @@ retry_later(struct rconn *rc)
 {
 	if (rc->ps->stopping)
 		return;
+	metrics.redis_errors++;
+	metrics.redis_reconnects++;
 	ev_timer_stop(rc->ps->loop, &rc->retry);
 	ev_timer_set(&rc->retry, rc->backoff / 1000.0, 0.);
 	ev_timer_start(rc->ps->loop, &rc->retry);
@@ -502,6 +505,7 @@ command_cb(redisAsyncContext *ac, void *reply, void *priv)
 
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		log_warnx("ps: command: %.200s", r->str);
+		metrics.redis_errors++;
 		r = NULL;
 	}
 	c->cb(c->arg, r);

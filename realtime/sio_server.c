@@ -24,13 +24,24 @@
 #include "realtime/conn.h"
 #include "realtime/eio_server.h"
 #include "realtime/sio_server.h"
+#include "realtime/metrics.h"
 
 #define ENC_STACK	4096
 #define MAX_NSPS	32	/* namespaces (pending or joined) per connection */
+#define ACKS_MAX	1024	/* events tracked until their ack, per socket */
+#define DRAIN_TICK	0.01	/* s between checks while draining */
 
 enum	sock_state { SOCK_PENDING = 0, SOCK_CONNECTED, SOCK_CLOSED };
 
 struct	sio_conn;
+
+/* An event that asked for an ack, until sio_ack() (timing, draining). */
+struct	sio_pack {
+	struct sio_pack		*next;
+	int64_t			 id;
+	ev_tstamp		 t0;
+	enum met_ev		 ev;
+};
 
 struct	sio_socket {
 	unsigned int		 refs;
@@ -40,6 +51,10 @@ struct	sio_socket {
 	struct sio_server	*srv;
 	struct sio_socket	*next;
 	void			*data;
+	long long		 uid;		/* for the logs, 0: unknown */
+	ev_tstamp		 t0;		/* accepted at */
+	struct sio_pack		*acks;
+	unsigned int		 nacks;
 	char			 id[EIO_SID_LEN + 1];
 	char			 nsp[];
 };
@@ -77,7 +92,28 @@ struct	sio_server {
 	ev_tstamp		 down_until;
 	void			(*done)(void *);
 	void			*done_arg;
+	size_t			 npending;	/* acks owed, all sockets */
+	int			 draining;
+	ev_timer		 drain;
+	ev_tstamp		 drain_t0, drain_until;
+	void			(*drain_done)(void *);
+	void			*drain_arg;
 };
+
+/*
+ * Log lines.  Connection events (connect accepted/refused, disconnect,
+ * upgrade) are logged at info: a few per client lifetime.  Requests are
+ * logged at debug only: at 25,000 messages/s a line each would cost more
+ * than the request, and log_debug() returns at once when LOG_LEVEL is
+ * not debug (the callers test log_enabled() first so not even the
+ * arguments are computed).  Never a token, a password or message content:
+ * event names, ids, statuses and times only.
+ */
+static const char *
+tr_name(const struct eio_sess *es)
+{
+	return es->tr == EIO_TR_WS ? "websocket" : "polling";
+}
 
 /* ------------------------------------------------------------------ */
 /* Sending */
@@ -230,6 +266,12 @@ sio_socket_addr(const struct sio_socket *s)
 }
 
 void
+sio_socket_set_uid(struct sio_socket *s, long long uid)
+{
+	s->uid = uid;
+}
+
+void
 sio_socket_set_data(struct sio_socket *s, void *p)
 {
 	s->data = p;
@@ -259,6 +301,7 @@ sock_close(struct sio_socket *s, const char *reason)
 	struct sio_conn		*sc = s->sc;
 	struct sio_server	*srv = s->srv;
 	struct sio_socket	**pp;
+	struct sio_pack		*pa;
 	int			 was = s->state;
 
 	if (s->state == SOCK_CLOSED)
@@ -273,7 +316,18 @@ sock_close(struct sio_socket *s, const char *reason)
 			}
 	s->next = NULL;
 	s->sc = NULL;
+	while ((pa = s->acks) != NULL) {
+		s->acks = pa->next;
+		srv->npending--;
+		metrics_request(pa->ev, MET_ST_CLOSED, -1);
+		free(pa);
+	}
+	s->nacks = 0;
 	if (was == SOCK_CONNECTED) {
+		metrics.disconnects++;
+		log_info("conn event=disconnect sid=%s uid=%lld reason=\"%s\" "
+		    "transport=%s secs=%.1f", s->id, s->uid, reason,
+		    tr_name(s->es), ev_now(srv->loop) - s->t0);
 		srv->nsockets--;
 		if (srv->o.on_disconnect != NULL)
 			srv->o.on_disconnect(s, reason, srv->o.arg);
@@ -329,7 +383,12 @@ sio_accept(struct sio_socket *s)
 		return -1;
 	s->state = SOCK_CONNECTED;
 	s->srv->nsockets++;
+	s->t0 = ev_now(s->srv->loop);
 	ev_timer_stop(s->srv->loop, &sc->ct);
+	metrics.connects_accepted++;
+	log_info("conn event=connect result=accepted sid=%s eio=%s uid=%lld "
+	    "transport=%s addr=%s", s->id, s->es->sid, s->uid,
+	    tr_name(s->es), s->es->addr);
 	return sock_send(s, &a);
 }
 
@@ -338,6 +397,7 @@ sio_refuse(struct sio_socket *s, json_t *data)
 {
 	struct enc_args	 a = { ENC_CONNECT_ERROR, s->nsp, -1, "Refused", NULL };
 	json_t		*m;
+	const char	*code;
 	int		 rc;
 
 	if (s->state != SOCK_PENDING || s->sc == NULL) {
@@ -350,6 +410,12 @@ sio_refuse(struct sio_socket *s, json_t *data)
 			a.name = json_string_value(m);
 		a.data = json_object_get(data, "data");
 	}
+	code = json_string_value(json_object_get(a.data, "code"));
+	metrics.connects_refused++;
+	log_info("conn event=connect result=refused sid=%s eio=%s "
+	    "reason=\"%.64s\" code=%.32s transport=%s addr=%s", s->id,
+	    s->es->sid, a.name, code != NULL ? code : "-", tr_name(s->es),
+	    s->es->addr);
 	rc = sock_send(s, &a);
 	json_decref(data);
 	sock_close(s, "server namespace disconnect");
@@ -370,9 +436,34 @@ int
 sio_ack(struct sio_socket *s, int64_t ackid, json_t *args)
 {
 	struct enc_args	 a = { ENC_ACK, s->nsp, ackid, NULL, args };
+	struct sio_pack	**pp, *pa;
+	json_t		*first;
+	enum met_st	 st;
+	double		 secs;
 
 	if (s->state != SOCK_CONNECTED || ackid < 0)
 		return -1;
+	for (pp = &s->acks; (pa = *pp) != NULL; pp = &pa->next)
+		if (pa->id == ackid) {
+			*pp = pa->next;
+			s->nacks--;
+			s->srv->npending--;
+			break;
+		}
+	if (pa != NULL) {
+		first = json_array_get(args, 0);
+		st = json_is_object(first) &&
+		    json_object_get(first, "error") != NULL ?
+		    MET_ST_ERROR : MET_ST_OK;
+		secs = ev_now(s->srv->loop) - pa->t0;
+		metrics_request(pa->ev, st, secs);
+		if (log_enabled(LOG_LVL_DEBUG))
+			log_debug("req event=%s status=%s ms=%.1f sid=%s "
+			    "uid=%lld", metrics_event_name(pa->ev),
+			    metrics_status_name(st), secs * 1000., s->id,
+			    s->uid);
+		free(pa);
+	}
 	return sock_send(s, &a);
 }
 
@@ -444,9 +535,11 @@ dispatch_event(struct sio_conn *sc, struct sio_packet *pk,
 {
 	struct sio_server	*srv = sc->srv;
 	struct sio_socket	*s;
+	struct sio_pack		*pa;
 	char			 nsp[SIO_MAX_NSP + 1];
 	json_t			*args = NULL;
 	const char		*name;
+	enum met_ev		 ev;
 	size_t			 i;
 
 	if (pk->nsp_len > SIO_MAX_NSP)
@@ -457,8 +550,34 @@ dispatch_event(struct sio_conn *sc, struct sio_packet *pk,
 		return;		/* not (yet) connected: dropped */
 	if (pk->type == SIO_ACK || pk->type == SIO_BINARY_ACK)
 		return;		/* the server asks for no acks */
-	if ((name = sio_packet_event(pk)) == NULL ||
-	    (args = json_array()) == NULL)
+	if ((name = sio_packet_event(pk)) == NULL)
+		return;
+	ev = metrics_event(name);
+	if (srv->draining) {
+		/* Shutting down: new requests are for the next node. */
+		metrics_request(ev, MET_ST_DRAINED, -1);
+		if (log_enabled(LOG_LVL_DEBUG))
+			log_debug("req event=%s status=drained sid=%s "
+			    "uid=%lld", metrics_event_name(ev), s->id,
+			    s->uid);
+		return;
+	}
+	if (pk->id < 0) {
+		metrics_request(ev, MET_ST_NOACK, -1);
+		if (log_enabled(LOG_LVL_DEBUG))
+			log_debug("req event=%s status=noack sid=%s uid=%lld",
+			    metrics_event_name(ev), s->id, s->uid);
+	} else if (s->nacks < ACKS_MAX &&
+	    (pa = malloc(sizeof(*pa))) != NULL) {
+		pa->id = pk->id;
+		pa->t0 = ev_now(srv->loop);
+		pa->ev = ev;
+		pa->next = s->acks;
+		s->acks = pa;
+		s->nacks++;
+		srv->npending++;
+	}
+	if ((args = json_array()) == NULL)
 		return;
 	for (i = 1; i < json_array_size(pk->data); i++)
 		if (json_array_append(args, json_array_get(pk->data, i)) == -1)
@@ -500,6 +619,8 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 	case SIO_CONNECT:
 		if (sock_find(sc, nsp) != NULL)
 			break;		/* already there: ignored */
+		if (srv->draining)
+			break;		/* shutting down: for the next node */
 		if (sc->nsocks >= MAX_NSPS) {
 			why = "too many namespaces";
 			goto out;
@@ -701,7 +822,22 @@ h_close(struct eio_sess *es, const char *reason, void *arg)
 	conn_unref(sc);
 }
 
-static const struct eio_handler sio_handler = { h_open, h_message, h_close };
+static void
+h_upgraded(struct eio_sess *es, void *arg)
+{
+	struct sio_conn		*sc = es->upper;
+	struct sio_socket	*s;
+
+	(void)arg;
+	if (sc == NULL)
+		return;
+	for (s = sc->socks; s != NULL; s = s->next)
+		log_info("conn event=upgrade sid=%s eio=%s uid=%lld "
+		    "transport=websocket", s->id, es->sid, s->uid);
+}
+
+static const struct eio_handler sio_handler = { h_open, h_message, h_close,
+	h_upgraded };
 
 static void
 raw_message(struct eio_sess *es, char *p, size_t len, int binary, void *arg)
@@ -713,7 +849,8 @@ raw_message(struct eio_sess *es, char *p, size_t len, int binary, void *arg)
 		    srv->raw_arg);
 }
 
-static const struct eio_handler raw_handler = { NULL, raw_message, NULL };
+static const struct eio_handler raw_handler = { NULL, raw_message, NULL,
+	NULL };
 
 int
 sio_eio_send(struct sio_eio *e, const void *p, size_t len, int binary)
@@ -823,9 +960,20 @@ sio_server_port(const struct sio_server *srv)
 void
 sio_server_stats(const struct sio_server *srv, struct sio_stats *st)
 {
+	struct sio_conn		*sc;
+	struct sio_socket	*s;
+
 	st->conns = conn_count(eio_srv_conns(srv->eio));
 	st->sessions = eio_srv_nsessions(srv->eio);
 	st->sockets = srv->nsockets;
+	st->sockets_ws = 0;
+	for (sc = srv->conns; sc != NULL; sc = sc->next)
+		for (s = sc->socks; s != NULL; s = s->next)
+			if (s->state == SOCK_CONNECTED &&
+			    s->es->tr == EIO_TR_WS)
+				st->sockets_ws++;
+	st->acks_pending = srv->npending;
+	st->draining = srv->draining;
 }
 
 static void
@@ -847,6 +995,61 @@ down_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* Every ack owed was sent and every output queue is flushed. */
+static int
+drained(struct sio_server *srv)
+{
+	struct conn	*c;
+
+	if (srv->npending > 0)
+		return 0;
+	for (c = conn_first(eio_srv_conns(srv->eio)); c != NULL; c = c->next)
+		if (c->qbytes > 0 && !(c->flags & CONN_CLOSED))
+			return 0;
+	return 1;
+}
+
+static void
+drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sio_server	*srv = w->data;
+	void			(*done)(void *);
+	int			 ok;
+
+	(void)revents;
+	if (!(ok = drained(srv)) && ev_now(loop) < srv->drain_until)
+		return;
+	ev_timer_stop(loop, w);
+	if (ok)
+		log_info("conn event=drained secs=%.2f",
+		    ev_now(loop) - srv->drain_t0);
+	else
+		log_warnx("conn event=drained secs=%.2f acks_pending=%zu: "
+		    "grace over", ev_now(loop) - srv->drain_t0,
+		    srv->npending);
+	if ((done = srv->drain_done) != NULL) {
+		srv->drain_done = NULL;
+		done(srv->drain_arg);
+	}
+}
+
+void
+sio_server_drain(struct sio_server *srv, unsigned int grace_ms,
+    void (*done)(void *), void *arg)
+{
+	conn_unlisten(eio_srv_conns(srv->eio));
+	srv->draining = 1;
+	srv->drain_done = done;
+	srv->drain_arg = arg;
+	srv->drain_t0 = ev_now(srv->loop);
+	srv->drain_until = srv->drain_t0 + grace_ms / 1000.;
+	log_info("conn event=draining sockets=%zu acks_pending=%zu",
+	    srv->nsockets, srv->npending);
+	ev_timer_init(&srv->drain, drain_cb, 0., DRAIN_TICK);
+	srv->drain.data = srv;
+	ev_timer_again(srv->loop, &srv->drain);
+}
+
 void
 sio_server_shutdown(struct sio_server *srv, unsigned int grace_ms,
     void (*done)(void *), void *arg)
@@ -866,6 +1069,7 @@ sio_server_free(struct sio_server *srv)
 	if (srv == NULL)
 		return;
 	ev_timer_stop(srv->loop, &srv->down);
+	ev_timer_stop(srv->loop, &srv->drain);
 	eio_srv_free(srv->eio);
 	free(srv);
 }

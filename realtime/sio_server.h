@@ -146,6 +146,16 @@ int	 sio_server_port(const struct sio_server *);
  */
 void	 sio_server_shutdown(struct sio_server *, unsigned int grace_ms,
 	    void (*done)(void *), void *arg);
+/*
+ * First step of a graceful stop, before sio_server_shutdown(): close
+ * the listeners (new connections go elsewhere), ignore every packet
+ * received from now on (events, connects), keep answering: "done" is
+ * called once every event that asked for an ack got its sio_ack() (or
+ * its socket closed) and every output queue is flushed, or after
+ * "grace_ms".  The sessions stay open meanwhile.
+ */
+void	 sio_server_drain(struct sio_server *, unsigned int grace_ms,
+	    void (*done)(void *), void *arg);
 /* Free everything at once (no goodbye sent).  NULL is fine. */
 void	 sio_server_free(struct sio_server *);
 
@@ -154,6 +164,9 @@ struct	sio_stats {
 	size_t		 conns;		/* TCP connections */
 	size_t		 sessions;	/* Engine.IO sessions */
 	size_t		 sockets;	/* accepted Socket.IO sockets */
+	size_t		 sockets_ws;	/* of which over WebSocket */
+	size_t		 acks_pending;	/* events waiting for their sio_ack() */
+	int		 draining;	/* sio_server_drain() was called */
 };
 void	 sio_server_stats(const struct sio_server *, struct sio_stats *);
 
@@ -191,6 +204,12 @@ const char	*sio_socket_nsp(const struct sio_socket *s);
  */
 const char	*sio_socket_query(const struct sio_socket *s);
 const char	*sio_socket_addr(const struct sio_socket *s);
+/*
+ * The user behind the socket, for the server's log lines (connect,
+ * disconnect, upgrade, requests); 0 (the default) when unknown.  Set it
+ * before sio_accept() so the connect line names it.
+ */
+void		 sio_socket_set_uid(struct sio_socket *s, long long uid);
 void		 sio_socket_set_data(struct sio_socket *s, void *);
 void		*sio_socket_data(const struct sio_socket *s);
 
