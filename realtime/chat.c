@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,7 @@ static const char *const sqls[S__MAX] = {
 
 #define USER_BUCKETS	4096
 #define SENDB_MAX	256	/* messages per S_SENDB statement */
+#define TRIM_FRAMES	65536	/* broadcast frames in 1 s: malloc_trim */
 #define CONV_CACHE	8192
 
 struct	cuser;
@@ -243,6 +245,8 @@ struct	chat {
 	struct convent		 convs[CONV_CACHE];
 	TAILQ_HEAD(, op)	 sendq;		/* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
+	size_t			 bframes;	/* broadcast frames this second */
+	int			 trim;		/* a storm was trimmed: again */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
@@ -502,6 +506,7 @@ deliver_all(struct chat *c, const char *ev, json_t *payload)
 	for (i = 0; i < n; i++)
 		sio_socket_unref(ss[i]);
 	free(ss);
+	c->bframes += n;
 }
 
 /* Every socket of "uid" on every node. */
@@ -870,6 +875,17 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 				release(c, u);
 			}
 		}
+	/*
+	 * A broadcast storm (userOnline to every socket, N^2 frames when N
+	 * users connect) leaves megabytes of freed output buffers in the
+	 * middle of the heap: give them back to the OS while it lasts and
+	 * once more when it is over.
+	 */
+	if (c->bframes >= TRIM_FRAMES || c->trim) {
+		malloc_trim(0);
+		c->trim = c->bframes > 0;
+	}
+	c->bframes = 0;
 }
 
 static void
