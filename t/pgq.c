@@ -17,6 +17,10 @@
 #include "tap.h"
 #include "log.h"
 #include "realtime/pgq.h"
+#include "realtime/metrics.h"
+
+/* pgq.c counts errors here; the server layer is not linked. */
+struct metrics	 metrics;
 
 static const char *const sqls[] = {
 	"SELECT $1::int + 1",
