@@ -190,6 +190,15 @@ static const char *const sqls[S__MAX] = {
 
 #define USER_BUCKETS	4096
 #define SENDB_MAX	256	/* messages per S_SENDB statement */
+/*
+ * Connections writing messages, a sender's always on the same one (its
+ * messages commit in order).  Message batches are bound by the commit's
+ * latency more than by CPU: several connections commit in parallel (and
+ * PostgreSQL flushes their commits together).
+ */
+#ifndef WRITERS
+#define WRITERS		4
+#endif
 #define TRIM_FRAMES	65536	/* broadcast frames in 1 s: malloc_trim */
 #define CONV_CACHE	8192
 
@@ -237,13 +246,14 @@ struct	chat {
 	const struct conf	*conf;
 	unsigned int		 node;
 	struct pgq		*pw;		/* writes (batched inserts) */
+	struct pgq		*pm[WRITERS];	/* messages; pm[0] is pw */
 	struct pgq		*pr;		/* reads */
 	struct ps		*ps;
 	struct cuser		*users[USER_BUCKETS];
 	struct csockq		 all;
 	size_t			 nsock;
 	struct convent		 convs[CONV_CACHE];
-	TAILQ_HEAD(, op)	 sendq;		/* sendMessage for S_SENDB */
+	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
 	size_t			 bframes;	/* broadcast frames this second */
 	int			 trim;		/* a storm was trimmed: again */
@@ -974,7 +984,8 @@ send_query1(struct op *op)
 	p[1] = lltoa(op->id, b2, sizeof(b2));
 	p[2] = op->content;
 	p[3] = op->cmid;
-	op_exec(op, op->c->pw, S_SEND, 4, p, PGQ_BATCH, send_cb);
+	op_exec(op, op->c->pm[(unsigned long long)op->uid % WRITERS], S_SEND,
+	    4, p, PGQ_BATCH, send_cb);
 }
 
 /* No row came back: is the recipient missing, or was it a race? */
@@ -1127,9 +1138,9 @@ arr_add(char *p, const char *v, int quote)
 	return p;
 }
 
-/* Send up to SENDB_MAX gathered messages as one S_SENDB. */
+/* Send up to SENDB_MAX gathered messages of writer "k" as one S_SENDB. */
 static void
-sendb_flush(struct chat *c)
+sendb_flush(struct chat *c, size_t k)
 {
 	struct sendb	*b;
 	struct op	*op;
@@ -1138,13 +1149,13 @@ sendb_flush(struct chat *c)
 	size_t		 i, sz[4] = { 3, 3, 3, 3 };	/* {, }, NUL */
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		op = TAILQ_FIRST(&c->sendq);
-		TAILQ_REMOVE(&c->sendq, op, wentry);
+		op = TAILQ_FIRST(&c->sendq[k]);
+		TAILQ_REMOVE(&c->sendq[k], op, wentry);
 		op_fail(op, E_INTERNAL);
 		return;
 	}
-	while (b->n < SENDB_MAX && (op = TAILQ_FIRST(&c->sendq)) != NULL) {
-		TAILQ_REMOVE(&c->sendq, op, wentry);
+	while (b->n < SENDB_MAX && (op = TAILQ_FIRST(&c->sendq[k])) != NULL) {
+		TAILQ_REMOVE(&c->sendq[k], op, wentry);
 		b->ops[b->n++] = op;
 		sz[0] += 21;
 		sz[1] += 21;
@@ -1180,7 +1191,7 @@ sendb_flush(struct chat *c)
 		*e[i] = '\0';
 		p[i] = a[i];
 	}
-	if (pgq_exec(c->pw, S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
+	if (pgq_exec(c->pm[k], S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
 		goto fail;
 	for (i = 0; i < 4; i++)
 		free(a[i]);
@@ -1200,9 +1211,11 @@ static void
 sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct chat	*c = w->data;
+	size_t		 k;
 
-	while (!TAILQ_EMPTY(&c->sendq))
-		sendb_flush(c);
+	for (k = 0; k < WRITERS; k++)
+		while (!TAILQ_EMPTY(&c->sendq[k]))
+			sendb_flush(c, k);
 	ev_prepare_stop(loop, w);
 }
 
@@ -1212,7 +1225,8 @@ send_query(struct op *op)
 {
 	struct chat	*c = op->c;
 
-	TAILQ_INSERT_TAIL(&c->sendq, op, wentry);
+	TAILQ_INSERT_TAIL(&c->sendq[(unsigned long long)op->uid % WRITERS],
+	    op, wentry);
 	if (!ev_is_active(&c->sendprep))
 		ev_prepare_start(c->loop, &c->sendprep);
 }
@@ -2018,7 +2032,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 {
 	struct chat	*c;
 	struct ps_opts	 po;
-	char		*ci = NULL;
+	char		*ci = NULL, name[8];
+	size_t		 i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -2026,7 +2041,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	c->conf = conf;
 	c->node = node;
 	TAILQ_INIT(&c->all);
-	TAILQ_INIT(&c->sendq);
+	for (i = 0; i < WRITERS; i++)
+		TAILQ_INIT(&c->sendq[i]);
 	/* Before pgq's own prepare watcher, which sends what is queued. */
 	ev_prepare_init(&c->sendprep, sendprep_cb);
 	ev_set_priority(&c->sendprep, EV_MAXPRI);
@@ -2044,6 +2060,12 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	if ((c->pw = pgq_new(loop, ci, sqls, S__MAX, "w")) == NULL ||
 	    (c->pr = pgq_new(loop, ci, sqls, S__MAX, "r")) == NULL)
 		goto fail;
+	c->pm[0] = c->pw;
+	for (i = 1; i < WRITERS; i++) {
+		snprintf(name, sizeof(name), "w%zu", i);
+		if ((c->pm[i] = pgq_new(loop, ci, sqls, S__MAX, name)) == NULL)
+			goto fail;
+	}
 	memset(&po, 0, sizeof(po));
 	po.url = conf->redis_url;
 	po.node_id = node;
@@ -2130,10 +2152,11 @@ chat_free(struct chat *c)
 	if (c == NULL)
 		return;
 	ev_prepare_stop(c->loop, &c->sendprep);
-	while ((op = TAILQ_FIRST(&c->sendq)) != NULL) {
-		TAILQ_REMOVE(&c->sendq, op, wentry);
-		op_free(op);
-	}
+	for (i = 0; i < WRITERS; i++)
+		while ((op = TAILQ_FIRST(&c->sendq[i])) != NULL) {
+			TAILQ_REMOVE(&c->sendq[i], op, wentry);
+			op_free(op);
+		}
 	ev_timer_stop(c->loop, &c->stop_timer);
 	ev_timer_stop(c->loop, &c->sweep);
 	while ((cs = TAILQ_FIRST(&c->all)) != NULL) {
@@ -2144,6 +2167,8 @@ chat_free(struct chat *c)
 	for (i = 0; i < USER_BUCKETS; i++)
 		while ((u = c->users[i]) != NULL)
 			user_free(c, u);
+	for (i = 1; i < WRITERS; i++)
+		pgq_free(c->pm[i]);
 	pgq_free(c->pw);
 	pgq_free(c->pr);
 	ps_free(c->ps);
