@@ -2,8 +2,9 @@
  * t/rt-server.c: the sio_server.h API in-process, against raw client
  * sockets: ids carry the node id, asynchronous accept/refuse (also on a
  * socket that closed meanwhile, with refs), events and acks, fan-out of
- * one encoded buffer, server-side disconnect, the output cap, stats and
- * graceful shutdown.  Runs the loop with EVRUN_NOWAIT between client steps.
+ * one encoded buffer, server-side disconnect, the output cap, stats, the
+ * drain before a shutdown (listener closed, new packets ignored, owed
+ * acks still delivered) and graceful shutdown.  Runs the loop with EVRUN_NOWAIT between client steps.
  */
 #include "config.h"
 
@@ -37,6 +38,9 @@ static char			 last_args[256];
 static int64_t			 last_ack = -2;
 static char			 last_reason[64];
 static int			 ndisc, done_called;
+static int			 defer;		/* on_event: ack later */
+static struct sio_socket	*deferred;
+static int64_t			 deferred_id = -1;
 
 struct	cli {
 	int	 fd;
@@ -246,7 +250,11 @@ on_event(struct sio_socket *s, const char *name, json_t *args, int64_t ackid,
 	snprintf(last_args, sizeof(last_args), "%s", j ? j : "");
 	free(j);
 	last_ack = ackid;
-	if (ackid >= 0)
+	if (defer && ackid >= 0 && deferred == NULL) {
+		sio_socket_ref(s);
+		deferred = s;
+		deferred_id = ackid;
+	} else if (ackid >= 0)
 		(void)sio_ack(s, ackid, args);
 }
 
@@ -281,7 +289,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(39);
+	tap_plan(48);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -441,7 +449,47 @@ main(void)
 	tap_str(cli_msg(b), "<close>", "33rd namespace closes the connection");
 	cli_close(b);
 
+	/* drain: the listener closes, new packets are ignored, owed acks go */
+	defer = 1;
+	cli_send(c, "421[\"slow\"]");
+	pump(0.05);
+	tap_ok(deferred != NULL && deferred_id == 1, "drain: an ack is owed");
+	sio_server_stats(srv, &st);
+	tap_ok(st.acks_pending == 1 && !st.draining, "stats: 1 ack pending");
+	done_called = 0;
+	sio_server_drain(srv, 2000, done, NULL);
+	pump(0.05);
+	tap_int(done_called, 0, "drain: not done while an ack is owed");
+	{
+		struct sockaddr_in	 sin;
+		int			 fd;
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+		tap_ok(rc == -1 && errno == ECONNREFUSED,
+		    "drain: the listener is closed");
+		close(fd);
+	}
+	last_event[0] = '\0';
+	cli_send(c, "422[\"late\"]");
+	pump(0.05);
+	tap_str(last_event, "", "drain: a new event is ignored");
+	tap_int(sio_ack(deferred, deferred_id, NULL), 0, "drain: late ack");
+	sio_socket_unref(deferred);
+	deferred = NULL;
+	tap_str(cli_msg(c), "431[]", "drain: the owed ack reaches the client");
+	pump(0.05);
+	sio_server_stats(srv, &st);
+	tap_ok(st.acks_pending == 0 && st.draining, "stats: draining, none owed");
+	tap_int(done_called, 1, "drain: done once the ack is out");
+	defer = 0;
+
 	/* graceful shutdown */
+	done_called = 0;
 	ndisc = 0;
 	sio_server_shutdown(srv, 1000, done, NULL);
 	tap_str(cli_msg(c), "<close>", "shutdown: WebSocket close frame");
