@@ -312,7 +312,7 @@ request(struct mclient *c)
 	const char	*p = c->in, *path;
 	size_t		 n;
 
-	if (strncmp(p, "GET ", 4) != 0 && strncmp(p, "HEAD ", 5) != 0) {
+	if (strncmp(p, "GET ", 4) != 0) {
 		answer(c, 405, "Method Not Allowed");
 		return;
 	}
