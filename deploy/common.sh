@@ -85,9 +85,11 @@ start_fcgi() {	# instance
 		"$FCGI_BIN" -s "$RUN/fcgi-$1.sock" -m "127.0.0.1:$((PORT + 4 + $1))"
 }
 
+# Node n listens on RT_PORT_BASE+n and serves /metrics on RT_PORT_BASE+50+n.
 start_rt() {	# node id
 	start_bg "chat-realtime-$1" "$RUN/chat-realtime-$1.pid" \
-		"$RT_BIN" --node-id "$1" --port "$((RT_PORT_BASE + $1))"
+		"$RT_BIN" --node-id "$1" --port "$((RT_PORT_BASE + $1))" \
+		--metrics "127.0.0.1:$((RT_PORT_BASE + 50 + $1))"
 }
 
 # Wait up to $2 s until $1 exists as a socket / answers on 127.0.0.1:$1.
