@@ -11,6 +11,13 @@
  * ev_prepare watcher flushes every dirty connection once per iteration.
  * accept4() failures such as EMFILE pause accepting for CONN_BACKOFF
  * seconds instead of spinning.
+ * Reads are handled in arrival order: libev invokes the pending watchers
+ * of one priority last-in first-out, so a GET and a POST of one session
+ * that became readable in the same iteration would run in reverse.  The
+ * io callback only links the connection on a list (prepending, which
+ * undoes the reversal: epoll order, i.e. readiness order); an ev_check
+ * watcher at EV_MINPRI, invoked after every normal watcher of the same
+ * iteration, reads them in that order.
  */
 #include "config.h"
 
@@ -50,12 +57,14 @@ struct	conn_loop {
 	ev_timer	 backoff;
 	ev_timer	 sweep;
 	ev_prepare	 flush;
+	ev_check	 readq;
 	ev_tstamp	 t0;
 	void		(*preflush)(void *);
 	void		*preflush_arg;
 	struct conn	*head;		/* all connections */
 	struct conn	*dirty;		/* to flush */
 	struct conn	*dead;		/* to free */
+	struct conn	*ready;		/* readable, in arrival order */
 	size_t		 count;
 	size_t		 trim_at;	/* count at the last malloc_trim() */
 	size_t		 outq_max;
@@ -490,8 +499,34 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	if (revents & EV_WRITE)
 		flush_one(c);
-	if ((revents & EV_READ) && !(c->flags & CONN_CLOSED))
-		read_some(c);
+	if ((revents & EV_READ) && !(c->flags & (CONN_CLOSED | CONN_READY))) {
+		/* Invoked in reverse queue order: prepend to restore it. */
+		c->flags |= CONN_READY;
+		c->rnext = c->cl->ready;
+		c->cl->ready = c;
+	}
+}
+
+/*
+ * Read the connections that became readable this iteration, first ready
+ * first.  A closed connection is freed only by the next flush_cb(), which
+ * runs after this, so the list never holds freed memory.
+ */
+static void
+readq_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct conn_loop	*cl = w->data;
+	struct conn		*c;
+
+	(void)loop;
+	(void)revents;
+	while ((c = cl->ready) != NULL) {
+		cl->ready = c->rnext;
+		c->rnext = NULL;
+		c->flags &= ~CONN_READY;
+		if (!(c->flags & CONN_CLOSED) && (c->io.events & EV_READ))
+			read_some(c);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -615,6 +650,11 @@ conn_loop_new(struct ev_loop *loop, size_t outq_max, size_t rmax,
 	cl->flush.data = cl;
 	ev_prepare_start(loop, &cl->flush);
 	ev_unref(loop);
+	ev_check_init(&cl->readq, readq_cb);
+	ev_set_priority(&cl->readq, EV_MINPRI);
+	cl->readq.data = cl;
+	ev_check_start(loop, &cl->readq);
+	ev_unref(loop);
 	return cl;
 }
 
@@ -711,6 +751,8 @@ conn_loop_free(struct conn_loop *cl)
 	ev_timer_stop(cl->loop, &cl->sweep);
 	ev_ref(cl->loop);
 	ev_prepare_stop(cl->loop, &cl->flush);
+	ev_ref(cl->loop);
+	ev_check_stop(cl->loop, &cl->readq);
 	free(cl);
 }
 

@@ -49,6 +49,7 @@ struct	conn_ops {
 #define CONN_LINGER	0x08	/* close once the queue is flushed */
 #define CONN_INREAD	0x10	/* input() is running */
 #define CONN_FAILED	0x20	/* closed on an error (output cap, I/O error) */
+#define CONN_READY	0x40	/* on the readable list, read at end of turn */
 
 struct	conn {
 	ev_io			 io;
@@ -57,6 +58,7 @@ struct	conn {
 	struct conn_loop	*cl;
 	struct conn		*prev, *next;	/* all connections */
 	struct conn		*dnext;		/* flush or free list */
+	struct conn		*rnext;		/* readable list */
 	struct conn_q		*qh, *qt;	/* output queue */
 	size_t			 qbytes;
 	char			*rbuf;		/* pending partial input, or NULL */

@@ -361,18 +361,38 @@ hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		eio_sess_close(s, "ping timeout", 1);
 		return;
 	}
+	/*
+	 * The pong deadline counts from when the ping was due, not from
+	 * when this callback ran: a late callback must not extend it.
+	 * libev arms the timer at ev_now() + repeat; repeat 0 would stop it.
+	 */
 	s->hb_wait = 1;
-	w->repeat = s->srv->o.ping_timeout / 1000.;
+	s->hb_due += s->srv->o.ping_timeout / 1000.;
+	w->repeat = s->hb_due - ev_now(loop);
+	if (w->repeat < 0.001)
+		w->repeat = 0.001;
 	ev_timer_again(loop, w);
 	(void)send_type(s, EIO_PING, NULL, 0);
 }
 
-/* A ping timeout due now (the timer may not have run yet this turn). */
+/* Arm the ping timer for one ping interval from now. */
+static void
+hb_arm(struct eio_sess *s)
+{
+	s->hb.repeat = s->srv->o.ping_interval / 1000.;
+	s->hb_due = ev_now(s->srv->loop) + s->hb.repeat;
+	ev_timer_again(s->srv->loop, &s->hb);
+}
+
+/*
+ * A ping timeout due now (the timer may not have run yet this turn):
+ * against the clock, not the loop time of the start of this turn.
+ */
 static int
 expired(struct eio_sess *s)
 {
 	if (s->hb_wait && ev_is_active(&s->hb) &&
-	    ev_timer_remaining(s->srv->loop, &s->hb) < 0.002) {
+	    ev_time() > s->hb_due - 0.002) {
 		eio_sess_close(s, "ping timeout", 1);
 		return 1;
 	}
@@ -441,7 +461,7 @@ sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	s->refs = 1;
 	ev_timer_init(&s->hb, hb_cb, 0., srv->o.ping_interval / 1000.);
 	s->hb.data = s;
-	ev_timer_again(srv->loop, &s->hb);
+	hb_arm(s);
 	s->snext = srv->all;
 	if (srv->all != NULL)
 		srv->all->sprev = s;
@@ -588,8 +608,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 	case EIO_PONG:
 		if (s->hb_wait) {
 			s->hb_wait = 0;
-			s->hb.repeat = s->srv->o.ping_interval / 1000.;
-			ev_timer_again(s->srv->loop, &s->hb);
+			hb_arm(s);
 		}
 		break;
 	case EIO_MESSAGE:

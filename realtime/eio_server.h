@@ -78,6 +78,7 @@ struct	eio_sess {
 	struct eio_path		*path;
 	void			*upper;		/* the layer above's object */
 	ev_timer		 hb;
+	ev_tstamp		 hb_due;	/* hb fires: ping due, or pong deadline */
 	struct conn		*ws;		/* transport WebSocket */
 	struct conn		*probe;		/* upgrading WebSocket */
 	struct conn		*get;		/* parked polling GET */
