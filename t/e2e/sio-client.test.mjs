@@ -103,7 +103,10 @@ test('reconnects after the server goes away and comes back', async () => {
   const [preason] = await pgone;
   assert.ok(['transport close', 'transport error'].includes(preason), preason);
   srv = await startServer(port);
-  await once(c, 'connect', 5000);
+  // Generous: under a loaded sanitizer run the client's backoff and the
+  // server's start can take seconds; the timing bound lives in the
+  // rolling-restart test.
+  await once(c, 'connect', 20000);
   assert.notEqual(c.id, first);
   c.emit('message', 'again');
   assert.deepEqual(await once(c, 'message-back'), ['again']);
