@@ -87,10 +87,12 @@ test('namespaces: /custom over the same connection, invalid namespace', async ()
 
 test('reconnects after the server goes away and comes back', async () => {
   const c = io(srv.url, { forceNew: true, transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  let p;
+  try {
   await once(c, 'auth');
   const first = c.id;
   const port = srv.port;
-  const p = io(srv.url, { forceNew: true, reconnection: false, transports: ['polling'] });
+  p = io(srv.url, { forceNew: true, reconnection: false, transports: ['polling'] });
   await once(p, 'auth');
   const gone = once(c, 'disconnect', 5000);
   const pgone = once(p, 'disconnect', 5000);
@@ -110,7 +112,11 @@ test('reconnects after the server goes away and comes back', async () => {
   assert.notEqual(c.id, first);
   c.emit('message', 'again');
   assert.deepEqual(await once(c, 'message-back'), ['again']);
-  c.disconnect();
+  } finally {
+    // A client left reconnecting would keep this file's process alive.
+    c.disconnect();
+    p?.disconnect();
+  }
 });
 
 test('1000 clients at once', async () => {
