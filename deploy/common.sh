@@ -15,6 +15,24 @@ TEST_PACKAGES="chromium fonts-dejavu-core"
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+# Run one step with its output in a log; on failure say which step
+# failed, with its exit status and the last lines of that log, and exit.
+run_step() {	# what logfile command...
+	local what=$1 lf=$2 rc=0
+	shift 2
+	"$@" >>"$lf" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] && return 0
+	log "$what failed (exit $rc); the last lines of $lf:"
+	tail -25 "$lf" | sed 's/^/    /' >&2
+	exit 1
+}
+
+# Under set -e, a command that fails outside run_step says where.
+trap_errors() {
+	set -E
+	trap 'rc=$?; log "failed (exit $rc) at ${BASH_SOURCE[0]##*/} line $LINENO: $BASH_COMMAND"; exit $rc' ERR
+}
+
 # Load KEY=VALUE lines of .env for keys not already set in the environment.
 load_dotenv() {
 	local f="$ROOT/.env" line key val
@@ -31,7 +49,12 @@ load_dotenv() {
 
 set_defaults() {
 	export CHAT_VAR=${CHAT_VAR:-$ROOT/var}
-	export BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+	# A tree the user configured in place (./configure && make in the
+	# checkout) is built there; otherwise out of tree in build/.
+	if [ -z "${BUILD_DIR:-}" ]; then
+		if tree_configured; then BUILD_DIR=$ROOT; else BUILD_DIR=$ROOT/build; fi
+	fi
+	export BUILD_DIR
 	export PORT=${PORT:-3000}
 	export LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
 	export DB_HOST=${DB_HOST:-127.0.0.1}
@@ -41,6 +64,8 @@ set_defaults() {
 	export DB_NAME=${DB_NAME:-chatdb}
 	export REDIS_PORT=${REDIS_PORT:-6379}
 	export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}
+	# Our own Redis asks for the password REDIS_URL carries, if any.
+	REDIS_PASS=$(redis_url_pass "$REDIS_URL")
 	export RT_PORT_BASE=${RT_PORT_BASE:-3010}
 	export REALTIME_NODES=${REALTIME_NODES:-2}
 	# Workers per instance: 2 x 8 measured best on 2 cores (t/bench/rest).
@@ -112,7 +137,7 @@ wait_tcp() {
 
 # Install the Debian packages that are missing (as root, non-interactive).
 install_packages() {
-	local missing="" p
+	local missing="" p lf=${LOGDIR:-/tmp}/apt.log
 	for p in $DEB_PACKAGES ${1:-}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 			missing="$missing $p"
@@ -127,29 +152,47 @@ install_packages() {
 	fi
 	[ -z "$missing" ] && return 0
 	[ "$(id -u)" = 0 ] || die "missing packages:$missing (run as root to install)"
-	log "installing:$missing"
+	mkdir -p "$(dirname "$lf")"
+	log "installing:$missing (log: $lf)"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null || log "apt-get update failed; trying the install anyway"
+	run_step "apt-get update" "$lf" apt-get update
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-		die "apt-get install failed"
+	run_step "apt-get install" "$lf" apt-get install -y --no-install-recommends $missing
 }
 
-# Configure (once) and build into BUILD_DIR with CONFIGURE_FLAGS.
+# Was the source tree itself configured (./configure run in the checkout)?
+tree_configured() { [ -f "$ROOT/config.status" ]; }
+
+# Configure (once) and build into BUILD_DIR with CONFIGURE_FLAGS.  The
+# tree's own build (BUILD_DIR = ROOT) is only made, never reconfigured.
+# Another build dir next to a configured tree (which autoconf refuses
+# for VPATH builds) is configured from a clean copy of the distributed
+# sources, BUILD_DIR-src, made by the tree's own "make distdir".
 build() {
-	if [ ! -x "$ROOT/configure" ]; then
-		( cd "$ROOT" && autoreconf -fi >/dev/null 2>&1 ) || die "autoreconf failed"
-	fi
+	local lf src=$ROOT
 	mkdir -p "$BUILD_DIR"
-	if [ ! -f "$BUILD_DIR/Makefile" ]; then
-		# shellcheck disable=SC2086
-		( cd "$BUILD_DIR" && "$ROOT/configure" -q ${CONFIGURE_FLAGS:-} ) ||
-			die "configure failed (see $BUILD_DIR/config.log)"
+	lf=$BUILD_DIR/deploy-build.log
+	: > "$lf"
+	if [ "$BUILD_DIR" = "$ROOT" ]; then
+		log "building in the source tree (configured there)"
+		run_step "make" "$lf" make -C "$ROOT" -j"$(nproc)"
+		return 0
 	fi
-	make -C "$BUILD_DIR" -j"$(nproc)" -s >/dev/null 2>"$BUILD_DIR/build-errors.txt" || {
-		tail -30 "$BUILD_DIR/build-errors.txt" >&2
-		die "build failed"
-	}
+	if tree_configured; then
+		src=$BUILD_DIR-src
+		run_step "make distdir (a clean copy of the configured tree)" "$lf" \
+			make -C "$ROOT" distdir distdir="$src"
+	elif [ ! -x "$ROOT/configure" ]; then
+		run_step "autoreconf" "$lf" sh -c "cd '$ROOT' && autoreconf -fi"
+	fi
+	# Configure once per source folder (remembered in .deploy-srcdir).
+	if [ ! -f "$BUILD_DIR/Makefile" ] ||
+	    [ "$(cat "$BUILD_DIR/.deploy-srcdir" 2>/dev/null)" != "$src" ]; then
+		# shellcheck disable=SC2086
+		run_step "configure" "$lf" sh -c "cd '$BUILD_DIR' && '$src/configure' ${CONFIGURE_FLAGS:-}"
+		printf '%s\n' "$src" > "$BUILD_DIR/.deploy-srcdir"
+	fi
+	run_step "make" "$lf" make -C "$BUILD_DIR" -j"$(nproc)"
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -170,11 +213,62 @@ stop_pid() {
 	rm -f "$pf"
 }
 
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+# The newest PostgreSQL server installed, or "" (none yet: deploy/up
+# installs it first, so this is looked up after install_packages).
+find_pg_bin() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/pg_ctl" ] && printf '%s\n' "$d"
+	done | sort -V | tail -1
+}
 
-# PostgreSQL refuses to run as root and needs a data dir its user can
-# reach; a checkout under /root is not, so the cluster lives under
-# /var/tmp, named after CHAT_VAR, with a link from CHAT_VAR/pg.
-pg_datadir() {
-	printf '/var/tmp/chat-pg-%s' "$(printf '%s' "$CHAT_VAR" | md5sum | cut -c1-12)"
+# PostgreSQL runs as the unprivileged "postgres" user, which cannot
+# enter a checkout under /root (mode 0700): its data, socket and log live
+# in PG_HOME (default /var/lib/chat/pg-<hash of CHAT_VAR>, so each stack
+# has its own), linked from CHAT_VAR/pg and CHAT_VAR/log/postgres.log.
+set_pg_home() {
+	PG_HOME=${PG_HOME:-/var/lib/chat/pg-$(printf '%s' "$CHAT_VAR" | md5sum | cut -c1-12)}
+	PGDATA=$PG_HOME/data
+	PGSOCK=$PG_HOME/sock
+	PGLOG=$PG_HOME/postgres.log
+}
+
+# Run a PostgreSQL tool as postgres, from a folder it can enter.
+as_postgres() { ( cd / && runuser -u postgres -- "$@" ); }
+
+# The password in a redis:// URL (redis://[user:]pass@host...), or "".
+redis_url_pass() {
+	local u=${1#redis://} cred
+	case "$1" in redis://*@*) ;; *) return 0 ;; esac
+	u=${u%%/*}
+	cred=${u%@*}
+	case "$cred" in *:*) printf '%s' "${cred#*:}" ;; *) printf '%s' "$cred" ;; esac
+}
+
+# redis-cli against our Redis, with the password from REDIS_URL.
+rcli() { REDISCLI_AUTH=${REDIS_PASS:-} redis-cli -p "$REDIS_PORT" "$@"; }
+
+# Start our own Redis on 127.0.0.1:REDIS_PORT (requirepass when REDIS_URL
+# has a password) and wait until it answers.
+start_redis() {
+	local args=(--port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no
+		--daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOGDIR/redis.log"
+		--dir "$CHAT_VAR/redis" --maxclients 20000) i
+	[ -n "${REDIS_PASS:-}" ] && args+=(--requirepass "$REDIS_PASS")
+	run_step "redis-server" "$LOGDIR/redis.log" redis-server "${args[@]}"
+	for ((i = 0; i < 50; i++)); do
+		rcli ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.1
+	done
+	log "Redis did not answer PING on 127.0.0.1:$REDIS_PORT; the last lines of $LOGDIR/redis.log:"
+	tail -25 "$LOGDIR/redis.log" | sed 's/^/    /' >&2
+	exit 1
+}
+
+# The LLVM symbolizer that clang brought (Debian puts it in
+# /usr/lib/llvm-N/bin; /usr/bin/llvm-symbolizer only with the llvm
+# package), so sanitizer reports come with function names and lines.
+find_symbolizer() {
+	command -v llvm-symbolizer 2>/dev/null && return 0
+	ls /usr/lib/llvm-*/bin/llvm-symbolizer 2>/dev/null | sort -V | tail -1
 }

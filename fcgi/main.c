@@ -45,6 +45,7 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "redis_util.h"
 #include "metrics.h"
 
 #define LISTEN_BACKLOG	1024
@@ -555,6 +556,29 @@ wake_pipe(int *rfd)
 	return 0;
 }
 
+/*
+ * Say at start, once, when Redis cannot be used as REDIS_URL says (a
+ * wrong password, say): the workers still start, fail open on rate
+ * limits and report it on /healthz, rather than crash in a loop that
+ * hides why.  A malformed REDIS_URL is a configuration error: exit.
+ */
+static void
+redis_check(const char *url)
+{
+	struct redis_url	 u;
+	redisContext		*rc;
+	const char		*why;
+
+	if (redis_url_parse(url, &u, &why) == -1)
+		log_errx("%s", why);
+	if ((rc = redis_connect(&u, &why)) == NULL)
+		log_warnx("REDIS_URL: %s; serving anyway (/healthz says 503)",
+		    why);
+	else
+		redisFree(rc);
+	explicit_bzero(&u, sizeof(u));
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -589,10 +613,9 @@ main(int argc, char *argv[])
 		usage();
 	if (maddr != NULL && *maddr == '\0')
 		maddr = NULL;
-	if (conf_load(&c, &why) == -1) {
+	if (conf_load(&c, &why) == -1)
 		log_errx("%s", why);
-		return 1;
-	}
+	redis_check(c.redis_url);
 	{
 		char	 dir[PATH_MAX];
 

@@ -84,6 +84,7 @@ healthz(struct app *a, struct http_req *r)
 	PGresult	*res;
 	redisReply	*rep = NULL;
 	redisContext	*c;
+	json_t		*body;
 	enum db_err	 err = DB_ERR;
 	int		 pg_ok = 0, redis_ok = 0;
 
@@ -107,11 +108,17 @@ healthz(struct app *a, struct http_req *r)
 			app_redis_drop(a);
 		}
 	}
-	http_send_json(r, pg_ok && redis_ok ? 200 : 503,
-	    json_pack("{s:s, s:s, s:s}",
+	body = json_pack("{s:s, s:s, s:s}",
 	    "status", pg_ok && redis_ok ? "ok" : "error",
-	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down"),
-	    NULL);
+	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down");
+	/* Say why Redis is down when we know (a wrong password, say). */
+	if (body != NULL && !redis_ok && c == NULL && a->redis_why != NULL &&
+	    json_object_set_new(body, "redisError",
+	    json_string(a->redis_why)) == -1) {
+		json_decref(body);
+		body = NULL;
+	}
+	http_send_json(r, pg_ok && redis_ok ? 200 : 503, body, NULL);
 }
 
 /*

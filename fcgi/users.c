@@ -104,7 +104,7 @@ app_redis(struct app *a)
 	if (a->redis != NULL && a->redis->err != 0)
 		app_redis_drop(a);
 	if (a->redis == NULL)
-		a->redis = redis_connect(&a->rurl);
+		a->redis = redis_connect(&a->rurl, &a->redis_why);
 	return a->redis;
 }
 

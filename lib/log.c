@@ -108,4 +108,15 @@ LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_warn, LOG_LVL_WARN, 1)
 LOG_FN(log_warnx, LOG_LVL_WARN, 0)
-LOG_FN(log_errx, LOG_LVL_ERR, 0)
+
+/* Log at level error and exit(1): for a program that cannot start. */
+void
+log_errx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	emit(LOG_LVL_ERR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -17,6 +17,8 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* log_warn appends ": strerror(errno)"; log_warnx does not. */
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_errx(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* log_errx logs at level error and exits with status 1. */
+void	 log_errx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif /* !LOG_H */

@@ -133,30 +133,41 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 	return 0;
 }
 
-/* Run a command expecting +OK; returns 0 or -1 (logged). */
+/*
+ * Run a command expecting +OK; returns 0, or -1 (logged) with *why set
+ * to "refused" when Redis answered with an error, "failed" when it did
+ * not answer.
+ */
 static int
-expect_ok(redisContext *c, redisReply *r, const char *what)
+expect_ok(redisContext *c, redisReply *r, const char *what, const char *refused,
+    const char *failed, const char **why)
 {
 	int	 rc = -1;
 
-	if (r == NULL)
+	if (r == NULL) {
 		log_warnx("redis %s: %s", what, c->errstr);
-	else if (r->type == REDIS_REPLY_ERROR)
+		*why = failed;
+	} else if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("redis %s: %s", what, r->str);
-	else
+		*why = refused;
+	} else
 		rc = 0;
 	freeReplyObject(r);
 	return rc;
 }
 
 redisContext *
-redis_connect(const struct redis_url *u)
+redis_connect(const struct redis_url *u, const char **why)
 {
 	redisContext	*c = NULL;
 	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
 	    (REDIS_TIMEOUT_MS % 1000) * 1000 };
 	redisReply	*r;
+	const char	*dummy;
 
+	if (why == NULL)
+		why = &dummy;
+	*why = "cannot connect to Redis";
 	if (u->path[0] != '\0')
 		c = redisConnectUnixWithTimeout(u->path, tv);
 	else
@@ -179,14 +190,17 @@ redis_connect(const struct redis_url *u)
 			r = redisCommand(c, "AUTH %s %s", u->user, u->pass);
 		else
 			r = redisCommand(c, "AUTH %s", u->pass);
-		if (expect_ok(c, r, "AUTH") == -1)
+		if (expect_ok(c, r, "AUTH", "Redis refused the password in "
+		    "REDIS_URL", "Redis did not answer AUTH", why) == -1)
 			goto fail;
 	}
 	if (u->db != 0) {
 		r = redisCommand(c, "SELECT %d", u->db);
-		if (expect_ok(c, r, "SELECT") == -1)
+		if (expect_ok(c, r, "SELECT", "Redis refused the database in "
+		    "REDIS_URL", "Redis did not answer SELECT", why) == -1)
 			goto fail;
 	}
+	*why = NULL;
 	return c;
 fail:
 	if (c != NULL)

@@ -33,8 +33,9 @@ int	 redis_url_parse(const char *url, struct redis_url *u,
 /*
  * Connect (blocking, REDIS_TIMEOUT_MS for connect and each command),
  * AUTH and SELECT as the URL says.  Returns a context to free with
- * redisFree(), or NULL (logged).
+ * redisFree(), or NULL (logged) with *why (if "why" is not NULL) set to
+ * a static message for operators (a refused password says so).
  */
-redisContext	*redis_connect(const struct redis_url *u);
+redisContext	*redis_connect(const struct redis_url *u, const char **why);
 
 #endif /* !REDIS_UTIL_H */

@@ -2175,3 +2175,17 @@ chat_free(struct chat *c)
 	ps_free(c->ps);
 	free(c);
 }
+
+void
+chat_health(void *arg, struct metrics_health *h)
+{
+	struct chat	*c = arg;
+	size_t		 i;
+
+	h->db_up = pgq_ready(c->pr);
+	for (i = 0; i < WRITERS; i++)
+		if (c->pm[i] != NULL && !pgq_ready(c->pm[i]))
+			h->db_up = 0;
+	h->redis_error = ps_error(c->ps);
+	h->redis_up = h->redis_error == NULL;
+}

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "metrics.h"
 #include "sio_server.h"
 
 #define CHAT_TYPING_SECS	8	/* a silent typer stops "typing" */
@@ -38,6 +39,9 @@ struct chat	*chat_new(struct ev_loop *, const struct conf *,
 void		 chat_stop(struct chat *, unsigned int grace_ms,
 		    void (*done)(void *), void *arg);
 void		 chat_free(struct chat *);
+
+/* /healthz of the node (metrics.h): PostgreSQL and Redis usable? */
+metrics_health_cb	 chat_health;
 
 sio_connect_cb		 chat_on_connect;
 sio_event_cb		 chat_on_event;

@@ -156,7 +156,8 @@ main(int argc, char *argv[])
 	if (sio_server_listen(a.srv, host, (int)port) == -1)
 		goto out;
 	if (maddr != NULL &&
-	    (a.metrics = metrics_listen(a.loop, maddr, a.srv)) == NULL)
+	    (a.metrics = metrics_listen(a.loop, maddr, a.srv, chat_health,
+	    a.chat)) == NULL)
 		goto out;
 	ev_signal_init(&a.sigterm, signal_cb, SIGTERM);
 	a.sigterm.data = &a;

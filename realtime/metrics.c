@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <jansson.h>
 
 #include "log.h"
 #include "realtime/sio_server.h"
@@ -57,6 +58,8 @@ struct	mclient {
 struct	metrics_srv {
 	struct ev_loop		*loop;
 	struct sio_server	*sio;
+	metrics_health_cb	*health;
+	void			*harg;
 	ev_io			 lio;
 	int			 listening;
 	struct mclient		*c[MET_CLIENTS];
@@ -265,11 +268,46 @@ client_write(struct mclient *c)
 	client_free(c);
 }
 
+/*
+ * The /healthz body, like chat-fcgi's: {"status":"ok"|"error","db":..,
+ * "redis":..} and "redisError" when Redis refused us (a wrong password
+ * says so here rather than in a crash loop).  Returns the status code.
+ */
+static int
+health_body(struct mbuf *b, struct metrics_srv *ms)
+{
+	struct metrics_health	 h;
+	json_t			*o;
+	char			*s;
+	int			 ok;
+
+	memset(&h, 0, sizeof(h));
+	ms->health(ms->harg, &h);
+	ok = h.db_up && h.redis_up;
+	o = json_pack("{s:s, s:s, s:s}", "status", ok ? "ok" : "error",
+	    "db", h.db_up ? "up" : "down", "redis", h.redis_up ? "up" : "down");
+	if (o != NULL && h.redis_error != NULL &&
+	    json_object_set_new(o, "redisError", json_string(h.redis_error)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (o == NULL || (s = json_dumps(o, JSON_COMPACT)) == NULL) {
+		b->err = 1;
+		json_decref(o);
+		return 500;
+	}
+	put(b, "%s\n", s);
+	free(s);
+	json_decref(o);
+	return ok ? 200 : 503;
+}
+
 static void
 answer(struct mclient *c, int status, const char *reason)
 {
 	struct mbuf	 b;
 	char		 head[256];
+	const char	*type = "text/plain; version=0.0.4; charset=utf-8";
 	int		 n;
 
 	memset(&b, 0, sizeof(b));
@@ -278,7 +316,13 @@ answer(struct mclient *c, int status, const char *reason)
 		client_free(c);
 		return;
 	}
-	if (status == 200)
+	if (status == 200 && strcmp(reason, "health") == 0) {
+		type = "application/json";
+		if ((status = health_body(&b, c->ms)) == 200)
+			reason = "OK";
+		else
+			reason = "Service Unavailable";
+	} else if (status == 200)
 		body(&b, c->ms->sio);
 	else
 		put(&b, "%s\n", reason);
@@ -289,9 +333,9 @@ answer(struct mclient *c, int status, const char *reason)
 		reason = "Internal Server Error";
 	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	    status, reason, b.len);
+	    status, reason, type, b.len);
 	if (n < 0 || (size_t)n >= sizeof(head) ||
 	    (c->out = malloc((size_t)n + b.len)) == NULL) {
 		free(b.p);
@@ -305,7 +349,7 @@ answer(struct mclient *c, int status, const char *reason)
 	client_write(c);
 }
 
-/* The request head is complete: only "GET /metrics" is served. */
+/* The request head is complete: "GET /metrics" and "GET /healthz". */
 static void
 request(struct mclient *c)
 {
@@ -320,6 +364,9 @@ request(struct mclient *c)
 	n = strcspn(path, " ?\r\n");
 	if (n == 8 && memcmp(path, "/metrics", 8) == 0)
 		answer(c, 200, "OK");
+	else if (n == 8 && memcmp(path, "/healthz", 8) == 0 &&
+	    c->ms->health != NULL)
+		answer(c, 200, "health");
 	else
 		answer(c, 404, "Not Found");
 }
@@ -405,7 +452,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 struct metrics_srv *
-metrics_listen(struct ev_loop *loop, const char *addr, struct sio_server *sio)
+metrics_listen(struct ev_loop *loop, const char *addr, struct sio_server *sio,
+    metrics_health_cb *health, void *harg)
 {
 	struct metrics_srv	*ms = NULL;
 	struct sockaddr_in	 sin;
@@ -446,6 +494,8 @@ metrics_listen(struct ev_loop *loop, const char *addr, struct sio_server *sio)
 	}
 	ms->loop = loop;
 	ms->sio = sio;
+	ms->health = health;
+	ms->harg = harg;
 	ms->listening = 1;
 	ev_io_init(&ms->lio, accept_cb, fd, EV_READ);
 	ms->lio.data = ms;

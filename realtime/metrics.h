@@ -61,13 +61,23 @@ void		 metrics_request(enum met_ev, enum met_st, double secs);
 struct	metrics_srv;
 struct	sio_server;
 
+/* What /healthz reports; filled by the layer that owns the connections. */
+struct	metrics_health {
+	int		 db_up;		/* PostgreSQL answers */
+	int		 redis_up;	/* both Redis connections usable */
+	const char	*redis_error;	/* why not, or NULL */
+};
+typedef void	 metrics_health_cb(void *arg, struct metrics_health *);
+
 /*
  * Serve GET /metrics on "addr" ("127.0.0.1:9100"; the host must be a
  * literal IPv4 address) on "loop", reading the gauges of "sio" (may be
- * NULL).  Returns NULL (logged) on error.
+ * NULL), and GET /healthz (200 or 503, JSON) from health(harg) when
+ * "health" is not NULL.  Returns NULL (logged) on error.
  */
 struct metrics_srv	*metrics_listen(struct ev_loop *, const char *addr,
-			    struct sio_server *sio);
+			    struct sio_server *sio, metrics_health_cb *health,
+			    void *harg);
 /* Stop listening and drop every scrape in progress.  NULL is fine. */
 void			 metrics_close(struct metrics_srv *);
 

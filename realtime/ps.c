@@ -20,6 +20,7 @@
 #include <hiredis/adapters/libev.h>
 
 #include "log.h"
+#include "redis_util.h"
 #include "ps.h"
 #include "metrics.h"
 
@@ -139,10 +140,8 @@ struct	rconn {
 struct	ps {
 	struct ev_loop	*loop;
 	struct ps_opts	 o;
-	char		*host;		/* NULL with a unix path */
-	char		*path;
-	int		 port;
-	int		 db;
+	struct redis_url url;		/* REDIS_URL, parsed by lib/ */
+	char		 error[128];	/* why Redis is not usable, or "" */
 	char		 node[16];
 	struct rconn	 cmd;
 	struct rconn	 sub;
@@ -154,49 +153,6 @@ struct	ps {
 
 static void	 rconn_start(struct rconn *);
 static void	 sub_cb(redisAsyncContext *, void *, void *);
-
-/* Parse redis://host:port[/db] or unix:/path.  0 or -1. */
-static int
-parse_url(struct ps *p, const char *url)
-{
-	const char	*h, *e, *c;
-	char		*end;
-	long		 v;
-
-	p->port = 6379;
-	if (strncmp(url, "unix:", 5) == 0) {
-		if (url[5] == '\0')
-			return -1;
-		return (p->path = strdup(url + 5)) == NULL ? -1 : 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0)
-		return -1;
-	h = url + 8;
-	if ((c = strrchr(h, '@')) != NULL)
-		h = c + 1;	/* credentials are not supported: ignored */
-	e = h + strcspn(h, ":/");
-	if (e == h || (size_t)(e - h) > 255)
-		return -1;
-	if ((p->host = strndup(h, e - h)) == NULL)
-		return -1;
-	if (*e == ':') {
-		errno = 0;
-		v = strtol(e + 1, &end, 10);
-		if (errno != 0 || end == e + 1 || v < 1 || v > 65535)
-			return -1;
-		p->port = (int)v;
-		e = end;
-	}
-	if (*e == '/' && e[1] != '\0') {
-		errno = 0;
-		v = strtol(e + 1, &end, 10);
-		if (errno != 0 || *end != '\0' || v < 0 || v > 1000)
-			return -1;
-		p->db = (int)v;
-	} else if (*e != '\0' && *e != '/')
-		return -1;
-	return 0;
-}
 
 static void
 retry_later(struct rconn *rc)
@@ -212,13 +168,70 @@ retry_later(struct rconn *rc)
 	    PS_BACKOFF_MAX : rc->backoff * 2;
 }
 
+/* Remember why Redis is not usable (for ps_error and /healthz). */
+static void
+set_error(struct ps *p, const char *what, const char *detail)
+{
+	snprintf(p->error, sizeof(p->error), "%s%s%s", what,
+	    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+}
+
+/*
+ * The connection is usable: SELECT the database (commands only; pub/sub
+ * channels are global), subscribe the broadcast channel, tell the owner.
+ */
+static void
+rconn_ready(struct rconn *rc)
+{
+	struct ps	*p = rc->ps;
+
+	rc->up = 1;
+	rc->backoff = PS_BACKOFF_MIN;
+	p->error[0] = '\0';
+	log_info("ps: %s connected", rc->sub ? "sub" : "cmd");
+	if (rc->sub) {
+		if (redisAsyncCommand(rc->ac, sub_cb, p, "SUBSCRIBE %s",
+		    PS_BCAST) != REDIS_OK)
+			log_warnx("ps: subscribe %s failed", PS_BCAST);
+	} else if (p->url.db != 0 && redisAsyncCommand(rc->ac, NULL, NULL,
+	    "SELECT %d", p->url.db) != REDIS_OK)
+		log_warnx("ps: select %d failed", p->url.db);
+	if (p->o.on_up != NULL)
+		p->o.on_up(p->o.arg, rc->sub);
+}
+
+/*
+ * The answer to AUTH.  A refused password is a configuration error:
+ * said once per attempt at level error, kept for /healthz, and retried
+ * with backoff (the operator may fix Redis rather than us).
+ */
+static void
+auth_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rconn	*rc = priv;
+	redisReply	*r = reply;
+
+	if (r == NULL || rc->ps->stopping)
+		return;		/* going away: disconnect_cb takes over */
+	if (r->type != REDIS_REPLY_ERROR) {
+		rconn_ready(rc);
+		return;
+	}
+	set_error(rc->ps, "Redis AUTH failed", r->str);
+	log_warnx("ps: %s: %s", rc->sub ? "sub" : "cmd", rc->ps->error);
+	redisAsyncDisconnect(ac);	/* disconnect_cb retries */
+}
+
 static void
 connect_cb(const redisAsyncContext *ac, int status)
 {
 	struct rconn	*rc = ac->data;
 	struct ps	*p = rc->ps;
+	const struct redis_url *u = &p->url;
+	int		 sent;
 
 	if (status != REDIS_OK) {
+		set_error(p, "Redis connect failed", ac->errstr);
 		log_warnx("ps: %s connect: %s", rc->sub ? "sub" : "cmd",
 		    ac->errstr);
 		rc->ac = NULL;		/* hiredis frees it */
@@ -226,17 +239,20 @@ connect_cb(const redisAsyncContext *ac, int status)
 		retry_later(rc);
 		return;
 	}
-	rc->up = 1;
-	rc->backoff = PS_BACKOFF_MIN;
-	log_info("ps: %s connected", rc->sub ? "sub" : "cmd");
-	if (rc->sub) {
-		if (redisAsyncCommand(rc->ac, sub_cb, p, "SUBSCRIBE %s",
-		    PS_BCAST) != REDIS_OK)
-			log_warnx("ps: subscribe %s failed", PS_BCAST);
-	} else if (p->db != 0)
-		redisAsyncCommand(rc->ac, NULL, NULL, "SELECT %d", p->db);
-	if (p->o.on_up != NULL)
-		p->o.on_up(p->o.arg, rc->sub);
+	if (u->pass[0] == '\0') {
+		rconn_ready(rc);
+		return;
+	}
+	if (u->user[0] != '\0')
+		sent = redisAsyncCommand(rc->ac, auth_cb, rc, "AUTH %s %s",
+		    u->user, u->pass);
+	else
+		sent = redisAsyncCommand(rc->ac, auth_cb, rc, "AUTH %s",
+		    u->pass);
+	if (sent != REDIS_OK) {
+		log_warnx("ps: %s: cannot send AUTH", rc->sub ? "sub" : "cmd");
+		redisAsyncDisconnect(rc->ac);
+	}
 }
 
 static void
@@ -261,10 +277,10 @@ rconn_start(struct rconn *rc)
 	struct ps		*p = rc->ps;
 	redisAsyncContext	*ac;
 
-	if (p->path != NULL)
-		ac = redisAsyncConnectUnix(p->path);
+	if (p->url.path[0] != '\0')
+		ac = redisAsyncConnectUnix(p->url.path);
 	else
-		ac = redisAsyncConnect(p->host, p->port);
+		ac = redisAsyncConnect(p->url.host, p->url.port);
 	if (ac == NULL || ac->err) {
 		log_warnx("ps: connect: %s", ac != NULL ? ac->errstr :
 		    "out of memory");
@@ -439,16 +455,15 @@ struct ps *
 ps_new(struct ev_loop *loop, const struct ps_opts *o)
 {
 	struct ps	*p;
+	const char	*why;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->loop = loop;
 	p->o = *o;
 	p->o.url = NULL;
-	if (parse_url(p, o->url) == -1) {
-		log_warnx("ps: bad REDIS_URL");
-		free(p->host);
-		free(p->path);
+	if (redis_url_parse(o->url, &p->url, &why) == -1) {
+		log_warnx("ps: %s", why);
 		free(p);
 		return NULL;
 	}
@@ -481,8 +496,7 @@ ps_free(struct ps *p)
 		redisAsyncFree(p->cmd.ac);
 	if (p->sub.ac != NULL)
 		redisAsyncFree(p->sub.ac);
-	free(p->host);
-	free(p->path);
+	explicit_bzero(&p->url, sizeof(p->url));
 	free(p);
 }
 
@@ -490,6 +504,14 @@ int
 ps_ready(const struct ps *p)
 {
 	return p->cmd.up;
+}
+
+const char *
+ps_error(const struct ps *p)
+{
+	if (p->cmd.up && p->sub.up)
+		return NULL;
+	return p->error[0] != '\0' ? p->error : "Redis is not connected";
 }
 
 struct	cmdctx {

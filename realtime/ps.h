@@ -52,7 +52,7 @@ typedef void	 ps_sub_cb(void *arg, long long uid);
 typedef void	 ps_reply_cb(void *arg, const redisReply *r);
 
 struct	ps_opts {
-	const char	*url;		/* redis://host:port[/db] or unix:/path */
+	const char	*url;		/* REDIS_URL (lib/redis_util.h) */
 	unsigned int	 node_id;
 	ps_msg_cb	*on_msg;
 	ps_up_cb	*on_up;
@@ -67,6 +67,8 @@ struct ps	*ps_new(struct ev_loop *, const struct ps_opts *);
 void		 ps_free(struct ps *);
 /* 1 when the command connection is up. */
 int		 ps_ready(const struct ps *);
+/* NULL when both connections are up, else why not (static, for logs). */
+const char	*ps_error(const struct ps *);
 
 /*
  * Generic command ("argv" copied).  Returns 0 (cb will be called exactly

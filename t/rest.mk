@@ -29,3 +29,6 @@ EXTRA_DIST += t/e2e/fcgi-metrics.test.mjs
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
 # ... and of the access-token check (lib/jwt.c).
 EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify
+# Both programs against a bad configuration (no JWT secret, a Redis that
+# refuses the password): node --test, with a tiny FastCGI client.
+EXTRA_DIST += t/e2e/ops-config.test.mjs t/e2e/lib/fcgi.mjs

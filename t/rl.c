@@ -35,7 +35,7 @@ main(void)
 		return tap_done();
 	}
 	if (!tap_ok(redis_url_parse(url, &u, &why) == 0, "REDIS_URL parses") ||
-	    !tap_ok((c = redis_connect(&u)) != NULL, "connects to Redis"))
+	    !tap_ok((c = redis_connect(&u, NULL)) != NULL, "connects to Redis"))
 		return tap_done();
 
 	/* Fresh counters per run: random "client addresses". */

@@ -143,6 +143,8 @@ describe('faults', { skip }, () => {
 		const rpid = pidOf('redis');
 		const port = process.env.REDIS_PORT ||
 		    new URL(process.env.REDIS_URL).port;
+		const redisPass = decodeURIComponent(
+		    new URL(process.env.REDIS_URL).password);
 		process.kill(rpid, 'SIGTERM');
 		await until('redis gone', () => !alive(rpid), 10000);
 		execFileSync('redis-server', ['--port', String(port), '--bind',
@@ -150,7 +152,9 @@ describe('faults', { skip }, () => {
 			'--daemonize', 'yes', '--pidfile',
 			path.join(RUN, 'redis.pid'), '--logfile',
 			path.join(LOG, 'redis.log'), '--dir',
-			path.join(VAR, 'redis'), '--maxclients', '20000']);
+			path.join(VAR, 'redis'), '--maxclients', '20000',
+			// The stack's password, if REDIS_URL has one.
+			...(redisPass ? ['--requirepass', redisPass] : [])]);
 		await until('presence rebuilt', async () => {
 			const l = await ask(a.s, 'getOnlineUsers');
 			return l.includes(a.user.id) && l.includes(b.user.id);
