@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { registerAndLogin, req } from './lib/api.mjs';
+import { until } from './lib/ops.mjs';
 import {
 	userSocket, connect, closeAll, waitFor, ask, NODES, ISO_MS, sleep,
 } from './lib/chat.mjs';
@@ -28,21 +29,6 @@ after(closeAll);
 const pidOf = (name) => Number(fs.readFileSync(path.join(RUN, `${name}.pid`),
     'utf8').trim());
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-
-async function until(what, fn, ms = 20000) {
-	const t0 = Date.now();
-	let last;
-	while (Date.now() - t0 < ms) {
-		try {
-			if ((last = await fn()))
-				return last;
-		} catch (e) {
-			last = e;
-		}
-		await sleep(200);
-	}
-	assert.fail(`${what}: not within ${ms} ms (${last})`);
-}
 
 const isUser = (id) => (p) => p && p.userId === id;
 

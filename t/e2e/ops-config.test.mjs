@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, sleep } from './sio-lib.mjs';
 import { fcgiGet } from './lib/fcgi.mjs';
+import { until } from './lib/ops.mjs';
 
 const BUILD = process.env.BUILD_DIR ||
     path.join(process.env.CHAT_ROOT || '.', 'build');
@@ -54,21 +55,6 @@ function run(bin, args, change) {
 async function exitsWithin(p, ms) {
 	const t = new Promise((r) => setTimeout(() => r(null), ms));
 	return Promise.race([p.exited, t]);
-}
-
-async function until(what, fn, ms = 10_000) {
-	const t0 = Date.now();
-	let last;
-	while (Date.now() - t0 < ms) {
-		try {
-			if ((last = await fn()))
-				return last;
-		} catch (e) {
-			last = e;
-		}
-		await sleep(100);
-	}
-	assert.fail(`${what}: not within ${ms} ms (${last})`);
 }
 
 function wrongPasswordUrl() {
@@ -119,11 +105,11 @@ test('chat-realtime with a wrong Redis password: says so, keeps running, '
 	const health = `http://${args[5]}/healthz`;
 	const p = run(RT_BIN, args, { REDIS_URL: wrongPasswordUrl() });
 	await until('the log names the refused password',
-	    () => /Redis AUTH failed/.test(p.err));
+	    () => /Redis AUTH failed/.test(p.err), 10_000, 100);
 	const r = await until('/healthz answers', async () => {
 		const res = await fetch(health);
 		return { status: res.status, body: await res.json() };
-	});
+	}, 10_000, 100);
 	assert.equal(r.status, 503);
 	assert.equal(r.body.status, 'error');
 	assert.equal(r.body.redis, 'down');
@@ -139,8 +125,10 @@ test('chat-fcgi with a wrong Redis password: says so at start, keeps '
 	const p = run(FCGI_BIN, ['-s', sock], { REDIS_URL: wrongPasswordUrl(),
 		FCGI_WORKERS: '1' });
 	await until('the log names the refused password',
-	    () => /Redis refused the password in REDIS_URL/.test(p.err));
-	const r = await until('/healthz answers', () => fcgiGet(sock, '/healthz'));
+	    () => /Redis refused the password in REDIS_URL/.test(p.err), 10_000,
+	    100);
+	const r = await until('/healthz answers', () => fcgiGet(sock, '/healthz'),
+	    10_000, 100);
 	assert.equal(r.status, 503);
 	const body = JSON.parse(r.body);
 	assert.equal(body.redis, 'down');

@@ -99,3 +99,21 @@ export function logSince(mark, name, re, max = 1 << 20) {
 export function sleep(ms) {
 	return new Promise((r) => setTimeout(r, ms));
 }
+
+// Poll fn (sync or async) every 100-200 ms until it returns something
+// truthy, and return that; fail the test after ms with what it last
+// returned or threw.
+export async function until(what, fn, ms = 20000, every = 200) {
+	const t0 = Date.now();
+	let last;
+	while (Date.now() - t0 < ms) {
+		try {
+			if ((last = await fn()))
+				return last;
+		} catch (e) {
+			last = e;
+		}
+		await sleep(every);
+	}
+	throw new Error(`${what}: not within ${ms} ms (${last})`);
+}
