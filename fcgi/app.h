@@ -1,7 +1,7 @@
 /*
  * app.h: one chat-fcgi worker's state (its own PostgreSQL and Redis
  * connections, opened lazily and reopened after errors) and the REST
- * handlers route.c dispatches to.  Spec: api.md section 1.
+ * handlers route.c dispatches to.  Spec: docs/api.md §2.
  */
 #ifndef APP_H
 #define APP_H
@@ -21,7 +21,7 @@
 #include "rl.h"
 
 #define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
-#define APP_BCRYPT_COST	10			/* spec 9: 10 rounds */
+#define APP_BCRYPT_COST	10			/* docs/api.md §2.1: cost 10 */
 #define APP_REFRESH_BYTES 40			/* raw refresh token: 80 hex */
 
 enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };

@@ -3,7 +3,8 @@
  * /auth/logout.  Passwords are bcrypt (cost 10) through libcrypt's
  * crypt_r; refresh tokens are 40 random bytes shown as 80 hex digits and
  * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).
- * Spec: api.md 1.1, 4; DESIGN.md "Data model", "Resolved details".
+ * Spec: docs/api.md §1.5, §2.1-§2.4; DESIGN.md "Data model",
+ * "Resolved details".
  */
 #include "config.h"
 

@@ -5,7 +5,7 @@
  * (the client's name and type are not trusted), renamed into place
  * under a random name, then recorded; the replaced file is removed only
  * after the database says so.
- * Spec: api.md 1.2 (avatar), 5; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §2.7, §3; DESIGN.md "Resolved details".
  */
 #include "config.h"
 

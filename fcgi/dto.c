@@ -4,7 +4,7 @@
  * string checked by lib/valid.c.  Messages copy class-validator's
  * wording so clients that show them keep working; for one property they
  * come in class-validator's order (the decorator written last first).
- * Spec: api.md 1.1, 1.2, 9; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.2, §2.1-§2.6, §2.10; DESIGN.md "Resolved details".
  */
 #include "config.h"
 

@@ -1,7 +1,7 @@
 /*
  * users.c: a worker's setup and shared helpers (connections, bearer
  * auth), and GET/PATCH /users/me and DELETE /users/me/avatar.
- * Spec: api.md 1.2, 4.1; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.5, §2.5, §2.6, §2.8; DESIGN.md "Resolved details".
  */
 #include "config.h"
 
@@ -169,7 +169,7 @@ col(PGresult *res, int i)
 	    (size_t)PQgetlength(res, 0, i));
 }
 
-/* The profile of api.md 1.2 from SQL_PROFILE_COLS (+ createdAt). */
+/* The profile of docs/api.md §2.5 from SQL_PROFILE_COLS (+ createdAt). */
 static json_t *
 profile(PGresult *res, int created)
 {

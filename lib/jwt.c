@@ -6,7 +6,7 @@
  * Every rule is ours either way: alg HS256 only, the signature compared
  * in constant time, exp, sub and username checked.  Called by
  * chat-fcgi (login, refresh, bearer auth) and chat-realtime (connect).
- * Spec: api.md 4.1 (payload); DESIGN.md "Resolved details".
+ * Claims: docs/api.md §1.5; DESIGN.md "Resolved details".
  */
 #include "config.h"
 

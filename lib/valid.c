@@ -2,8 +2,8 @@
  * valid.c: the DTO field rules of valid.h.  Pure code over byte spans,
  * called by chat-fcgi's request validation and chat-realtime's chat
  * events; also reached by the json-body fuzz target.
- * Spec: api.md section 9; DESIGN.md "Resolved details" (code points,
- * 72-byte password cap, trimmed content).
+ * Rules: docs/api.md §2.10, §4.3, §5; DESIGN.md "Resolved details" (code
+ * points, 72-byte password cap, trimmed content).
  */
 #include "config.h"
 

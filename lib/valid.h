@@ -1,8 +1,8 @@
 /*
- * valid.h: field rules of the spec's DTOs (api.md 1.1, 9; DESIGN.md
- * "Resolved details"), shared by chat-fcgi and chat-realtime.  Pure
- * functions over (pointer, length): no NUL needed, nothing allocated.
- * Lengths count Unicode code points, not bytes.
+ * valid.h: field rules of the API's bodies and events (docs/api.md
+ * §2.10, §5; DESIGN.md "Resolved details"), shared by chat-fcgi and
+ * chat-realtime.  Pure functions over (pointer, length): no NUL needed,
+ * nothing allocated.  Lengths count Unicode code points, not bytes.
  */
 #ifndef VALID_H
 #define VALID_H

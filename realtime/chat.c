@@ -1,5 +1,5 @@
 /*
- * chat.c: every chat event of spec/api.md §2 and §11 (DESIGN.md
+ * chat.c: every chat event of docs/api.md §4 (DESIGN.md
  * "Resolved details", "Redis").  Called by the Socket.IO server through
  * chat_on_connect/event/disconnect; talks to PostgreSQL through pgq (two
  * connections: "w" for writes, whose message inserts are batched, and
@@ -702,7 +702,7 @@ op_exec(struct op *op, struct pgq *q, enum stmt st, int n,
 }
 
 /*
- * The message payload of the spec, in its key order, from row "row":
+ * The Message payload (docs/api.md §4.5), in its key order, from row "row":
  * columns id, content, created, read; sender from column csender or,
  * when that is -1, "sender" with "uname".
  */

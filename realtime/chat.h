@@ -1,5 +1,5 @@
 /*
- * chat.h: the chat events of spec/api.md §2 and §11 on top of the
+ * chat.h: the chat events of docs/api.md §4 on top of the
  * Socket.IO server (sio_server.h), PostgreSQL (pgq.h) and Redis (ps.h).
  * main.c creates one struct chat per process and plugs chat_on_connect,
  * chat_on_event and chat_on_disconnect into struct sio_opts with the

@@ -96,7 +96,7 @@ struct	sio_opts {
 	unsigned int	 connect_timeout; /* ms, default 45000 */
 	size_t		 max_payload;	/* bytes, default 1000000 */
 	size_t		 outq_max;	/* bytes queued per connection, default SIO_OUTQ_MAX */
-	const char	*cors_origin;	/* "*", one origin, or NULL: no CORS headers */
+	const char	*cors_origin;	/* "*", "a, b" list, or NULL: no CORS */
 	sio_connect_cb	*on_connect;
 	sio_event_cb	*on_event;
 	sio_disconnect_cb *on_disconnect;

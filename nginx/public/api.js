@@ -1,5 +1,5 @@
-// nginx/public/api.js: the REST side of the web client (spec/api.md §1,
-// §4): sign-in, registration, the session's tokens and authenticated
+// nginx/public/api.js: the REST side of the web client (docs/api.md §1.5,
+// §2): sign-in, registration, the session's tokens and authenticated
 // requests.  The access token lives in memory and is refreshed shortly
 // before its `exp`, and once more after any 401; the rotating refresh
 // token is kept in localStorage.  Refreshes are serialised (across tabs

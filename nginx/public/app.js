@@ -3,7 +3,7 @@
 // online dots), the chat view (history paged on scroll, typing
 // indicator, sent/read marks), the profile (avatar upload and removal,
 // display name, log out).  Talks REST through api.js and Socket.IO
-// (spec/api.md §2) through the global `io` of the bundle nginx serves.
+// (docs/api.md §4) through the global `io` of the bundle nginx serves.
 // The socket reconnects by itself with a fresh token and catches up
 // from history.  User content only ever reaches the page as textContent.
 

@@ -1,5 +1,5 @@
 // t/e2e/chat-auth.test.mjs: Socket.IO connection and authentication
-// (spec/api.md §2 "Connection Details", §4.3; DESIGN "Resolved details":
+// (docs/api.md §4.1; DESIGN "Resolved details":
 // CONNECT_ERROR {"message":"Unauthorized","data":{code}}), over both
 // transports, through nginx and straight to each node.
 

@@ -1,6 +1,6 @@
 // t/e2e/chat-messages.test.mjs: sendMessage, startConversation,
 // getMessages, getConversations, markRead, typing and getOnlineUsers
-// (spec/api.md §2.1-2.4; DESIGN "Resolved details"), with users on
+// (docs/api.md §4.2-4.9; DESIGN "Resolved details"), with users on
 // different nodes, several devices per user, acks and error events.
 
 import { describe, test, after } from 'node:test';

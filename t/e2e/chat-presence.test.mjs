@@ -1,5 +1,5 @@
-// t/e2e/chat-presence.test.mjs: userOnline / userOffline (spec/api.md
-// §2 "Connection Lifecycle Events", §11 multi-device): broadcast to
+// t/e2e/chat-presence.test.mjs: userOnline / userOffline (docs/api.md
+// §4.6, several devices per user): broadcast to
 // every client on every node on a user's first and last socket only,
 // lastSeenAt written when the last socket closes.
 

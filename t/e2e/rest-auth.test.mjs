@@ -1,6 +1,6 @@
 // t/e2e/rest-auth.test.mjs: black-box tests of /auth/register, /auth/login,
-// /auth/refresh and /auth/logout over HTTP through nginx (spec/api.md §1.1,
-// §4, §9, §10 and DESIGN "Resolved details").
+// /auth/refresh and /auth/logout over HTTP through nginx (docs/api.md
+// §1.4, §1.5, §2.1-2.4, §2.10 and DESIGN "Resolved details").
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // t/e2e/rest-avatar.test.mjs: black-box tests of POST and DELETE
-// /users/me/avatar and of serving /uploads/ through nginx (spec/api.md
-// §1.2, §5, §9 and DESIGN "Resolved details": bytes checked by magic
+// /users/me/avatar and of serving /uploads/ through nginx (docs/api.md
+// §2.7, §2.8, §3 and DESIGN "Resolved details": bytes checked by magic
 // number, written whole or not at all).
 
 import { describe, test } from 'node:test';

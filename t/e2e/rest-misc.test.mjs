@@ -1,6 +1,7 @@
 // t/e2e/rest-misc.test.mjs: black-box tests of what surrounds the REST
 // routes: unknown routes and methods, CORS preflight, body size, the
-// health check (spec/api.md §5, §7, §10; DESIGN "Resolved details").
+// health check (docs/api.md §1.1, §1.4, §1.7, §2.9, §3; DESIGN
+// "Resolved details").
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

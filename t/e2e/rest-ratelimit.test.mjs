@@ -1,5 +1,5 @@
 // t/e2e/rest-ratelimit.test.mjs: black-box tests of the rate limits
-// (spec/api.md §8, DESIGN "Resolved details": per route and per client
+// (docs/api.md §1.6, DESIGN "Resolved details": per route and per client
 // IP, 429 with Retry-After, no side effects, and holding across every
 // worker). Each test takes fresh client addresses (X-Forwarded-For
 // through nginx's realip), so no test waits for a window to pass.

@@ -1,5 +1,5 @@
 // t/e2e/rest-users.test.mjs: black-box tests of GET and PATCH /users/me
-// and of the bearer-token guard (spec/api.md §1.2, §4.1 and DESIGN
+// and of the bearer-token guard (docs/api.md §1.5, §2.5, §2.6 and DESIGN
 // "Resolved details": HS256 only, exp checked).
 
 import { describe, test, before } from 'node:test';
