@@ -3,15 +3,17 @@
  * Called by tr_poll.c (each complete HTTP request), tr_ws.c (each
  * WebSocket message) and sio_server.c (send, close).  Owns: session ids
  * (node id as 2 hex digits, then random base64url), the id -> session map
- * used by polling and upgrades, the server-sent heartbeat (ping every
- * pingInterval, close without pong within pingTimeout), the polling queue
- * and its answers (batched once per loop iteration), and the polling ->
- * WebSocket upgrade (2probe/3probe, 6 noop to the pending GET, 5).
+ * (every open session: polling, upgrades, one WebSocket per session),
+ * the server-sent heartbeat (ping every pingInterval, close without pong
+ * within pingTimeout), the polling queue and its answers (batched once
+ * per loop iteration), and the polling -> WebSocket upgrade
+ * (2probe/3probe, 6 noop to the pending GET, 5).
  * Error answers match the reference server: 400 with
  * {"code":N,"message":"..."} (0 Transport unknown, 1 Session ID unknown,
  * 2 Bad handshake method, 3 Bad request, 5 Unsupported protocol version).
- * A WebSocket for a session that has or is probing one gets 101, then a
- * close frame (1008), as from the reference server; the session goes on.
+ * A WebSocket naming a session that has or is probing one gets 101, then
+ * a close frame (1008), as the reference server does after an upgrade;
+ * the session goes on.
  * Spec: Engine.IO protocol v4.
  */
 #include "config.h"
@@ -48,7 +50,7 @@ struct	eio_srv {
 	struct eio_opts		 o;
 	struct eio_path		 paths[EIO_MAX_PATHS];
 	size_t			 npaths;
-	struct eio_sess		**tab;		/* polling sessions by id */
+	struct eio_sess		**tab;		/* open sessions by id */
 	size_t			 nb, nmap;
 	struct eio_sess		*all;
 	size_t			 nsess;
@@ -451,7 +453,8 @@ sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	do
 		eio_srv_make_id(srv, s->sid, EIO_SID_LEN);
 	while (map_get(srv, s->sid) != NULL);
-	if (tr == EIO_TR_POLL && map_add(srv, s) == -1) {
+	/* WebSocket ones too: a second WebSocket naming one is closed. */
+	if (map_add(srv, s) == -1) {
 		free(s->query);
 		free(s);
 		return NULL;

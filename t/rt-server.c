@@ -362,12 +362,12 @@ main(void)
 	struct sio_buf		*buf;
 	json_t			*args;
 	const char		*m;
-	char			 want[128];
+	char			 want[128], asid[32];
 	int			 i, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(61);
+	tap_plan(65);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -390,6 +390,10 @@ main(void)
 	a = cli_open();
 	m = cli_msg(a);
 	tap_ok(strncmp(m, "0{\"sid\":\"2a", 11) == 0, "eio sid starts with 2a");
+	asid[0] = '\0';
+	if (strncmp(m, "0{\"sid\":\"", 9) == 0)
+		snprintf(asid, sizeof(asid), "%.*s", (int)strcspn(m + 9, "\""),
+		    m + 9);
 
 	/* CORS with one configured origin: echoed, with credentials */
 	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
@@ -451,7 +455,8 @@ main(void)
 	 * One WebSocket per session: another one naming the sid, while the
 	 * first is probing or after the upgrade, gets 101 then a close
 	 * frame (a 400 is an error to the official suites' clients); the
-	 * first goes on.  An unknown sid is still 400 "Session ID unknown".
+	 * first goes on.  So does one naming a WebSocket-only session (the
+	 * first client's).  An unknown sid is still 400 "Session ID unknown".
 	 */
 	{
 		struct cli	*p, *x;
@@ -484,6 +489,21 @@ main(void)
 		    "the upgraded WebSocket still answers a CONNECT");
 		cli_send(p, "421[\"x\"]");
 		tap_str(cli_msg(p), "431[]", "and an ack");
+		snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", asid);
+		x = cli_ws(q, line, sizeof(line));
+		tap_str(line, "HTTP/1.1 101 Switching Protocols",
+		    "a WebSocket naming a WebSocket-only session: 101");
+		tap_str(cli_msg(x), "<close>", "then a close frame");
+		tap_str(cli_msg(x), "<eof>", "then the TCP close");
+		cli_close(x);
+		snprintf(want, sizeof(want), "GET /socket.io/?EIO=4&transport="
+		    "polling&sid=%s HTTP/1.1\r\nHost: x\r\n"
+		    "Connection: close\r\n\r\n", asid);
+		x = http_req(want);
+		tap_ok(strncmp(x->buf, "HTTP/1.1 400", 12) == 0 &&
+		    strstr(x->buf, "{\"code\":3,\"message\":\"Bad request\"}")
+		    != NULL, "polling with its sid: 400 Bad request");
+		cli_close(x);
 		x = cli_ws("EIO=4&transport=websocket&sid=nope", line, sizeof(line));
 		cli_drain(x);
 		tap_ok(strncmp(line, "HTTP/1.1 400", 12) == 0 &&
