@@ -3,13 +3,17 @@
  * Called by tr_poll.c (each complete HTTP request), tr_ws.c (each
  * WebSocket message) and sio_server.c (send, close).  Owns: session ids
  * (node id as 2 hex digits, then random base64url), the id -> session map
- * used by polling and upgrades, the server-sent heartbeat (ping every
- * pingInterval, close without pong within pingTimeout), the polling queue
- * and its answers (batched once per loop iteration), and the polling ->
- * WebSocket upgrade (2probe/3probe, 6 noop to the pending GET, 5).
+ * (every open session: polling, upgrades, one WebSocket per session),
+ * the server-sent heartbeat (ping every pingInterval, close without pong
+ * within pingTimeout), the polling queue and its answers (batched once
+ * per loop iteration), and the polling -> WebSocket upgrade
+ * (2probe/3probe, 6 noop to the pending GET, 5).
  * Error answers match the reference server: 400 with
  * {"code":N,"message":"..."} (0 Transport unknown, 1 Session ID unknown,
  * 2 Bad handshake method, 3 Bad request, 5 Unsupported protocol version).
+ * A WebSocket naming a session that has or is probing one gets 101, then
+ * a close frame (1008), as the reference server does after an upgrade;
+ * the session goes on.
  * Spec: Engine.IO protocol v4.
  */
 #include "config.h"
@@ -46,7 +50,7 @@ struct	eio_srv {
 	struct eio_opts		 o;
 	struct eio_path		 paths[EIO_MAX_PATHS];
 	size_t			 npaths;
-	struct eio_sess		**tab;		/* polling sessions by id */
+	struct eio_sess		**tab;		/* open sessions by id */
 	size_t			 nb, nmap;
 	struct eio_sess		*all;
 	size_t			 nsess;
@@ -449,7 +453,8 @@ sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	do
 		eio_srv_make_id(srv, s->sid, EIO_SID_LEN);
 	while (map_get(srv, s->sid) != NULL);
-	if (tr == EIO_TR_POLL && map_add(srv, s) == -1) {
+	/* WebSocket ones too: a second WebSocket naming one is closed. */
+	if (map_add(srv, s) == -1) {
 		free(s->query);
 		free(s);
 		return NULL;
@@ -661,6 +666,27 @@ open_packet(struct eio_sess *s, int upgrade, char *buf, size_t sz,
 		*len = 0;
 }
 
+/*
+ * A WebSocket naming a session that already has one, or is probing one:
+ * one WebSocket per session (spec, "WebSocket"), so this one is closed.
+ * Like the reference server, finish the handshake (101) and then send a
+ * close frame: the official suites' clients treat a 400 as an error.
+ */
+static void
+ws_refuse(struct eio_srv *srv, struct conn *c, const struct eio_sess *s,
+    const char *resp, size_t len)
+{
+	log_debug("eio: sid=%s extra WebSocket: closing it", s->sid);
+	if (conn_send_copy(c, resp, len) == -1)
+		return;		/* the connection is closed */
+	tr_poll_upgraded(c);
+	if (tr_ws_attach(c, NULL, srv->o.max_payload) == -1) {
+		conn_close(c);
+		return;
+	}
+	tr_ws_close(c, WS_CLOSE_POLICY);
+}
+
 static void
 ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
     const struct http_request *r, struct eio_sess *s)
@@ -678,9 +704,8 @@ ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
 		return;
 	}
-	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading ||
-	    s->state != EIO_ST_OPEN)) {
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
+	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading)) {
+		ws_refuse(srv, c, s, out, (size_t)n);
 		return;
 	}
 	if (s == NULL && (s = sess_new(srv, p, c, r, EIO_TR_WS)) == NULL) {

@@ -152,18 +152,27 @@ cli_send(struct cli *c, const char *s)
 		perror("write");
 }
 
+/*
+ * A WebSocket handshake on /socket.io/ with "query"; the status line goes
+ * to status (if not NULL), what follows the head stays in c->buf.
+ */
 static struct cli *
-cli_open(void)
+cli_ws(const char *query, char *status, size_t statussz)
 {
 	struct sockaddr_in	 sin;
 	struct cli		*c;
-	const char		*req = "GET /socket.io/?EIO=4&transport=websocket"
-	    "&token=abc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	char			 req[512];
 	char			*e;
+	size_t			 n;
 	double			 end = ev_time() + 2;
+	int			 len;
 
+	len = snprintf(req, sizeof(req), "GET /socket.io/?%s HTTP/1.1\r\n"
+	    "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n", query);
+	if (len < 0 || (size_t)len >= sizeof(req))
+		abort();
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -172,7 +181,7 @@ cli_open(void)
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    write(c->fd, req, strlen(req)) != (ssize_t)strlen(req))
+	    write(c->fd, req, (size_t)len) != len)
 		abort();
 	while ((e = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL &&
 	    ev_time() < end) {
@@ -182,10 +191,23 @@ cli_open(void)
 	}
 	if (e == NULL)
 		abort();
+	if (status != NULL && statussz > 0) {
+		n = (size_t)((char *)memchr(c->buf, '\r', c->len) - c->buf);
+		if (n >= statussz)
+			n = statussz - 1;
+		memcpy(status, c->buf, n);
+		status[n] = '\0';
+	}
 	e += 4;
 	memmove(c->buf, e, c->len - (size_t)(e - c->buf));
 	c->len -= (size_t)(e - c->buf);
 	return c;
+}
+
+static struct cli *
+cli_open(void)
+{
+	return cli_ws("EIO=4&transport=websocket&token=abc", NULL, 0);
 }
 
 /* One HTTP request with "Connection: close"; the whole answer in c->buf. */
@@ -254,6 +276,28 @@ cli_close(struct cli *c)
 	free(c);
 }
 
+/* Open a polling session on /socket.io/: its sid in sid ("" if none). */
+static void
+poll_open(char *sid, size_t sidsz)
+{
+	struct cli	*c;
+	const char	*p;
+	size_t		 n;
+
+	c = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+	    "Host: x\r\nConnection: close\r\n\r\n");
+	sid[0] = '\0';
+	if ((p = strstr(c->buf, "\"sid\":\"")) != NULL) {
+		p += 7;
+		n = strcspn(p, "\"");
+		if (n < sidsz) {
+			memcpy(sid, p, n);
+			sid[n] = '\0';
+		}
+	}
+	cli_close(c);
+}
+
 static void
 on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 {
@@ -318,12 +362,12 @@ main(void)
 	struct sio_buf		*buf;
 	json_t			*args;
 	const char		*m;
-	char			 want[128];
+	char			 want[128], asid[32];
 	int			 i, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(50);
+	tap_plan(65);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -346,6 +390,10 @@ main(void)
 	a = cli_open();
 	m = cli_msg(a);
 	tap_ok(strncmp(m, "0{\"sid\":\"2a", 11) == 0, "eio sid starts with 2a");
+	asid[0] = '\0';
+	if (strncmp(m, "0{\"sid\":\"", 9) == 0)
+		snprintf(asid, sizeof(asid), "%.*s", (int)strcspn(m + 9, "\""),
+		    m + 9);
 
 	/* CORS with one configured origin: echoed, with credentials */
 	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
@@ -376,21 +424,9 @@ main(void)
 	{
 		struct cli	*g, *q;
 		char		 sid[32], req[256];
-		const char	*p;
 		size_t		 n;
 
-		b = http_req("GET /socket.io/?EIO=4&transport=polling "
-		    "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-		sid[0] = '\0';
-		if ((p = strstr(b->buf, "\"sid\":\"")) != NULL) {
-			p += 7;
-			n = strcspn(p, "\"");
-			if (n < sizeof(sid)) {
-				memcpy(sid, p, n);
-				sid[n] = '\0';
-			}
-		}
-		cli_close(b);
+		poll_open(sid, sizeof(sid));
 		g = cli_connect();
 		q = cli_connect();
 		snprintf(req, sizeof(req), "GET /socket.io/?EIO=4&transport="
@@ -413,6 +449,70 @@ main(void)
 		    strstr(q->buf, "\r\n\r\nok"), "and the POST \"ok\"");
 		cli_close(g);
 		cli_close(q);
+	}
+
+	/*
+	 * One WebSocket per session: another one naming the sid, while the
+	 * first is probing or after the upgrade, gets 101 then a close
+	 * frame (a 400 is an error to the official suites' clients); the
+	 * first goes on.  So does one naming a WebSocket-only session (the
+	 * first client's).  An unknown sid is still 400 "Session ID unknown".
+	 */
+	{
+		struct cli	*p, *x;
+		char		 sid[32], q[128], line[64];
+
+		hold = 0;
+		poll_open(sid, sizeof(sid));
+		snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
+		p = cli_ws(q, line, sizeof(line));
+		tap_ok(sid[0] != '\0' && strncmp(line, "HTTP/1.1 101", 12) == 0,
+		    "upgrade: probe WebSocket opens");
+		cli_send(p, "2probe");
+		tap_str(cli_msg(p), "3probe", "upgrade: probe answered");
+		x = cli_ws(q, line, sizeof(line));
+		tap_str(line, "HTTP/1.1 101 Switching Protocols",
+		    "a WebSocket during the probe: 101");
+		tap_str(cli_msg(x), "<close>", "then a close frame");
+		tap_str(cli_msg(x), "<eof>", "then the TCP close");
+		cli_close(x);
+		cli_send(p, "5");
+		pump(0.02);
+		x = cli_ws(q, line, sizeof(line));
+		tap_str(line, "HTTP/1.1 101 Switching Protocols",
+		    "a WebSocket after the upgrade: 101");
+		tap_str(cli_msg(x), "<close>", "then a close frame");
+		tap_str(cli_msg(x), "<eof>", "then the TCP close");
+		cli_close(x);
+		cli_send(p, "40");
+		tap_ok(strncmp(cli_msg(p), "40{\"sid\":\"2a", 11) == 0,
+		    "the upgraded WebSocket still answers a CONNECT");
+		cli_send(p, "421[\"x\"]");
+		tap_str(cli_msg(p), "431[]", "and an ack");
+		snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", asid);
+		x = cli_ws(q, line, sizeof(line));
+		tap_str(line, "HTTP/1.1 101 Switching Protocols",
+		    "a WebSocket naming a WebSocket-only session: 101");
+		tap_str(cli_msg(x), "<close>", "then a close frame");
+		tap_str(cli_msg(x), "<eof>", "then the TCP close");
+		cli_close(x);
+		snprintf(want, sizeof(want), "GET /socket.io/?EIO=4&transport="
+		    "polling&sid=%s HTTP/1.1\r\nHost: x\r\n"
+		    "Connection: close\r\n\r\n", asid);
+		x = http_req(want);
+		tap_ok(strncmp(x->buf, "HTTP/1.1 400", 12) == 0 &&
+		    strstr(x->buf, "{\"code\":3,\"message\":\"Bad request\"}")
+		    != NULL, "polling with its sid: 400 Bad request");
+		cli_close(x);
+		x = cli_ws("EIO=4&transport=websocket&sid=nope", line, sizeof(line));
+		cli_drain(x);
+		tap_ok(strncmp(line, "HTTP/1.1 400", 12) == 0 &&
+		    strstr(x->buf, "{\"code\":1,\"message\":\"Session ID "
+		    "unknown\"}") != NULL, "a WebSocket with an unknown sid: 400");
+		cli_close(x);
+		cli_close(p);
+		pump(0.05);
+		hold = 1;
 	}
 
 	/* asynchronous accept */
