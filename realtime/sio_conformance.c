@@ -3,7 +3,7 @@
  * socket.io-protocol and engine.io-protocol test suites (and our e2e
  * tests) run against.  Socket.IO at /socket.io/: on connection to "/" or
  * "/custom" it emits "auth" with the handshake auth payload ({} when
- * none); "message" is echoed as "message-back" (attachments included);
+ * none), 10 ms after the CONNECT answer (see AUTH_DELAY); "message" is echoed as "message-back" (attachments included);
  * "message-with-ack" is acked with its arguments; other namespaces get
  * CONNECT_ERROR {"message":"Invalid namespace"}.  Plain Engine.IO at
  * /engine.io/: every message is sent back unchanged.  Settings:
@@ -26,10 +26,54 @@
 #include "log.h"
 #include "realtime/sio_server.h"
 
+/*
+ * The "auth" event goes out AUTH_DELAY after the CONNECT answer, not in
+ * the same write: the official test suite reads each with a listener it
+ * adds only after the previous message was handled, and its ws client
+ * emits every frame of one TCP read at once, so an "auth" that arrives
+ * with the CONNECT answer is lost (the reference server, too, writes the
+ * next packet only after the previous write has completed).
+ */
+#define AUTH_DELAY	0.01	/* seconds */
+
+struct	pending_auth {
+	ev_timer		 t;
+	struct sio_socket	*s;	/* referenced until the timer fires */
+	json_t			*args;
+	struct pending_auth	*next, **prevp;
+};
+
+static struct pending_auth	*pending;
+static struct ev_loop		*loop_;
+
+static void
+pending_free(struct pending_auth *pa)
+{
+	ev_timer_stop(loop_, &pa->t);
+	if ((*pa->prevp = pa->next) != NULL)
+		pa->next->prevp = pa->prevp;
+	sio_socket_unref(pa->s);
+	json_decref(pa->args);
+	free(pa);
+}
+
+static void
+auth_due(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pending_auth	*pa = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (sio_socket_is_connected(pa->s))
+		(void)sio_emit(pa->s, "auth", pa->args);
+	pending_free(pa);
+}
+
 static void
 on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 {
-	json_t	*args = NULL, *err;
+	struct pending_auth	*pa;
+	json_t			*err;
 
 	(void)arg;
 	if (strcmp(nsp, "/") != 0 && strcmp(nsp, "/custom") != 0) {
@@ -39,13 +83,22 @@ on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 	}
 	if (sio_accept(s) == -1)
 		return;
-	if (auth != NULL)
-		args = json_pack("[O]", auth);
-	else
-		args = json_pack("[{}]");
-	if (args != NULL)
-		(void)sio_emit(s, "auth", args);
-	json_decref(args);
+	if ((pa = calloc(1, sizeof(*pa))) == NULL)
+		return;
+	if ((pa->args = auth != NULL ? json_pack("[O]", auth) :
+	    json_pack("[{}]")) == NULL) {
+		free(pa);
+		return;
+	}
+	pa->s = s;
+	sio_socket_ref(s);
+	if ((pa->next = pending) != NULL)
+		pending->prevp = &pa->next;
+	pending = pa;
+	pa->prevp = &pending;
+	ev_timer_init(&pa->t, auth_due, AUTH_DELAY, 0.);
+	pa->t.data = pa;
+	ev_timer_start(loop_, &pa->t);
 }
 
 static void
@@ -136,7 +189,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	loop = ev_default_loop(EVFLAG_AUTO);
+	loop = loop_ = ev_default_loop(EVFLAG_AUTO);
 	memset(&o, 0, sizeof(o));
 	o.path = "/socket.io/";
 	o.node_id = (unsigned int)node;
@@ -161,6 +214,8 @@ main(int argc, char *argv[])
 	ev_run(loop, 0);
 	rc = 0;
 out:
+	while (pending != NULL)
+		pending_free(pending);
 	sio_server_free(srv);
 	return rc;
 }
