@@ -58,15 +58,18 @@ set_defaults() {
 	export PORT=${PORT:-3000}
 	export LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
 	export DB_HOST=${DB_HOST:-127.0.0.1}
-	export DB_PORT=${DB_PORT:-5432}
+	# The stack's own servers take the ports after PORT, so they never
+	# meet the PostgreSQL (5432) and Redis (6379) that Debian's packages
+	# start on install, or any other the machine runs.
+	export DB_PORT=${DB_PORT:-$((PORT + 1))}
 	export DB_USER=${DB_USER:-postgres}
 	export DB_PASS=${DB_PASS:-postgres}
 	export DB_NAME=${DB_NAME:-chatdb}
-	export REDIS_PORT=${REDIS_PORT:-6379}
+	export REDIS_PORT=${REDIS_PORT:-$((PORT + 2))}
 	export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}
 	# Our own Redis asks for the password REDIS_URL carries, if any.
 	REDIS_PASS=$(redis_url_pass "$REDIS_URL")
-	export RT_PORT_BASE=${RT_PORT_BASE:-3010}
+	export RT_PORT_BASE=${RT_PORT_BASE:-$((PORT + 10))}
 	export REALTIME_NODES=${REALTIME_NODES:-2}
 	# Workers per instance: 2 x 8 measured best on 2 cores (t/bench/rest).
 	export FCGI_WORKERS=${FCGI_WORKERS:-8}
