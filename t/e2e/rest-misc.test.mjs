@@ -2,7 +2,7 @@
 // routes: unknown routes and methods, CORS preflight, body size, the
 // health check (spec/api.md §5, §7, §10; DESIGN "Resolved details").
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, assertError, registerAndLogin, uname, REFRESH_RE,

@@ -2,7 +2,7 @@
 // and of the bearer-token guard (spec/api.md §1.2, §4.1 and DESIGN
 // "Resolved details": HS256 only, exp checked).
 
-import { describe, test, before } from 'node:test';
+import { describe, test, before } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, registerAndLogin, sharedUser, assertError, assertValidation,
