@@ -17,6 +17,7 @@
 
 import { test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { io } from 'socket.io-client';
