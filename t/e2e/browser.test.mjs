@@ -8,7 +8,7 @@
 // X-Forwarded-For address, so the register/login rate limits (per IP,
 // nginx trusts the header from 127.0.0.1) stay out of the way.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -3,7 +3,7 @@
 // CONNECT_ERROR {"message":"Unauthorized","data":{code}}), over both
 // transports, through nginx and straight to each node.
 
-import { describe, test, after } from 'node:test';
+import { describe, test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { BASE, registerAndLogin, signJwt, now } from './lib/api.mjs';

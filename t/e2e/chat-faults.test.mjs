@@ -7,7 +7,7 @@
 // written by deploy/up) with CHAT_RT_URLS; everything is restored after.
 // Set E2E_FAULTS=0 to skip.
 
-import { describe, test, after } from 'node:test';
+import { describe, test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,7 +3,7 @@
 // (docs/api.md §4.2-4.9; DESIGN "Resolved details"), with users on
 // different nodes, several devices per user, acks and error events.
 
-import { describe, test, after } from 'node:test';
+import { describe, test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { BASE } from './lib/api.mjs';
 import {

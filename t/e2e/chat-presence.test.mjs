@@ -3,7 +3,7 @@
 // every client on every node on a user's first and last socket only,
 // lastSeenAt written when the last socket closes.
 
-import { describe, test, after } from 'node:test';
+import { describe, test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { BASE, registerAndLogin } from './lib/api.mjs';

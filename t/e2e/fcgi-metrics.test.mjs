@@ -8,7 +8,7 @@
 // scraper does not hold up the next one, and that nginx keeps /metrics
 // to itself.
 
-import { describe, test, before } from 'node:test';
+import { describe, test, before } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { BASE, req, clientIp, LIMIT_DEFAULT } from './lib/api.mjs';

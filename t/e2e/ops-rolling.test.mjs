@@ -15,8 +15,9 @@
 // OPS_PAIRS (10), OPS_REST_CLIENTS (6), OPS_VERBOSE=0 hides the timeline,
 // E2E_OPS=0 skips.  Bounded: about 25 s, at most 118 s.
 
-import { test, after } from 'node:test';
+import { test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { io } from 'socket.io-client';

@@ -2,7 +2,7 @@
 // /auth/refresh and /auth/logout over HTTP through nginx (docs/api.md
 // §1.4, §1.5, §2.1-2.4, §2.10 and DESIGN "Resolved details").
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, uname, register, login, registerAndLogin,

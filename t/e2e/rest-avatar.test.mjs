@@ -3,7 +3,7 @@
 // §2.7, §2.8, §3 and DESIGN "Resolved details": bytes checked by magic
 // number, written whole or not at all).
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, registerAndLogin, sharedUser, assertError, uploadAvatar,

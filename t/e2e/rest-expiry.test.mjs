@@ -4,7 +4,7 @@
 // waiting out the defaults (900 s, 7 days) is not a test; skipped
 // otherwise. E.g. ACCESS_TOKEN_TTL=3 REFRESH_TOKEN_TTL=4 deploy/up.
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, registerAndLogin, assertError, assertUnauthorized, decodeJwt,

@@ -3,7 +3,7 @@
 // health check (docs/api.md §1.1, §1.4, §1.7, §2.9, §3; DESIGN
 // "Resolved details").
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, assertError, registerAndLogin, uname, REFRESH_RE,

@@ -4,7 +4,7 @@
 // worker). Each test takes fresh client addresses (X-Forwarded-For
 // through nginx's realip), so no test waits for a window to pass.
 
-import { describe, test } from 'node:test';
+import { describe, test } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, clientIp, uname, register, login, registerAndLogin, sharedUser,

@@ -2,7 +2,7 @@
 // and of the bearer-token guard (docs/api.md §1.5, §2.5, §2.6 and DESIGN
 // "Resolved details": HS256 only, exp checked).
 
-import { describe, test, before } from 'node:test';
+import { describe, test, before } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import {
 	req, registerAndLogin, sharedUser, assertError, assertValidation,

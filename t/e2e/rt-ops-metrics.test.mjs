@@ -10,7 +10,7 @@
 // disconnects), that a scraper that sends nothing or too much does not
 // hold up the next scrape, and that nginx keeps /metrics to itself.
 
-import { test, after } from 'node:test';
+import { test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { io } from 'socket.io-client';

@@ -2,7 +2,7 @@
 // socket.io-client: WebSocket only, polling then upgrade, polling only,
 // events, acks, binary, namespaces, reconnection after the server goes
 // away, and 1000 clients at once.
-import { test, before, after } from 'node:test';
+import { test, before, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startServer, sleep, rssKB } from './sio-lib.mjs';

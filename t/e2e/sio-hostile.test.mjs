@@ -3,7 +3,7 @@
 // sending one byte at a time, huge declared WebSocket frames, polling
 // bodies over maxPayload, and a flood of sessions that never CONNECT.
 // The server must stay responsive and its memory bounded.
-import { test, after } from 'node:test';
+import { test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';

@@ -2,7 +2,7 @@
 // and socket.io-protocol test suites (v4/v5), written again here against
 // realtime/sio-conformance: status codes, bodies, heartbeat timings
 // (pingInterval 300 ms, pingTimeout 200 ms), upgrade, Socket.IO packets.
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { startServer, rawWS, sleep } from './sio-lib.mjs';
 
