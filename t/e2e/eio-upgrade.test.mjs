@@ -12,7 +12,7 @@
 // nginx (CHAT_URL) and at each node (CHAT_RT_URLS): its Engine.IO
 // handshake and upgrade need no JWT, its Socket.IO CONNECT does, so one
 // user is registered over REST for the round trips.
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startServer, rawWS } from './sio-lib.mjs';

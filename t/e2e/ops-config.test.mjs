@@ -6,7 +6,7 @@
 // password, so the right one is checked end to end through nginx and on
 // each node's /healthz.  Programs come from $BUILD_DIR (deploy/test).
 
-import { test, after } from 'node:test';
+import { test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
