@@ -228,7 +228,8 @@ find_pg_bin() {
 # PostgreSQL runs as the unprivileged "postgres" user, which cannot
 # enter a checkout under /root (mode 0700): its data, socket and log live
 # in PG_HOME (default /var/lib/chat/pg-<hash of CHAT_VAR>, so each stack
-# has its own), linked from CHAT_VAR/pg and CHAT_VAR/log/postgres.log.
+# has its own); CHAT_VAR/pg links to its data/, CHAT_VAR/log/postgres.log
+# to its log.
 set_pg_home() {
 	PG_HOME=${PG_HOME:-/var/lib/chat/pg-$(printf '%s' "$CHAT_VAR" | md5sum | cut -c1-12)}
 	PGDATA=$PG_HOME/data

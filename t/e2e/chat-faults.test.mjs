@@ -37,8 +37,10 @@ function respawn(n, port) {
 	const bin = path.join(process.env.BUILD_DIR ||
 	    path.join(VAR, '..', 'build'), 'realtime', 'chat-realtime');
 	const log = fs.openSync(path.join(LOG, `chat-realtime-${n}.log`), 'a');
+	// deploy/up's layout: metrics (and /healthz) 50 ports above.
 	const child = spawn(bin, ['--node-id', String(n), '--port',
-		String(port)], { detached: true, stdio: ['ignore', log, log],
+		String(port), '--metrics', `127.0.0.1:${port + 50}`],
+	    { detached: true, stdio: ['ignore', log, log],
 	    env: process.env });
 	child.unref();
 	fs.closeSync(log);
