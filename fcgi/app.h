@@ -1,7 +1,10 @@
 /*
  * app.h: one chat-fcgi worker's state (its own PostgreSQL and Redis
- * connections, opened lazily and reopened after errors) and the REST
- * handlers route.c dispatches to.  Spec: docs/api.md §2.
+ * connections, opened lazily and reopened after errors) and what every
+ * request handler shares: bearer auth, the rate limit's two halves, the
+ * body's encoding and the 500 answer.  The handlers (auth.c, users.c,
+ * avatar.c) and the router (route.c) build on this, never on each
+ * other.  Spec: docs/api.md §1.4, §1.5, §2.
  */
 #ifndef APP_H
 #define APP_H
@@ -38,6 +41,7 @@ struct	app {
 	enum app_rl	 rl_state;	/* this request's limit check */
 	struct rl_req	 rlq;		/* ... when sent, awaiting its reply */
 	const struct conf_rate *rl_rate; /* ... and its limit */
+	const char	*rl_route;	/* ... and its key (a route name) */
 	unsigned long	 redis_errors;	/* Redis failures (for /metrics) */
 };
 
@@ -58,6 +62,12 @@ void	 app_free(struct app *a);
 redisContext	*app_redis(struct app *a);
 /* Drop a Redis connection that failed (the next app_redis reconnects). */
 void	 app_redis_drop(struct app *a);
+/*
+ * After a failed Redis command: drop the connection and return 1 if it
+ * had simply been closed under us (Redis restarted, idle timeout), so
+ * the caller may try once more on a fresh one; else 0.
+ */
+int	 app_redis_stale(struct app *a);
 
 /*
  * Check "Authorization: Bearer <JWT>".  Returns 0 and fills u, or sends
@@ -69,10 +79,18 @@ int	 app_auth_check(struct app *a, struct http_req *r,
 	    struct app_user *u);
 
 /*
- * Settle the request's rate limit (route.c sent the check): 0 to go
- * on, or -1 after sending 429.  Handlers of routes marked early call it
- * before answering or changing anything; route_dispatch calls it for
- * the others before the handler.  Later calls return 0.
+ * Count the request against "rate" under the key "route" (a route
+ * name, static): send the check to Redis and return at once, so the
+ * caller can overlap the round trip with other work.  rate NULL: the
+ * request is not limited.  Redis down: the limit is skipped (logged).
+ */
+void	 app_limit_start(struct app *a, struct http_req *r,
+	    const char *route, const struct conf_rate *rate);
+/*
+ * Settle the request's rate limit: 0 to go on, or -1 after sending
+ * 429.  Handlers of routes marked early call it before answering or
+ * changing anything; route_dispatch calls it for the others before the
+ * handler.  Later calls return 0.
  */
 int	 app_limit_finish(struct app *a, struct http_req *r);
 
@@ -81,24 +99,5 @@ enum dto_ctype	 app_body_type(const struct http_req *r);
 
 /* Send the 500 every handler uses when PostgreSQL fails. */
 void	 app_fail(struct http_req *r);
-
-/* auth.c */
-void	 auth_register(struct app *, struct http_req *);
-void	 auth_login(struct app *, struct http_req *);
-void	 auth_refresh(struct app *, struct http_req *);
-void	 auth_logout(struct app *, struct http_req *);
-
-/* users.c */
-void	 users_me_get(struct app *, struct http_req *);
-void	 users_me_patch(struct app *, struct http_req *);
-void	 users_avatar_delete(struct app *, struct http_req *);
-
-/* avatar.c */
-void	 avatar_upload(struct app *, struct http_req *);
-/* Remove the file an avatarUrl names, if it is one of ours. */
-void	 avatar_unlink(struct app *, const char *url);
-
-/* route.c: answer one request (routing, CORS preflight, limits). */
-void	 route_dispatch(struct app *, struct http_req *);
 
 #endif /* !APP_H */

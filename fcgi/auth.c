@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 
 #include "app.h"
+#include "auth.h"
 #include "crypto_util.h"
 #include "db.h"
 #include "dto.h"

@@ -1,11 +1,11 @@
 /*
- * avatar.c: POST /users/me/avatar.  The multipart body is streamed from
- * FastCGI stdin through fcgi/multipart.c straight into a temporary file
- * (never held in memory), capped at 2 MB, checked by its magic bytes
- * (the client's name and type are not trusted), renamed into place
- * under a random name, then recorded; the replaced file is removed only
- * after the database says so.
- * Spec: docs/api.md §2.7, §3; DESIGN.md "Resolved details".
+ * avatar.c: POST and DELETE /users/me/avatar.  The multipart body is
+ * streamed from FastCGI stdin through fcgi/multipart.c straight into a
+ * temporary file (never held in memory), capped at 2 MB, checked by its
+ * magic bytes (the client's name and type are not trusted), renamed
+ * into place under a random name, then recorded; the replaced file (or
+ * the removed one) is unlinked only after the database says so.
+ * Spec: docs/api.md §2.7, §2.8, §3; DESIGN.md "Resolved details".
  */
 #include "config.h"
 
@@ -22,6 +22,7 @@
 #include <libpq-fe.h>
 
 #include "app.h"
+#include "avatar.h"
 #include "crypto_util.h"
 #include "db.h"
 #include "http.h"
@@ -32,6 +33,16 @@
 #define AVATAR_FIELD	"avatar"
 #define AVATAR_CHUNK	16384	/* bytes read from stdin at a time */
 
+/*
+ * Clear the avatar and return the URL it had.  FOR UPDATE serialises
+ * this against uploads of the same user, so each sees the URL the other
+ * left and removes exactly the file it replaced.
+ */
+static const char SQL_AVATAR_CLEAR[] =
+    "WITH old AS (SELECT id, avatar_url FROM users WHERE id = $1"
+    " FOR UPDATE)"
+    " UPDATE users u SET avatar_url = NULL FROM old WHERE u.id = old.id"
+    " RETURNING old.avatar_url";
 /* Set the new avatar and return the old one, under the row lock. */
 static const char SQL_AVATAR_SET[] =
     "WITH old AS (SELECT id, avatar_url FROM users WHERE id = $1"
@@ -185,7 +196,8 @@ our_name(const char *name)
 	    strcmp(name + 32, ".webp") == 0;
 }
 
-void
+/* Remove the file an avatarUrl names, if it is one of ours. */
+static void
 avatar_unlink(struct app *a, const char *url)
 {
 	char		 path[PATH_MAX];
@@ -320,4 +332,32 @@ out:
 		log_warn("unlink %s", u.tmp);
 	PQclear(res);
 	multipart_free(mp);
+}
+
+void
+avatar_delete(struct app *a, struct http_req *r)
+{
+	struct app_user	 u;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	char		 id[32];
+	const char	*args[1] = { id };
+
+	http_drain(r);
+	if (app_auth(a, r, &u) == -1)
+		return;
+	snprintf(id, sizeof(id), "%lld", u.id);
+	res = db_exec(&a->db, SQL_AVATAR_CLEAR, 1, args, &err);
+	if (err != DB_OK)
+		app_fail(r);
+	else if (PQntuples(res) != 1)
+		http_send_error(r, 401, "Unauthorized", 1);
+	else {
+		/* The row is committed: now the file may go. */
+		if (!PQgetisnull(res, 0, 0))
+			avatar_unlink(a, PQgetvalue(res, 0, 0));
+		http_send_json(r, 200, json_pack("{s:s}", "message",
+		    "Avatar removed"), NULL);
+	}
+	PQclear(res);
 }

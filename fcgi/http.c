@@ -36,7 +36,6 @@ http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 	memset(r, 0, sizeof(*r));
 	r->fr = fr;
 	r->conf = c;
-	r->route = "-";
 	r->clen = -1;
 	if ((r->method = param(fr, "REQUEST_METHOD")) == NULL)
 		r->method = "";

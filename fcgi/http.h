@@ -29,7 +29,6 @@ struct	http_req {
 	long long	 clen;		/* CONTENT_LENGTH, -1 if absent/bad */
 	long long	 body_read;	/* stdin bytes consumed so far */
 	int		 status;	/* status sent, 0 before (for the log) */
-	const char	*route;		/* route name for log and limits */
 };
 
 /* Fill r from fr's parameters (no I/O). */

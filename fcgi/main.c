@@ -45,8 +45,9 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
-#include "redis_util.h"
 #include "metrics.h"
+#include "redis_util.h"
+#include "route.h"
 
 #define LISTEN_BACKLOG	1024
 #define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
@@ -291,7 +292,8 @@ log_value(const char *s, char *out, size_t outsz)
  * the query string, headers, tokens or bodies.
  */
 static void
-log_request(const struct http_req *r, const char *id, long long usec)
+log_request(const struct http_req *r, enum route_id rid, const char *id,
+    long long usec)
 {
 	char	 path[224], method[48];
 
@@ -299,11 +301,11 @@ log_request(const struct http_req *r, const char *id, long long usec)
 	log_value(r->method, method, sizeof(method));
 	if (r->status >= 500)
 		log_warnx("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, r->route, r->status,
+		    " path=%s ip=%s", id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 	else
 		log_info("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, r->route, r->status,
+		    " path=%s ip=%s", id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 }
 
@@ -326,6 +328,7 @@ worker(int lfd, const struct conf *c, int slot)
 	struct app		 a;
 	FCGX_Request		 fr;
 	struct http_req		 r;
+	enum route_id		 rid;
 	struct sigaction	 sa;
 	struct epoll_event	 ev;
 	struct timespec		 t0, td;
@@ -423,15 +426,15 @@ worker(int lfd, const struct conf *c, int slot)
 		metrics_begin(metrics, slot);
 		http_req_init(&r, &fr, c);
 		request_id(&fr, ++nreq, id, sizeof(id));
-		route_dispatch(&a, &r);
+		rid = route_dispatch(&a, &r);
 		usec = us_since(&t0);
 		/* Before FCGX_Finish_r, which frees the parameters. */
-		log_request(&r, id, usec);
+		log_request(&r, rid, id, usec);
 		metrics_errors(metrics, a.db.errors - pg_seen,
 		    a.redis_errors - redis_seen);
 		pg_seen = a.db.errors;
 		redis_seen = a.redis_errors;
-		metrics_end(metrics, slot, r.route, r.status, usec);
+		metrics_end(metrics, slot, rid, r.status, usec);
 		/*
 		 * The whole request read (stdin at its end, no error):
 		 * without keepalive nginx sends nothing more, so the

@@ -23,13 +23,10 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "route.h"
 
-/* route.c's route names, plus what is not a route. */
-static const char *const	 routes[] = {
-	"register", "login", "refresh", "logout", "me", "me-patch",
-	"avatar", "avatar-delete", "healthz", "preflight", "404", "other"
-};
-#define NROUTES		(sizeof(routes) / sizeof(routes[0]))
+/* Series per route: route.h's ids, labelled with their names. */
+#define NROUTES		ROUTE__MAX
 
 /* Statuses counted apart; the last slot is "other". */
 static const int	 statuses[] = {
@@ -91,26 +88,15 @@ metrics_begin(struct metrics *m, int slot)
 		STORE(&m->inflight[slot], 1);
 }
 
-static size_t
-route_index(const char *route)
-{
-	size_t	 i;
-
-	for (i = 0; route != NULL && i < NROUTES - 1; i++)
-		if (strcmp(routes[i], route) == 0)
-			return i;
-	return NROUTES - 1;
-}
-
 void
-metrics_end(struct metrics *m, int slot, const char *route, int status,
+metrics_end(struct metrics *m, int slot, enum route_id route, int status,
     long long usec)
 {
 	size_t	 ri, si, bi;
 
 	if (m == NULL)
 		return;
-	ri = route_index(route);
+	ri = (unsigned)route < NROUTES ? (size_t)route : ROUTE_OTHER;
 	for (si = 0; si < NSTATUS - 1 && statuses[si] != status; si++)
 		continue;
 	if (usec < 0)
@@ -211,11 +197,11 @@ metrics_render(struct metrics *m, char **out, size_t *outlen)
 				continue;
 			if (statuses[i] != 0)
 				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"%d\"} %llu\n", routes[r],
+				    "status=\"%d\"} %llu\n", route_name(r),
 				    statuses[i], (unsigned long long)v);
 			else
 				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"other\"} %llu\n", routes[r],
+				    "status=\"other\"} %llu\n", route_name(r),
 				    (unsigned long long)v);
 		}
 	bprintf(&b, "# HELP chat_fcgi_request_duration_seconds Time from "
@@ -229,7 +215,7 @@ metrics_render(struct metrics *m, char **out, size_t *outlen)
 		for (cum = 0, i = 0; i <= NBOUNDS; i++) {
 			cum += LOAD(&m->hist[r][i]);
 			bprintf(&b, "chat_fcgi_request_duration_seconds_bucket"
-			    "{route=\"%s\",le=\"%s\"} %llu\n", routes[r],
+			    "{route=\"%s\",le=\"%s\"} %llu\n", route_name(r),
 			    i < NBOUNDS ? bound_names[i] : "+Inf",
 			    (unsigned long long)cum);
 		}
@@ -237,9 +223,9 @@ metrics_render(struct metrics *m, char **out, size_t *outlen)
 		bprintf(&b, "chat_fcgi_request_duration_seconds_sum"
 		    "{route=\"%s\"} %llu.%06llu\n"
 		    "chat_fcgi_request_duration_seconds_count"
-		    "{route=\"%s\"} %llu\n", routes[r],
+		    "{route=\"%s\"} %llu\n", route_name(r),
 		    (unsigned long long)(v / 1000000),
-		    (unsigned long long)(v % 1000000), routes[r],
+		    (unsigned long long)(v % 1000000), route_name(r),
 		    (unsigned long long)cum);
 	}
 	for (w = 0; w < m->workers; w++)

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "route.h"
+
 #define METRICS_CLIENTS	8	/* scrapers served at once */
 #define METRICS_REQ_MAX	4096	/* bytes of a scrape request */
 #define METRICS_TIMEOUT_MS 5000	/* a scrape's whole life */
@@ -27,10 +29,10 @@ struct metrics	*metrics_new(int workers);
 void	 metrics_begin(struct metrics *m, int slot);
 
 /*
- * ... and ends it: count it under route name "route" (route.c's names;
- * others are counted as "other") and status, with its duration in µs.
+ * ... and ends it: count it under its route (labelled with route_name)
+ * and status, with its duration in µs.
  */
-void	 metrics_end(struct metrics *m, int slot, const char *route,
+void	 metrics_end(struct metrics *m, int slot, enum route_id route,
 	    int status, long long usec);
 
 /* Add PostgreSQL and Redis failures seen by a worker. */

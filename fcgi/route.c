@@ -18,9 +18,12 @@
 #include <libpq-fe.h>
 
 #include "app.h"
+#include "auth.h"
+#include "avatar.h"
 #include "http.h"
 #include "log.h"
-#include "rl.h"
+#include "route.h"
+#include "users.h"
 
 enum	rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };
 
@@ -29,7 +32,7 @@ typedef void	 route_fn(struct app *, struct http_req *);
 struct	route {
 	const char	*method;
 	const char	*path;
-	const char	*name;		/* log and rate-limit key */
+	enum route_id	 id;		/* its name: log and rate-limit key */
 	enum rl_class	 rl;
 	route_fn	*fn;
 	int		 early;		/* fn settles the limit itself */
@@ -38,24 +41,31 @@ struct	route {
 static void	 healthz(struct app *, struct http_req *);
 
 static const struct route	 routes[] = {
-	{ "POST", "/auth/register", "register", RL_CLASS_AUTH, auth_register,
+	{ "POST", "/auth/register", ROUTE_REGISTER, RL_CLASS_AUTH,
+	    auth_register, 0 },
+	{ "POST", "/auth/login", ROUTE_LOGIN, RL_CLASS_AUTH, auth_login, 0 },
+	{ "POST", "/auth/refresh", ROUTE_REFRESH, RL_CLASS_REFRESH,
+	    auth_refresh, 0 },
+	{ "POST", "/auth/logout", ROUTE_LOGOUT, RL_CLASS_DEFAULT, auth_logout,
 	    0 },
-	{ "POST", "/auth/login", "login", RL_CLASS_AUTH, auth_login, 0 },
-	{ "POST", "/auth/refresh", "refresh", RL_CLASS_REFRESH, auth_refresh,
-	    0 },
-	{ "POST", "/auth/logout", "logout", RL_CLASS_DEFAULT, auth_logout, 0 },
 	/*
 	 * GET /users/me reads only: its SELECT goes out while the limit's
 	 * Redis call is under way, and is thrown away if refused.
 	 */
-	{ "GET", "/users/me", "me", RL_CLASS_DEFAULT, users_me_get, 1 },
-	{ "PATCH", "/users/me", "me-patch", RL_CLASS_DEFAULT, users_me_patch,
-	    0 },
-	{ "POST", "/users/me/avatar", "avatar", RL_CLASS_DEFAULT,
+	{ "GET", "/users/me", ROUTE_ME, RL_CLASS_DEFAULT, users_me_get, 1 },
+	{ "PATCH", "/users/me", ROUTE_ME_PATCH, RL_CLASS_DEFAULT,
+	    users_me_patch, 0 },
+	{ "POST", "/users/me/avatar", ROUTE_AVATAR, RL_CLASS_DEFAULT,
 	    avatar_upload, 0 },
-	{ "DELETE", "/users/me/avatar", "avatar-delete", RL_CLASS_DEFAULT,
-	    users_avatar_delete, 0 },
-	{ "GET", "/healthz", "healthz", RL_NONE, healthz, 0 },
+	{ "DELETE", "/users/me/avatar", ROUTE_AVATAR_DELETE, RL_CLASS_DEFAULT,
+	    avatar_delete, 0 },
+	{ "GET", "/healthz", ROUTE_HEALTHZ, RL_NONE, healthz, 0 },
+};
+
+/* The names of enum route_id, in its order. */
+static const char *const	 route_names[ROUTE__MAX] = {
+	"register", "login", "refresh", "logout", "me", "me-patch",
+	"avatar", "avatar-delete", "healthz", "preflight", "404", "other"
 };
 
 #define CORS_PREFLIGHT \
@@ -63,18 +73,11 @@ static const struct route	 routes[] = {
     "Access-Control-Allow-Headers: Authorization,Content-Type\r\n" \
     "Access-Control-Max-Age: 600\r\n"
 
-/*
- * After a failed command: was the connection simply closed under us
- * (Redis restarted, idle timeout)?  Then it is dropped and the caller
- * may try once more on a fresh one.
- */
-static int
-stale(struct app *a)
+const char *
+route_name(enum route_id id)
 {
-	int	 e = a->redis != NULL ? a->redis->err : 0;
-
-	app_redis_drop(a);
-	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
+	return (unsigned)id < ROUTE__MAX ? route_names[id] :
+	    route_names[ROUTE_OTHER];
 }
 
 /* 200 {"status":"ok",...} when PostgreSQL and Redis answer, else 503. */
@@ -96,7 +99,7 @@ healthz(struct app *a, struct http_req *r)
 	}
 	if ((c = app_redis(a)) != NULL) {
 		rep = redisCommand(c, "PING");
-		if (rep == NULL && stale(a)) {
+		if (rep == NULL && app_redis_stale(a)) {
 			if ((c = app_redis(a)) != NULL)
 				rep = redisCommand(c, "PING");
 		}
@@ -121,86 +124,23 @@ healthz(struct app *a, struct http_req *r)
 	http_send_json(r, pg_ok && redis_ok ? 200 : 503, body, NULL);
 }
 
-/*
- * Count the request against its limit: send the check (limit_start),
- * then read the answer (app_limit_finish), which returns 0 to go on, or
- * -1 after sending 429.  Redis down: fail open (serve and log), so an
- * outage of the limiter's store does not take the API down with it;
- * the limits come back with Redis.
- */
-static void
-limit_start(struct app *a, struct http_req *r, const struct route *rt)
+/* The limit a route's class names, or NULL for none. */
+static const struct conf_rate *
+route_rate(const struct app *a, enum rl_class rl)
 {
-	const struct conf_rate	*rate;
-	redisContext		*c;
-
-	a->rl_state = APP_RL_NONE;
-	switch (rt->rl) {
+	switch (rl) {
 	case RL_CLASS_AUTH:
-		rate = &a->conf->rl_auth;
-		break;
+		return &a->conf->rl_auth;
 	case RL_CLASS_REFRESH:
-		rate = &a->conf->rl_refresh;
-		break;
+		return &a->conf->rl_refresh;
 	case RL_CLASS_DEFAULT:
-		rate = &a->conf->rl_default;
-		break;
+		return &a->conf->rl_default;
 	default:
-		return;
-	}
-	a->rl_rate = rate;
-	a->rl_state = APP_RL_SKIP;
-	if ((c = app_redis(a)) == NULL) {
-		a->redis_errors++;
-		log_warnx("rate limit skipped: no Redis");
-		return;
-	}
-	if (rl_send(c, &a->rlq, rt->name, r->ip, rate) == 0)
-		a->rl_state = APP_RL_SENT;
-	else if (stale(a) && (c = app_redis(a)) != NULL &&
-	    rl_send(c, &a->rlq, rt->name, r->ip, rate) == 0)
-		a->rl_state = APP_RL_SENT;
-	else {
-		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
+		return NULL;
 	}
 }
 
-int
-app_limit_finish(struct app *a, struct http_req *r)
-{
-	redisContext	*c;
-	enum rl_result	 res;
-	long		 retry = 0;
-	char		 hdr[64];
-
-	if (a->rl_state != APP_RL_SENT) {
-		a->rl_state = APP_RL_NONE;
-		return 0;
-	}
-	a->rl_state = APP_RL_NONE;
-	res = rl_recv(a->redis, &a->rlq, &retry);
-	if (res == RL_ERROR && stale(a) && (c = app_redis(a)) != NULL)
-		res = rl_check(c, r->route, r->ip, a->rl_rate, &retry);
-	if (res == RL_ERROR) {
-		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
-		return 0;
-	}
-	if (res == RL_ALLOW)
-		return 0;
-	http_drain(r);
-	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", retry);
-	http_send_json(r, 429, json_pack("{s:i, s:s, s:s}",
-	    "statusCode", 429,
-	    "message", "ThrottlerException: Too Many Requests",
-	    "error", "Too Many Requests"), hdr);
-	return -1;
-}
-
-void
+enum route_id
 route_dispatch(struct app *a, struct http_req *r)
 {
 	const struct route	*rt = NULL;
@@ -208,10 +148,9 @@ route_dispatch(struct app *a, struct http_req *r)
 	size_t			 i, plen;
 
 	if (strcmp(r->method, "OPTIONS") == 0) {
-		r->route = "preflight";
 		http_drain(r);
 		http_send_empty(r, 204, CORS_PREFLIGHT);
-		return;
+		return ROUTE_PREFLIGHT;
 	}
 	/*
 	 * Express routes non-strictly and without regard to case:
@@ -230,7 +169,6 @@ route_dispatch(struct app *a, struct http_req *r)
 			break;
 		}
 	if (rt == NULL) {
-		r->route = "404";
 		http_drain(r);
 		/* Quote a bounded, printable-only sample of the URI. */
 		snprintf(msg, sizeof(msg), "Cannot %.10s %.200s", r->method,
@@ -240,14 +178,15 @@ route_dispatch(struct app *a, struct http_req *r)
 			    (unsigned char)msg[i] >= 0x7f)
 				msg[i] = '?';
 		http_send_error(r, 404, msg, 0);
-		return;
+		return ROUTE_NOT_FOUND;
 	}
-	r->route = rt->name;
-	limit_start(a, r, rt);
+	app_limit_start(a, r, route_name(rt->id), route_rate(a, rt->rl));
 	if (!rt->early && app_limit_finish(a, r) == -1)
-		return;
+		return rt->id;
 	rt->fn(a, r);
 	/* A handler that answered without settling: keep Redis in step. */
 	if (app_limit_finish(a, r) == -1)
-		log_warnx("%s: limit settled after the answer", rt->name);
+		log_warnx("%s: limit settled after the answer",
+		    route_name(rt->id));
+	return rt->id;
 }
