@@ -22,7 +22,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "log.h"
-#include "redis_util.h"
+#include "redis.h"
 #include "rl.h"
 
 int

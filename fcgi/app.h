@@ -20,7 +20,7 @@
 #include "dto.h"
 #include "http.h"
 #include "jwt.h"
-#include "redis_util.h"
+#include "redis.h"
 #include "rl.h"
 
 #define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */

@@ -46,7 +46,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "redis_util.h"
+#include "redis.h"
 #include "route.h"
 
 #define LISTEN_BACKLOG	1024

@@ -1,17 +1,14 @@
 /*
- * redis_util.h: REDIS_URL parsing and blocking hiredis connections, for
- * chat-fcgi (rate limits, health) and tests.  Event-loop code in
- * chat-realtime uses redis_url_parse and connects on its own.
+ * redis_util.h: REDIS_URL parsing, shared by chat-fcgi (which connects
+ * with fcgi/redis.h) and chat-realtime (which connects on its own event
+ * loop).
  */
 #ifndef REDIS_UTIL_H
 #define REDIS_UTIL_H
 
 #include <stddef.h>	/* size_t */
 
-#include <hiredis.h>
-
 #define REDIS_URL_MAX		512	/* bytes in REDIS_URL */
-#define REDIS_TIMEOUT_MS	2000	/* connect and command timeout */
 
 struct	redis_url {
 	char		 host[256];	/* host name or address; "" if unix */
@@ -29,13 +26,5 @@ struct	redis_url {
  */
 int	 redis_url_parse(const char *url, struct redis_url *u,
 	    const char **why);
-
-/*
- * Connect (blocking, REDIS_TIMEOUT_MS for connect and each command),
- * AUTH and SELECT as the URL says.  Returns a context to free with
- * redisFree(), or NULL (logged) with *why (if "why" is not NULL) set to
- * a static message for operators (a refused password says so).
- */
-redisContext	*redis_connect(const struct redis_url *u, const char **why);
 
 #endif /* !REDIS_UTIL_H */

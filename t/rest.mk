@@ -1,5 +1,5 @@
-# t/rest.mk: unit tests of the shared REST modules (lib/jwt, lib/valid,
-# lib/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
+# t/rest.mk: unit tests of the REST side's modules (lib/jwt, lib/valid,
+# fcgi/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
 # real Redis: REDIS_URL in the environment.
 check_PROGRAMS += t/jwt-test
 TESTS += t/jwt-test
@@ -11,8 +11,8 @@ check_PROGRAMS += t/valid-test t/rl-test
 TESTS += t/valid-test t/rl-test
 t_valid_test_SOURCES = t/valid.c
 t_valid_test_LDADD = $(CHAT_LIBS)
-t_rl_test_SOURCES = t/rl.c
-t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+t_rl_test_SOURCES = t/rl.c fcgi/rl.c fcgi/rl.h fcgi/redis.c fcgi/redis.h
+t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
 
 # chat-fcgi as a process, over TCP and a unix socket, with -m /metrics:

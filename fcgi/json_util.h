@@ -1,7 +1,7 @@
 /*
- * json_util.h: JSON helpers over jansson shared by chat-fcgi and
- * chat-realtime: body parsing with a JSON.parse-like error message, and
- * compact serialisation.
+ * json_util.h: chat-fcgi's JSON helpers over jansson: request body
+ * parsing with a JSON.parse-like error message, and compact
+ * serialisation of answers.
  */
 #ifndef JSON_UTIL_H
 #define JSON_UTIL_H
@@ -28,12 +28,5 @@ json_t	*json_util_parse(const char *buf, size_t len, char *err,
  * Returns a string to free(), or NULL.
  */
 char	*json_util_dump(const json_t *);
-
-/*
- * Set o[key] to a new string from s[0..len) or to null if s is NULL.
- * Returns 0 or -1 (invalid UTF-8 or no memory).
- */
-int	 json_util_set_strn(json_t *o, const char *key, const char *s,
-	    size_t len);
 
 #endif /* !JSON_UTIL_H */

@@ -49,14 +49,3 @@ json_util_dump(const json_t *j)
 	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER |
 	    JSON_ENCODE_ANY);
 }
-
-int
-json_util_set_strn(json_t *o, const char *key, const char *s, size_t len)
-{
-	json_t	*v;
-
-	v = s == NULL ? json_null() : json_stringn(s, len);
-	if (v == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
-}
