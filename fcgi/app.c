@@ -17,13 +17,13 @@
 #include <hiredis.h>
 #include <jansson.h>
 
-#include "app.h"
-#include "crypto_util.h"
-#include "http.h"
-#include "jwt.h"
-#include "log.h"
-#include "redis.h"
-#include "rl.h"
+#include "fcgi/app.h"
+#include "fcgi/crypto_util.h"
+#include "fcgi/http.h"
+#include "fcgi/redis.h"
+#include "fcgi/rl.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
 
 int
 app_init(struct app *a, const struct conf *c)

@@ -6,8 +6,8 @@
  * avatar.c) and the router (route.c) build on this, never on each
  * other.  Spec: docs/api.md §1.4, §1.5, §2.
  */
-#ifndef APP_H
-#define APP_H
+#ifndef FCGI_APP_H
+#define FCGI_APP_H
 
 #include <limits.h>	/* PATH_MAX */
 #include <stddef.h>
@@ -15,13 +15,13 @@
 #include <crypt.h>
 #include <hiredis.h>
 
-#include "conf.h"
-#include "db.h"
-#include "dto.h"
-#include "http.h"
-#include "jwt.h"
-#include "redis.h"
-#include "rl.h"
+#include "fcgi/db.h"
+#include "fcgi/dto.h"
+#include "fcgi/http.h"
+#include "fcgi/redis.h"
+#include "fcgi/rl.h"
+#include "lib/conf.h"
+#include "lib/jwt_util.h"
 
 #define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
 #define APP_BCRYPT_COST	10			/* docs/api.md §2.1: cost 10 */
@@ -100,4 +100,4 @@ enum dto_ctype	 app_body_type(const struct http_req *r);
 /* Send the 500 every handler uses when PostgreSQL fails. */
 void	 app_fail(struct http_req *r);
 
-#endif /* !APP_H */
+#endif /* !FCGI_APP_H */

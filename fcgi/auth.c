@@ -17,14 +17,14 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "app.h"
-#include "auth.h"
-#include "crypto_util.h"
-#include "db.h"
-#include "dto.h"
-#include "http.h"
-#include "jwt.h"
-#include "log.h"
+#include "fcgi/app.h"
+#include "fcgi/auth.h"
+#include "fcgi/crypto_util.h"
+#include "fcgi/db.h"
+#include "fcgi/dto.h"
+#include "fcgi/http.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
 
 static const char SQL_USER_EXISTS[] =
     "SELECT 1 FROM users WHERE lower(username) = lower($1)";

@@ -2,8 +2,8 @@
  * auth.h: the /auth handlers (register, login, refresh, logout), each
  * answering one request; route.c dispatches to them.
  */
-#ifndef AUTH_H
-#define AUTH_H
+#ifndef FCGI_AUTH_H
+#define FCGI_AUTH_H
 
 struct	app;
 struct	http_req;
@@ -13,4 +13,4 @@ void	 auth_login(struct app *, struct http_req *);
 void	 auth_refresh(struct app *, struct http_req *);
 void	 auth_logout(struct app *, struct http_req *);
 
-#endif /* !AUTH_H */
+#endif /* !FCGI_AUTH_H */

@@ -21,13 +21,13 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "app.h"
-#include "avatar.h"
-#include "crypto_util.h"
-#include "db.h"
-#include "http.h"
-#include "log.h"
-#include "multipart.h"
+#include "fcgi/app.h"
+#include "fcgi/avatar.h"
+#include "fcgi/crypto_util.h"
+#include "fcgi/db.h"
+#include "fcgi/http.h"
+#include "fcgi/multipart.h"
+#include "lib/log.h"
 
 #define AVATAR_PREFIX	"/uploads/avatars/"
 #define AVATAR_FIELD	"avatar"

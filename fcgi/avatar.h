@@ -2,8 +2,8 @@
  * avatar.h: the avatar handlers POST and DELETE /users/me/avatar;
  * route.c dispatches to them.
  */
-#ifndef AVATAR_H
-#define AVATAR_H
+#ifndef FCGI_AVATAR_H
+#define FCGI_AVATAR_H
 
 struct	app;
 struct	http_req;
@@ -11,4 +11,4 @@ struct	http_req;
 void	 avatar_upload(struct app *, struct http_req *);
 void	 avatar_delete(struct app *, struct http_req *);
 
-#endif /* !AVATAR_H */
+#endif /* !FCGI_AVATAR_H */

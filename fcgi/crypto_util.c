@@ -13,8 +13,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "crypto_util.h"
-#include "log.h"
+#include "fcgi/crypto_util.h"
+#include "lib/log.h"
 
 static void
 tohex(const unsigned char *in, size_t n, char *out)

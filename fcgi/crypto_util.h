@@ -3,8 +3,8 @@
  * tokens, avatar names), HMAC-SHA256 in hex (refresh token storage) and
  * a constant-time comparison.
  */
-#ifndef CRYPTO_UTIL_H
-#define CRYPTO_UTIL_H
+#ifndef FCGI_CRYPTO_UTIL_H
+#define FCGI_CRYPTO_UTIL_H
 
 #include <stddef.h>	/* size_t */
 
@@ -28,4 +28,4 @@ int	 crypto_hmac_sha256_hex(const char *key, const char *msg,
 int	 crypto_equal(const void *a, size_t alen, const void *b,
 	    size_t blen);
 
-#endif /* !CRYPTO_UTIL_H */
+#endif /* !FCGI_CRYPTO_UTIL_H */

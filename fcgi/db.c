@@ -13,8 +13,8 @@
 
 #include <libpq-fe.h>
 
-#include "db.h"
-#include "log.h"
+#include "fcgi/db.h"
+#include "lib/log.h"
 
 void
 db_init(struct db *d, const struct conf *c)

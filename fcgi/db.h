@@ -4,12 +4,12 @@
  * went away, so a PostgreSQL restart costs at most the request that
  * found the connection dead.  All SQL is parameterised.
  */
-#ifndef DB_H
-#define DB_H
+#ifndef FCGI_DB_H
+#define FCGI_DB_H
 
 #include <libpq-fe.h>
 
-#include "conf.h"
+#include "lib/conf.h"
 
 #define DB_CONNECT_TIMEOUT	"3"	/* seconds, libpq connect_timeout */
 #define DB_MAX_ARGS		16	/* parameters per statement */
@@ -73,4 +73,4 @@ int	 db_cmd(struct db *d, const char *sql);
 /* Close the connection (the next db_get reconnects). */
 void	 db_close(struct db *d);
 
-#endif /* !DB_H */
+#endif /* !FCGI_DB_H */

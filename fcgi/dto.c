@@ -14,9 +14,9 @@
 
 #include <jansson.h>
 
-#include "dto.h"
-#include "json_util.h"
-#include "valid.h"
+#include "fcgi/dto.h"
+#include "fcgi/json_util.h"
+#include "lib/valid.h"
 
 static const char *const	 fields[DTO__MAX][4] = {
 	{ "username", "password", "displayName", NULL },

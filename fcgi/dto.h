@@ -4,8 +4,8 @@
  * error answers match the original server's.  Pure code: no I/O; the
  * json-body fuzz target calls dto_parse directly.
  */
-#ifndef DTO_H
-#define DTO_H
+#ifndef FCGI_DTO_H
+#define FCGI_DTO_H
 
 #include <stddef.h>	/* size_t */
 
@@ -85,4 +85,4 @@ void	 dto_clear(struct dto *d);
  */
 json_t	*dto_error(int status, const char *msg, const char *error);
 
-#endif /* !DTO_H */
+#endif /* !FCGI_DTO_H */

@@ -16,9 +16,9 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
-#include "http.h"
-#include "json_util.h"
-#include "log.h"
+#include "fcgi/http.h"
+#include "fcgi/json_util.h"
+#include "lib/log.h"
 
 static const char *
 param(FCGX_Request *fr, const char *name)

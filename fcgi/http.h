@@ -3,15 +3,15 @@
  * parameters nginx sends (RFC 3875 names), the body read with a cap,
  * and JSON answers in NestJS's shapes with CORS headers.
  */
-#ifndef HTTP_H
-#define HTTP_H
+#ifndef FCGI_HTTP_H
+#define FCGI_HTTP_H
 
 #include <stddef.h>	/* size_t */
 
 #include <fcgiapp.h>
 #include <jansson.h>
 
-#include "conf.h"
+#include "lib/conf.h"
 
 #define HTTP_IP_MAX	64	/* bytes of REMOTE_ADDR kept */
 #define HTTP_DRAIN_MAX	(64L * 1024 * 1024) /* body bytes read to discard */
@@ -78,4 +78,4 @@ void	 http_send_empty(struct http_req *r, int status, const char *extra);
 /* The reason phrase of an HTTP status ("Not Found"). */
 const char	*http_reason(int status);
 
-#endif /* !HTTP_H */
+#endif /* !FCGI_HTTP_H */

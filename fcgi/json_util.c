@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "json_util.h"
+#include "fcgi/json_util.h"
 
 json_t *
 json_util_parse(const char *buf, size_t len, char *err, size_t errsz)

@@ -3,8 +3,8 @@
  * parsing with a JSON.parse-like error message, and compact
  * serialisation of answers.
  */
-#ifndef JSON_UTIL_H
-#define JSON_UTIL_H
+#ifndef FCGI_JSON_UTIL_H
+#define FCGI_JSON_UTIL_H
 
 #include <stddef.h>	/* size_t */
 
@@ -29,4 +29,4 @@ json_t	*json_util_parse(const char *buf, size_t len, char *err,
  */
 char	*json_util_dump(const json_t *);
 
-#endif /* !JSON_UTIL_H */
+#endif /* !FCGI_JSON_UTIL_H */

@@ -16,6 +16,7 @@ fcgi_chat_fcgi_SOURCES = \
 	fcgi/crypto_util.c fcgi/crypto_util.h \
 	fcgi/multipart.c fcgi/multipart.h \
 	fcgi/metrics.c fcgi/metrics.h
+fcgi_chat_fcgi_CPPFLAGS = $(CHAT_CPPFLAGS)
 fcgi_chat_fcgi_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(HIREDIS_CFLAGS) $(FCGI_CFLAGS) $(LIBCRYPT_CFLAGS) $(CRYPTO_CFLAGS)
 fcgi_chat_fcgi_LDADD = $(CHAT_LIBS) $(FCGI_LIBS)

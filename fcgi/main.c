@@ -41,13 +41,13 @@
 
 #include <fcgiapp.h>
 
-#include "app.h"
-#include "conf.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "redis.h"
-#include "route.h"
+#include "fcgi/app.h"
+#include "fcgi/http.h"
+#include "fcgi/metrics.h"
+#include "fcgi/redis.h"
+#include "fcgi/route.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 
 #define LISTEN_BACKLOG	1024
 #define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
@@ -59,8 +59,8 @@
 
 static volatile sig_atomic_t	 stopping;
 static int			 wake_fd = -1;	/* parent's self-pipe */
-static struct metrics		*metrics;
-static struct metrics_srv	 msrv;
+static struct fcgi_metrics		*metrics;
+static struct fcgi_metrics_srv	 msrv;
 
 static void
 on_stop(int sig)

@@ -21,9 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "route.h"
+#include "fcgi/metrics.h"
+#include "fcgi/route.h"
+#include "lib/log.h"
 
 /* Series per route: route.h's ids, labelled with their names. */
 #define NROUTES		ROUTE__MAX
@@ -46,7 +46,7 @@ static const char *const bound_names[] = {
 };
 #define NBOUNDS		(sizeof(bounds) / sizeof(bounds[0]))
 
-struct	metrics {
+struct	fcgi_metrics {
 	uint64_t	 req[NROUTES][NSTATUS];
 	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
 	uint64_t	 sum_us[NROUTES];
@@ -61,10 +61,10 @@ struct	metrics {
 #define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-struct metrics *
+struct fcgi_metrics *
 metrics_new(int workers)
 {
-	struct metrics	*m;
+	struct fcgi_metrics	*m;
 	size_t		 sz;
 
 	if (workers < 1 || workers > 65536)
@@ -82,14 +82,14 @@ metrics_new(int workers)
 }
 
 void
-metrics_begin(struct metrics *m, int slot)
+metrics_begin(struct fcgi_metrics *m, int slot)
 {
 	if (m != NULL && slot >= 0 && slot < m->workers)
 		STORE(&m->inflight[slot], 1);
 }
 
 void
-metrics_end(struct metrics *m, int slot, enum route_id route, int status,
+metrics_end(struct fcgi_metrics *m, int slot, enum route_id route, int status,
     long long usec)
 {
 	size_t	 ri, si, bi;
@@ -111,7 +111,7 @@ metrics_end(struct metrics *m, int slot, enum route_id route, int status,
 }
 
 void
-metrics_errors(struct metrics *m, unsigned long pg, unsigned long redis)
+metrics_errors(struct fcgi_metrics *m, unsigned long pg, unsigned long redis)
 {
 	if (m == NULL)
 		return;
@@ -122,7 +122,7 @@ metrics_errors(struct metrics *m, unsigned long pg, unsigned long redis)
 }
 
 void
-metrics_restart(struct metrics *m, int slot)
+metrics_restart(struct fcgi_metrics *m, int slot)
 {
 	if (m == NULL)
 		return;
@@ -172,7 +172,7 @@ bprintf(struct buf *b, const char *fmt, ...)
 }
 
 int
-metrics_render(struct metrics *m, char **out, size_t *outlen)
+metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 {
 	struct buf	 b;
 	uint64_t	 v, cum, n[NROUTES];
@@ -294,7 +294,7 @@ metrics_hostport(const char *s, char *host, size_t hostsz, char *port,
 }
 
 void
-metrics_srv_init(struct metrics_srv *s, struct metrics *m)
+metrics_srv_init(struct fcgi_metrics_srv *s, struct fcgi_metrics *m)
 {
 	int	 i;
 
@@ -306,8 +306,8 @@ metrics_srv_init(struct metrics_srv *s, struct metrics *m)
 }
 
 int
-metrics_srv_open(struct metrics_srv *s, const char *hostport,
-    struct metrics *m)
+metrics_srv_open(struct fcgi_metrics_srv *s, const char *hostport,
+    struct fcgi_metrics *m)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
 	char		 host[256], port[16];
@@ -349,7 +349,7 @@ metrics_srv_open(struct metrics_srv *s, const char *hostport,
 }
 
 static void
-client_close(struct metrics_client *c)
+client_close(struct fcgi_metrics_client *c)
 {
 	if (c->fd != -1)
 		close(c->fd);
@@ -359,7 +359,7 @@ client_close(struct metrics_client *c)
 }
 
 void
-metrics_srv_close(struct metrics_srv *s)
+metrics_srv_close(struct fcgi_metrics_srv *s)
 {
 	int	 i;
 
@@ -382,7 +382,7 @@ ms_until(const struct timespec *t)
 }
 
 int
-metrics_srv_pollfd(struct metrics_srv *s, struct pollfd *pfd,
+metrics_srv_pollfd(struct fcgi_metrics_srv *s, struct pollfd *pfd,
     int *timeout_ms)
 {
 	int	 i, n = 0;
@@ -410,7 +410,7 @@ metrics_srv_pollfd(struct metrics_srv *s, struct pollfd *pfd,
 
 /* The request is in (or broken): prepare the answer. */
 static void
-client_answer(struct metrics_srv *s, struct metrics_client *c)
+client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 {
 	char	*body = NULL, head[256];
 	size_t	 blen = 0;
@@ -443,7 +443,7 @@ client_answer(struct metrics_srv *s, struct metrics_client *c)
 }
 
 static void
-client_read(struct metrics_srv *s, struct metrics_client *c)
+client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 {
 	ssize_t	 n;
 
@@ -464,7 +464,7 @@ client_read(struct metrics_srv *s, struct metrics_client *c)
 }
 
 static void
-client_write(struct metrics_client *c)
+client_write(struct fcgi_metrics_client *c)
 {
 	ssize_t	 n;
 
@@ -482,9 +482,9 @@ client_write(struct metrics_client *c)
 }
 
 static void
-srv_accept(struct metrics_srv *s)
+srv_accept(struct fcgi_metrics_srv *s)
 {
-	struct metrics_client	*c;
+	struct fcgi_metrics_client	*c;
 	int			 fd, i, k;
 
 	/* A few per wakeup: a flood cannot keep the supervisor here. */
@@ -511,9 +511,9 @@ srv_accept(struct metrics_srv *s)
 }
 
 void
-metrics_srv_run(struct metrics_srv *s, const struct pollfd *pfd, int n)
+metrics_srv_run(struct fcgi_metrics_srv *s, const struct pollfd *pfd, int n)
 {
-	struct metrics_client	*c;
+	struct fcgi_metrics_client	*c;
 	int			 i, j;
 
 	if (s->lfd == -1)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "multipart.h"
+#include "fcgi/multipart.h"
 
 enum	mstate {
 	MS_PREAMBLE,	/* before the first boundary: discarded */

@@ -4,8 +4,8 @@
  * in chunks of any size and gets callbacks; memory use is fixed (it does
  * not grow with the body).
  */
-#ifndef MULTIPART_H
-#define MULTIPART_H
+#ifndef FCGI_MULTIPART_H
+#define FCGI_MULTIPART_H
 
 #include <stddef.h>	/* size_t */
 
@@ -105,4 +105,4 @@ void	 multipart_free(struct multipart *);
 /* A static description of an enum multipart_err value; never NULL. */
 const char	*multipart_strerror(int);
 
-#endif /* !MULTIPART_H */
+#endif /* !FCGI_MULTIPART_H */

@@ -10,8 +10,8 @@
 
 #include <hiredis.h>
 
-#include "log.h"
-#include "redis.h"
+#include "fcgi/redis.h"
+#include "lib/log.h"
 
 /*
  * Run a command expecting +OK; returns 0, or -1 (logged) with *why set

@@ -2,12 +2,12 @@
  * redis.h: blocking hiredis connections as REDIS_URL says, for
  * chat-fcgi's workers (rate limits, /healthz) and its start-up check.
  */
-#ifndef REDIS_H
-#define REDIS_H
+#ifndef FCGI_REDIS_H
+#define FCGI_REDIS_H
 
 #include <hiredis.h>
 
-#include "redis_util.h"
+#include "lib/redis_util.h"
 
 #define REDIS_TIMEOUT_MS	2000	/* connect and command timeout */
 
@@ -19,4 +19,4 @@
  */
 redisContext	*redis_connect(const struct redis_url *u, const char **why);
 
-#endif /* !REDIS_H */
+#endif /* !FCGI_REDIS_H */

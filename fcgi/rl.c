@@ -17,8 +17,8 @@
 #include <hiredis.h>
 #include <openssl/evp.h>
 
-#include "log.h"
-#include "rl.h"
+#include "fcgi/rl.h"
+#include "lib/log.h"
 
 static const char	 RL_SCRIPT[] =
     "local n = redis.call('INCR', KEYS[1]) "

@@ -6,12 +6,12 @@
  * Windows aligned to the clock would let 2N requests through in a
  * moment around each boundary; these cannot.
  */
-#ifndef RL_H
-#define RL_H
+#ifndef FCGI_RL_H
+#define FCGI_RL_H
 
 #include <hiredis.h>
 
-#include "conf.h"	/* struct conf_rate */
+#include "lib/conf.h"	/* struct conf_rate */
 
 #define RL_KEY_MAX	256	/* bytes in a counter key */
 
@@ -56,4 +56,4 @@ int	 rl_send(redisContext *c, struct rl_req *q, const char *route,
 enum rl_result	 rl_recv(redisContext *c, struct rl_req *q,
 		    long *retry_after);
 
-#endif /* !RL_H */
+#endif /* !FCGI_RL_H */

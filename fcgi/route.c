@@ -17,13 +17,13 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "app.h"
-#include "auth.h"
-#include "avatar.h"
-#include "http.h"
-#include "log.h"
-#include "route.h"
-#include "users.h"
+#include "fcgi/app.h"
+#include "fcgi/auth.h"
+#include "fcgi/avatar.h"
+#include "fcgi/http.h"
+#include "fcgi/route.h"
+#include "fcgi/users.h"
+#include "lib/log.h"
 
 enum	rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };
 

@@ -3,8 +3,8 @@
  * answers one request.  The names label the request log, the rate-limit
  * keys and the /metrics series; route.c defines them once.
  */
-#ifndef ROUTE_H
-#define ROUTE_H
+#ifndef FCGI_ROUTE_H
+#define FCGI_ROUTE_H
 
 struct	app;
 struct	http_req;
@@ -34,4 +34,4 @@ const char	*route_name(enum route_id);
  */
 enum route_id	 route_dispatch(struct app *, struct http_req *);
 
-#endif /* !ROUTE_H */
+#endif /* !FCGI_ROUTE_H */

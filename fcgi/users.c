@@ -15,11 +15,11 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "app.h"
-#include "db.h"
-#include "dto.h"
-#include "http.h"
-#include "users.h"
+#include "fcgi/app.h"
+#include "fcgi/db.h"
+#include "fcgi/dto.h"
+#include "fcgi/http.h"
+#include "fcgi/users.h"
 
 #define SQL_PROFILE_COLS \
     "id, username, display_name, avatar_url, avatar_color"

@@ -2,8 +2,8 @@
  * users.h: the profile handlers GET and PATCH /users/me; route.c
  * dispatches to them.
  */
-#ifndef USERS_H
-#define USERS_H
+#ifndef FCGI_USERS_H
+#define FCGI_USERS_H
 
 struct	app;
 struct	http_req;
@@ -11,4 +11,4 @@ struct	http_req;
 void	 users_me_get(struct app *, struct http_req *);
 void	 users_me_patch(struct app *, struct http_req *);
 
-#endif /* !USERS_H */
+#endif /* !FCGI_USERS_H */

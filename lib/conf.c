@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
+#include "lib/conf.h"
 
 static const char *
 env_or(const char *name, const char *dflt)

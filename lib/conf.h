@@ -3,8 +3,8 @@
  * chat-realtime.  Variable names and defaults follow DESIGN.md
  * "Configuration"; a program refuses to start without JWT secrets.
  */
-#ifndef CONF_H
-#define CONF_H
+#ifndef LIB_CONF_H
+#define LIB_CONF_H
 
 #include <stddef.h>
 
@@ -52,4 +52,4 @@ int	 conf_load(struct conf *c, const char **why);
 /* Parse "N/SECONDS" into r.  Returns 0 or -1 (r untouched). */
 int	 conf_parse_rate(const char *s, struct conf_rate *r);
 
-#endif /* !CONF_H */
+#endif /* !LIB_CONF_H */

@@ -3,11 +3,14 @@ noinst_LIBRARIES += lib/libchat.a
 lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
 	lib/log.c lib/log.h \
-	lib/jwt.c lib/jwt.h lib/jwt_libjwt.h \
+	lib/jwt_util.c lib/jwt_util.h \
 	lib/valid.c lib/valid.h \
 	lib/redis_util.c lib/redis_util.h
+lib_libchat_a_CPPFLAGS = $(CHAT_CPPFLAGS)
 lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(JWT_CFLAGS) \
 	$(CRYPTO_CFLAGS)
+# Transitional: realtime/chat.c includes "jwt.h" (now lib/jwt_util.h).
+EXTRA_DIST += lib/jwt.h
 # Link line for programs using libchat.a (with the libraries of what
 # chat-realtime links besides: libpq, hiredis).
 CHAT_LIBS = lib/libchat.a $(PQ_LIBS) $(JANSSON_LIBS) $(JWT_LIBS) \

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 #define LOG_LINE_MAX	2048	/* bytes of message kept per line */
 

@@ -4,8 +4,8 @@
  * Control bytes in the message are escaped so peers cannot forge lines.
  * Never log a token, JWT, password or whole request body.
  */
-#ifndef LOG_H
-#define LOG_H
+#ifndef LIB_LOG_H
+#define LIB_LOG_H
 
 enum	log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR };
 
@@ -21,4 +21,4 @@ void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_errx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
-#endif /* !LOG_H */
+#endif /* !LIB_LOG_H */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_util.h"
+#include "lib/redis_util.h"
 
 /* Copy s[0..n) into dst (size dstsz) with NUL.  Returns 0 or -1. */
 static int

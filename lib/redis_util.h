@@ -3,8 +3,8 @@
  * with fcgi/redis.h) and chat-realtime (which connects on its own event
  * loop).
  */
-#ifndef REDIS_UTIL_H
-#define REDIS_UTIL_H
+#ifndef LIB_REDIS_UTIL_H
+#define LIB_REDIS_UTIL_H
 
 #include <stddef.h>	/* size_t */
 
@@ -27,4 +27,4 @@ struct	redis_url {
 int	 redis_url_parse(const char *url, struct redis_url *u,
 	    const char **why);
 
-#endif /* !REDIS_UTIL_H */
+#endif /* !LIB_REDIS_UTIL_H */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "valid.h"
+#include "lib/valid.h"
 
 /*
  * Decode one code point at s[0..len).  Returns its byte length (1-4)

@@ -4,8 +4,8 @@
  * chat-realtime.  Pure functions over (pointer, length): no NUL needed,
  * nothing allocated.  Lengths count Unicode code points, not bytes.
  */
-#ifndef VALID_H
-#define VALID_H
+#ifndef LIB_VALID_H
+#define LIB_VALID_H
 
 #include <stddef.h>	/* size_t */
 
@@ -55,4 +55,4 @@ int	 valid_display_name(const char *s, size_t len);
 int	 valid_content(const char *s, size_t len, const char **start,
 	    size_t *tlen);
 
-#endif /* !VALID_H */
+#endif /* !LIB_VALID_H */

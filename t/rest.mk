@@ -27,7 +27,7 @@ EXTRA_DIST += t/e2e/fcgi-metrics.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
-# ... and of the access-token check (lib/jwt.c).
+# ... and of the access-token check (lib/jwt_util.c).
 EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify
 # Both programs against a bad configuration (no JWT secret, a Redis that
 # refuses the password): node --test, with a tiny FastCGI client.

@@ -1,5 +1,5 @@
 /*
- * jwt.c: sign HS256 access tokens with libjwt 1.10, and verify them
+ * jwt_util.c: sign HS256 access tokens with libjwt 1.10, and verify them
  * here with OpenSSL's SHA-256 directly: verification runs on every
  * authenticated request, and libjwt's decode (base64 copies, two JSON
  * parses, a MAC fetched per call) cost more than the check itself.
@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <jwt_libjwt.h>
+#include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "jwt.h"
-#include "log.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
 
 #define HMAC_BLOCK	64	/* SHA-256 block size */
 #define HMAC_LEN	32	/* SHA-256 output size */
