@@ -4,7 +4,8 @@
  * REQUEST_METHOD, DOCUMENT_URI, REQUEST_URI, CONTENT_TYPE,
  * CONTENT_LENGTH, REMOTE_ADDR, HTTP_AUTHORIZATION, HTTP_ORIGIN.
  * Header values written back are either constants or checked to hold
- * no CR/LF, so a client cannot inject headers.
+ * only visible ASCII (the echoed Origin: lib/cors.c), so a client
+ * cannot inject headers.
  */
 #include "config.h"
 
@@ -18,6 +19,7 @@
 
 #include "fcgi/http.h"
 #include "fcgi/json_util.h"
+#include "lib/cors.h"
 #include "lib/log.h"
 
 static const char *
@@ -169,54 +171,23 @@ http_reason(int status)
 	}
 }
 
-/*
- * Does "origin" appear in the comma-separated CORS_ORIGIN list?  The
- * origin is echoed back only then, and must hold no control bytes.
- */
-static int
-origin_allowed(const char *list, const char *origin)
-{
-	const char	*p, *e;
-	size_t		 olen = strlen(origin), i;
-
-	for (i = 0; i < olen; i++)
-		if ((unsigned char)origin[i] < 0x20 || origin[i] == 0x7f)
-			return 0;
-	for (p = list; *p != '\0'; p = *e == ',' ? e + 1 : e) {
-		while (*p == ' ')
-			p++;
-		if ((e = strchr(p, ',')) == NULL)
-			e = p + strlen(p);
-		while (e > p && e[-1] == ' ')
-			e--;
-		if ((size_t)(e - p) == olen && strncmp(p, origin, olen) == 0)
-			return 1;
-		while (*e == ' ')
-			e++;
-		if (*e == '\0')
-			break;
-	}
-	return 0;
-}
-
 static void
 send_head(struct http_req *r, int status, const char *extra)
 {
-	const char	*co = r->conf->cors_origin;
+	enum cors_allow	 ca;
 
 	r->status = status;
 	FCGX_FPrintF(r->fr->out, "Status: %d %s\r\n", status,
 	    http_reason(status));
-	if (strcmp(co, "*") == 0)
+	ca = cors_check(r->conf->cors_origin, r->origin,
+	    r->origin != NULL ? strlen(r->origin) : 0);
+	if (ca == CORS_ANY)
 		FCGX_PutS("Access-Control-Allow-Origin: *\r\n", r->fr->out);
-	else {
+	else if (ca != CORS_OFF)
 		FCGX_PutS("Vary: Origin\r\n", r->fr->out);
-		if (r->origin != NULL && origin_allowed(co, r->origin))
-			FCGX_FPrintF(r->fr->out,
-			    "Access-Control-Allow-Origin: %s\r\n"
-			    "Access-Control-Allow-Credentials: true\r\n",
-			    r->origin);
-	}
+	if (ca == CORS_ORIGIN)
+		FCGX_FPrintF(r->fr->out, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n", r->origin);
 	if (extra != NULL)
 		FCGX_PutS(extra, r->fr->out);
 }

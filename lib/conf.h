@@ -24,11 +24,8 @@ struct	conf {
 	/*
 	 * CORS_ORIGIN (docs/api.md §1.7), default "http://localhost:3000":
 	 * "*" (any origin) or a comma-separated list of origins, spaces
-	 * around each ignored.
-	 * chat-fcgi (fcgi/http.c) echoes an Origin equal to an entry (case
-	 * sensitive); chat-realtime (realtime/tr_poll.c) compares without
-	 * case and, when nothing matches, still sends a one-entry list's
-	 * origin.  Taken as one string: "*" inside a list is just an entry.
+	 * around each ignored; lib/cors.h says what a response names.
+	 * Taken as one string: "*" inside a list is just an entry.
 	 */
 	const char	*cors_origin;
 	const char	*redis_url;	/* REDIS_URL: redis://host:port[/db] or unix:/path */

@@ -2,6 +2,7 @@
 noinst_LIBRARIES += lib/libchat.a
 lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
+	lib/cors.c lib/cors.h \
 	lib/log.c lib/log.h \
 	lib/jwt_util.c lib/jwt_util.h \
 	lib/valid.c lib/valid.h \

@@ -1,0 +1,5 @@
+# t/lib.mk: unit tests (TAP) of lib/'s modules that both programs use.
+check_PROGRAMS += t/cors-test
+TESTS += t/cors-test
+t_cors_test_SOURCES = t/cors.c
+t_cors_test_LDADD = lib/libchat.a
