@@ -3,17 +3,17 @@
  * responder (see metrics.h).  Workers only add to the counters; the
  * parent reads them when scraped.  Counts are relaxed atomics: a scrape
  * may see a request in requests_total a moment before its histogram
- * bucket, which Prometheus tolerates.  The responder reads at most
- * METRICS_REQ_MAX bytes per client, answers once, and drops any client
- * that takes longer than METRICS_TIMEOUT_MS, so a slow or hostile
- * scraper costs the supervisor nothing but one descriptor.
+ * bucket, which Prometheus tolerates.  The text and the HTTP heads
+ * come from lib/prom.c; this file does the I/O.  The responder reads
+ * at most METRICS_REQ_MAX bytes per client, answers once, and drops any
+ * client that takes longer than METRICS_TIMEOUT_MS, so a slow or
+ * hostile scraper costs the supervisor nothing but one descriptor.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +24,7 @@
 #include "fcgi/metrics.h"
 #include "fcgi/route.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 
 /* Series per route: route.h's ids, labelled with their names. */
 #define NROUTES		ROUTE__MAX
@@ -131,134 +132,59 @@ metrics_restart(struct fcgi_metrics *m, int slot)
 		STORE(&m->inflight[slot], 0);
 }
 
-/* A growing output buffer, bounded by METRICS_OUT_MAX. */
-struct	buf {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-static void
-bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-	char	*np;
-	size_t	 ncap;
-
-	for (;;) {
-		if (b->err)
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		ncap = b->cap * 2;
-		if (ncap > METRICS_OUT_MAX ||
-		    (np = realloc(b->p, ncap)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-}
-
 int
 metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 {
-	struct buf	 b;
-	uint64_t	 v, cum, n[NROUTES];
+	struct prom	 p;
+	uint64_t	 v, n, bucket[NBOUNDS + 1];
 	size_t		 r, i;
-	long		 inflight = 0;
+	uint64_t	 inflight = 0;
+	char		 st[16];
 	int		 w;
 
-	*out = NULL;
-	*outlen = 0;
-	memset(&b, 0, sizeof(b));
-	b.cap = 16384;
-	if ((b.p = malloc(b.cap)) == NULL) {
-		log_warn("malloc");
-		return -1;
-	}
-	bprintf(&b, "# HELP chat_fcgi_requests_total Requests answered, "
-	    "by route and status.\n"
-	    "# TYPE chat_fcgi_requests_total counter\n");
+	prom_init(&p, METRICS_OUT_MAX);
+	prom_family(&p, "chat_fcgi_requests_total", "counter",
+	    "Requests answered, by route and status.");
 	for (r = 0; r < NROUTES; r++)
 		for (i = 0; i < NSTATUS; i++) {
 			if ((v = LOAD(&m->req[r][i])) == 0)
 				continue;
 			if (statuses[i] != 0)
-				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"%d\"} %llu\n", route_name(r),
-				    statuses[i], (unsigned long long)v);
+				snprintf(st, sizeof(st), "%d", statuses[i]);
 			else
-				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"other\"} %llu\n", route_name(r),
-				    (unsigned long long)v);
+				memcpy(st, "other", sizeof("other"));
+			prom_sample(&p, "chat_fcgi_requests_total", v,
+			    "route", route_name(r), "status", st, NULL);
 		}
-	bprintf(&b, "# HELP chat_fcgi_request_duration_seconds Time from "
-	    "accepting a request to answering it, by route.\n"
-	    "# TYPE chat_fcgi_request_duration_seconds histogram\n");
+	prom_family(&p, "chat_fcgi_request_duration_seconds", "histogram",
+	    "Time from accepting a request to answering it, by route.");
 	for (r = 0; r < NROUTES; r++) {
-		for (n[r] = 0, i = 0; i <= NBOUNDS; i++)
-			n[r] += LOAD(&m->hist[r][i]);
-		if (n[r] == 0)
+		for (n = 0, i = 0; i <= NBOUNDS; i++)
+			n += bucket[i] = LOAD(&m->hist[r][i]);
+		if (n == 0)
 			continue;
-		for (cum = 0, i = 0; i <= NBOUNDS; i++) {
-			cum += LOAD(&m->hist[r][i]);
-			bprintf(&b, "chat_fcgi_request_duration_seconds_bucket"
-			    "{route=\"%s\",le=\"%s\"} %llu\n", route_name(r),
-			    i < NBOUNDS ? bound_names[i] : "+Inf",
-			    (unsigned long long)cum);
-		}
-		v = LOAD(&m->sum_us[r]);
-		bprintf(&b, "chat_fcgi_request_duration_seconds_sum"
-		    "{route=\"%s\"} %llu.%06llu\n"
-		    "chat_fcgi_request_duration_seconds_count"
-		    "{route=\"%s\"} %llu\n", route_name(r),
-		    (unsigned long long)(v / 1000000),
-		    (unsigned long long)(v % 1000000), route_name(r),
-		    (unsigned long long)cum);
+		prom_histogram(&p, "chat_fcgi_request_duration_seconds",
+		    "route", route_name(r), bound_names, bucket, NBOUNDS,
+		    (double)LOAD(&m->sum_us[r]) / 1e6);
 	}
 	for (w = 0; w < m->workers; w++)
 		inflight += LOAD(&m->inflight[w]) != 0;
-	bprintf(&b, "# HELP chat_fcgi_pg_errors_total PostgreSQL statements "
-	    "and connections that failed.\n"
-	    "# TYPE chat_fcgi_pg_errors_total counter\n"
-	    "chat_fcgi_pg_errors_total %llu\n"
-	    "# HELP chat_fcgi_redis_errors_total Redis commands and "
-	    "connections that failed.\n"
-	    "# TYPE chat_fcgi_redis_errors_total counter\n"
-	    "chat_fcgi_redis_errors_total %llu\n"
-	    "# HELP chat_fcgi_worker_restarts_total Workers that died and "
-	    "were started again.\n"
-	    "# TYPE chat_fcgi_worker_restarts_total counter\n"
-	    "chat_fcgi_worker_restarts_total %llu\n"
-	    "# HELP chat_fcgi_requests_in_flight Requests being answered "
-	    "now.\n"
-	    "# TYPE chat_fcgi_requests_in_flight gauge\n"
-	    "chat_fcgi_requests_in_flight %ld\n"
-	    "# HELP chat_fcgi_workers Worker processes configured.\n"
-	    "# TYPE chat_fcgi_workers gauge\n"
-	    "chat_fcgi_workers %d\n",
-	    (unsigned long long)LOAD(&m->pg_errors),
-	    (unsigned long long)LOAD(&m->redis_errors),
-	    (unsigned long long)LOAD(&m->restarts), inflight, m->workers);
-	if (b.err) {
+	prom_counter(&p, "chat_fcgi_pg_errors_total",
+	    "PostgreSQL statements and connections that failed.",
+	    LOAD(&m->pg_errors));
+	prom_counter(&p, "chat_fcgi_redis_errors_total",
+	    "Redis commands and connections that failed.",
+	    LOAD(&m->redis_errors));
+	prom_counter(&p, "chat_fcgi_worker_restarts_total",
+	    "Workers that died and were started again.", LOAD(&m->restarts));
+	prom_gauge(&p, "chat_fcgi_requests_in_flight",
+	    "Requests being answered now.", inflight);
+	prom_gauge(&p, "chat_fcgi_workers", "Worker processes configured.",
+	    (uint64_t)m->workers);
+	if ((*out = prom_done(&p, outlen)) == NULL) {
 		log_warnx("metrics: answer too large");
-		free(b.p);
 		return -1;
 	}
-	*out = b.p;
-	*outlen = b.len;
 	return 0;
 }
 
@@ -408,46 +334,40 @@ metrics_srv_pollfd(struct fcgi_metrics_srv *s, struct pollfd *pfd,
 	return n;
 }
 
-/* The request is in (or broken): prepare the answer. */
+/* The request head is in: prepare the answer (404 but for /metrics). */
 static void
-client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
+client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c,
+    const struct prom_req *rq)
 {
-	char	*body = NULL, head[256];
+	char	*body = NULL, head[PROM_HEAD_MAX];
 	size_t	 blen = 0;
-	int	 hlen, ok;
+	int	 hlen, status = 404;
 
-	ok = strncmp(c->in, "GET /metrics ", 13) == 0 ||
-	    strncmp(c->in, "GET /metrics?", 13) == 0;
-	if (ok && metrics_render(s->m, &body, &blen) == -1)
-		ok = -1;
-	if (ok == 1)
-		hlen = snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\n"
-		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
-	else
-		hlen = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\n"
-		    "Content-Length: 0\r\nConnection: close\r\n\r\n",
-		    ok == 0 ? "404 Not Found" : "500 Internal Server Error");
-	if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
-	    (c->out = malloc((size_t)hlen + blen)) == NULL) {
+	if (prom_http_is(rq, "GET", "/metrics"))
+		status = metrics_render(s->m, &body, &blen) == 0 ? 200 : 500;
+	hlen = prom_http_head(head, sizeof(head), status,
+	    status == 200 ? PROM_CTYPE : NULL, blen);
+	if (hlen == -1 || (c->out = malloc((size_t)hlen + blen)) == NULL) {
 		free(body);
 		client_close(c);
 		return;
 	}
 	memcpy(c->out, head, (size_t)hlen);
-	if (ok == 1)
+	if (blen > 0)
 		memcpy(c->out + hlen, body, blen);
-	c->outlen = (size_t)hlen + (ok == 1 ? blen : 0);
+	c->outlen = (size_t)hlen + blen;
 	c->outoff = 0;
 	free(body);
 }
 
+/* Read what the scraper sent; answer once the head is in. */
 static void
 client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 {
-	ssize_t	 n;
+	struct prom_req	 rq;
+	ssize_t		 n;
 
-	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -455,12 +375,16 @@ client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 		return;
 	}
 	c->inlen += (size_t)n;
-	c->in[c->inlen] = '\0';
-	if (strstr(c->in, "\r\n\r\n") != NULL ||
-	    strstr(c->in, "\n\n") != NULL)
-		client_answer(s, c);
-	else if (c->inlen == sizeof(c->in) - 1)
-		client_close(c);	/* headers too large */
+	switch (prom_http_parse(c->in, c->inlen, sizeof(c->in), &rq)) {
+	case PROM_HTTP_MORE:
+		break;
+	case PROM_HTTP_DONE:
+		client_answer(s, c, &rq);
+		break;
+	default:
+		client_close(c);	/* headers too large, or not HTTP */
+		break;
+	}
 }
 
 static void

@@ -4,6 +4,7 @@ lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
 	lib/cors.c lib/cors.h \
 	lib/log.c lib/log.h \
+	lib/prom.c lib/prom.h \
 	lib/jwt_util.c lib/jwt_util.h \
 	lib/valid.c lib/valid.h \
 	lib/redis_util.c lib/redis_util.h

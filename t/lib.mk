@@ -3,3 +3,8 @@ check_PROGRAMS += t/cors-test
 TESTS += t/cors-test
 t_cors_test_SOURCES = t/cors.c
 t_cors_test_LDADD = lib/libchat.a
+
+check_PROGRAMS += t/prom-test
+TESTS += t/prom-test
+t_prom_test_SOURCES = t/prom.c
+t_prom_test_LDADD = lib/libchat.a
