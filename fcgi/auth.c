@@ -23,6 +23,7 @@
 #include "fcgi/db.h"
 #include "fcgi/dto.h"
 #include "fcgi/http.h"
+#include "lib/hex.h"
 #include "lib/jwt_util.h"
 #include "lib/log.h"
 
@@ -275,15 +276,7 @@ out:
 static int
 token_shaped(const char *s, size_t len)
 {
-	size_t	 i;
-
-	if (len != 2 * APP_REFRESH_BYTES)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	return len == 2 * APP_REFRESH_BYTES && hex_is_lower(s, len);
 }
 
 void

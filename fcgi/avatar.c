@@ -27,6 +27,7 @@
 #include "fcgi/db.h"
 #include "fcgi/http.h"
 #include "fcgi/multipart.h"
+#include "lib/hex.h"
 #include "lib/log.h"
 
 #define AVATAR_PREFIX	"/uploads/avatars/"
@@ -184,12 +185,8 @@ sniff(const struct upload *u)
 static int
 our_name(const char *name)
 {
-	size_t	 i;
-
-	for (i = 0; i < 32; i++)
-		if (!((name[i] >= '0' && name[i] <= '9') ||
-		    (name[i] >= 'a' && name[i] <= 'f')))
-			return 0;
+	if (strnlen(name, 32) != 32 || !hex_is_lower(name, 32))
+		return 0;
 	return strcmp(name + 32, ".png") == 0 ||
 	    strcmp(name + 32, ".jpg") == 0 ||
 	    strcmp(name + 32, ".jpeg") == 0 ||

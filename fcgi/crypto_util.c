@@ -14,20 +14,8 @@
 #include <openssl/rand.h>
 
 #include "fcgi/crypto_util.h"
+#include "lib/hex.h"
 #include "lib/log.h"
-
-static void
-tohex(const unsigned char *in, size_t n, char *out)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 int
 crypto_random_hex(size_t nbytes, char *out, size_t outsz)
@@ -40,7 +28,7 @@ crypto_random_hex(size_t nbytes, char *out, size_t outsz)
 		log_warnx("RAND_bytes failed");
 		return -1;
 	}
-	tohex(buf, nbytes, out);
+	hex_encode(buf, nbytes, out);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
 }
@@ -60,7 +48,7 @@ crypto_hmac_sha256_hex(const char *key, const char *msg, size_t msglen,
 		log_warnx("HMAC-SHA256 failed");
 		return -1;
 	}
-	tohex(mac, maclen, out);
+	hex_encode(mac, maclen, out);
 	return 0;
 }
 

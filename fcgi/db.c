@@ -36,13 +36,11 @@ db_close(struct db *d)
 static PGconn *
 connect_new(const struct conf *c)
 {
-	const char	*keys[] = { "host", "port", "user", "password",
-	    "dbname", "connect_timeout", "application_name", NULL };
-	const char	*vals[] = { c->db_host, c->db_port, c->db_user,
-	    c->db_pass, c->db_name, DB_CONNECT_TIMEOUT, "chat-fcgi", NULL };
+	struct conf_pg	 cp;
 	PGconn		*pg;
 
-	if ((pg = PQconnectdbParams(keys, vals, 0)) == NULL) {
+	conf_pg_params(c, "chat-fcgi", DB_CONNECT_TIMEOUT, &cp);
+	if ((pg = PQconnectdbParams(cp.keys, cp.vals, 0)) == NULL) {
 		log_warnx("db: out of memory");
 		return NULL;
 	}

@@ -16,6 +16,7 @@
 
 #include "fcgi/dto.h"
 #include "fcgi/json_util.h"
+#include "lib/hex.h"
 #include "lib/valid.h"
 
 static const char *const	 fields[DTO__MAX][4] = {
@@ -162,18 +163,6 @@ check_display(json_t *v, json_t *m, struct dto *d)
 		msg(m, "displayName must not contain null characters");
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decode s[0..len) ('+' is a space) into out (len + 1 bytes).
  * If the result is not valid UTF-8, copy s as it is instead.  Returns
@@ -189,7 +178,8 @@ form_decode(const char *s, size_t len, char *out)
 		if (s[i] == '+')
 			out[o++] = ' ';
 		else if (s[i] == '%' && i + 2 < len &&
-		    (h = hexval(s[i + 1])) >= 0 && (l = hexval(s[i + 2])) >= 0) {
+		    (h = hex_digit(s[i + 1])) >= 0 &&
+		    (l = hex_digit(s[i + 2])) >= 0) {
 			out[o++] = (char)(h << 4 | l);
 			i += 2;
 		} else

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "fcgi/rl.h"
+#include "lib/hex.h"
 #include "lib/log.h"
 
 static const char	 RL_SCRIPT[] =
@@ -49,21 +50,16 @@ key_put(char *key, size_t pos, size_t keysz, const char *s, int sep)
 static const char *
 script_sha(void)
 {
-	static char		 hex[41];
-	static const char	 digits[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 n = 0, i;
+	static char	 hex[41];
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0;
 
 	if (hex[0] != '\0')
 		return hex;
 	if (EVP_Digest(RL_SCRIPT, sizeof(RL_SCRIPT) - 1, md, &n, EVP_sha1(),
 	    NULL) != 1 || n != 20)
 		return NULL;
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[40] = '\0';
+	hex_encode(md, n, hex);
 	return hex;
 }
 

@@ -20,13 +20,14 @@
 #include "fcgi/dto.h"
 #include "fcgi/http.h"
 #include "fcgi/users.h"
+#include "lib/ts.h"
 
 #define SQL_PROFILE_COLS \
     "id, username, display_name, avatar_url, avatar_color"
 
 static const char SQL_ME[] =
-    "SELECT " SQL_PROFILE_COLS ", to_char(created_at AT TIME ZONE 'UTC',"
-    " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM users WHERE id = $1";
+    "SELECT " SQL_PROFILE_COLS ", " TS_SQL("created_at")
+    " FROM users WHERE id = $1";
 static const char SQL_PATCH[] =
     "UPDATE users SET display_name = CASE WHEN $2 = 'set' THEN $3"
     " WHEN $2 = 'null' THEN NULL ELSE display_name END"

@@ -139,3 +139,21 @@ conf_load(struct conf *c, const char **why)
 	c->realtime_nodes = (int)v;
 	return 0;
 }
+
+void
+conf_pg_params(const struct conf *c, const char *app, const char *timeout,
+    struct conf_pg *p)
+{
+	size_t	 n = 0;
+
+#define KV(k, v)	do { p->keys[n] = (k); p->vals[n++] = (v); } while (0)
+	KV("host", c->db_host);
+	KV("port", c->db_port);
+	KV("user", c->db_user);
+	KV("password", c->db_pass);
+	KV("dbname", c->db_name);
+	KV("connect_timeout", timeout);
+	KV("application_name", app);
+	KV(NULL, NULL);
+#undef KV
+}

@@ -40,6 +40,27 @@ struct	conf {
 	int		 realtime_nodes; /* REALTIME_NODES */
 };
 
+#define CONF_PG_PARAMS	8	/* libpq keywords conf_pg_params fills, +1 */
+
+/*
+ * PostgreSQL connection settings as libpq keyword and value arrays, for
+ * PQconnectdbParams(keys, vals, 0) and PQconnectStartParams(keys, vals,
+ * 0): no conninfo string is built, so no value is ever quoted by hand.
+ */
+struct	conf_pg {
+	const char	*keys[CONF_PG_PARAMS];	/* NULL after the last */
+	const char	*vals[CONF_PG_PARAMS];	/* borrowed; NULL: default */
+};
+
+/*
+ * Fill p from c (host, port, user, password, dbname) plus
+ * connect_timeout "timeout" (seconds, as text) and application_name
+ * "app".  The strings stay c's and the caller's: p is valid while they
+ * are.
+ */
+void	 conf_pg_params(const struct conf *c, const char *app,
+	    const char *timeout, struct conf_pg *p);
+
 /*
  * Fill "c" from the environment (strings are borrowed from environ).
  * Returns 0, or -1 with *why set to a static message naming the variable.

@@ -3,11 +3,13 @@ noinst_LIBRARIES += lib/libchat.a
 lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
 	lib/cors.c lib/cors.h \
+	lib/hex.c lib/hex.h \
+	lib/jwt_util.c lib/jwt_util.h \
 	lib/log.c lib/log.h \
 	lib/prom.c lib/prom.h \
-	lib/jwt_util.c lib/jwt_util.h \
-	lib/valid.c lib/valid.h \
-	lib/redis_util.c lib/redis_util.h
+	lib/redis_util.c lib/redis_util.h \
+	lib/ts.c lib/ts.h \
+	lib/valid.c lib/valid.h
 lib_libchat_a_CPPFLAGS = $(CHAT_CPPFLAGS)
 lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(JWT_CFLAGS) \
 	$(CRYPTO_CFLAGS)

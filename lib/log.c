@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/ts.h"
 
 #define LOG_LINE_MAX	2048	/* bytes of message kept per line */
 
@@ -51,8 +52,8 @@ static void
 emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 {
 	char		 msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 128];
+	char		 ts[TS_ISO_LEN];
 	struct timeval	 tv;
-	struct tm	 tm;
 	size_t		 n = 0, i;
 	int		 len;
 
@@ -62,11 +63,10 @@ emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 	if (len < 0)
 		return;
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	len = snprintf(line, sizeof(line),
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000), prog,
+	if (ts_iso(ts, sizeof(ts), tv.tv_sec, (long)(tv.tv_usec / 1000)) ==
+	    -1)
+		ts[0] = '\0';
+	len = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, prog,
 	    (long)getpid(), level_names[lv]);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return;

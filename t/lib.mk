@@ -8,3 +8,12 @@ check_PROGRAMS += t/prom-test
 TESTS += t/prom-test
 t_prom_test_SOURCES = t/prom.c
 t_prom_test_LDADD = lib/libchat.a
+
+check_PROGRAMS += t/ts-test t/hex-test t/conf-test
+TESTS += t/ts-test t/hex-test t/conf-test
+t_ts_test_SOURCES = t/ts.c
+t_ts_test_LDADD = lib/libchat.a
+t_hex_test_SOURCES = t/hex.c
+t_hex_test_LDADD = lib/libchat.a
+t_conf_test_SOURCES = t/conf.c
+t_conf_test_LDADD = lib/libchat.a

@@ -5,7 +5,7 @@
  * route's body kind and the Content-Type; the rest is the body.  Checks the
  * answer's shape: a valid body has its strings inside root and within
  * the limits, an invalid one yields a 400 error body that serialises.
- * fuzz-sources: fcgi/dto.c fcgi/json_util.c lib/valid.c
+ * fuzz-sources: fcgi/dto.c fcgi/json_util.c lib/hex.c lib/valid.c
  * fuzz-libs: -ljansson
  */
 #include "config.h"

@@ -4,7 +4,7 @@
  * token as is; then its first bytes become a username that is signed
  * and must verify back to the same user (a forged or broken token must
  * never verify: only the signed one does).
- * fuzz-sources: lib/jwt_util.c lib/log.c
+ * fuzz-sources: lib/jwt_util.c lib/log.c lib/ts.c
  * fuzz-libs: -ljansson -ljwt -lcrypto
  */
 #include "config.h"
