@@ -2,7 +2,8 @@
  * auth.c: POST /auth/register, /auth/login, /auth/refresh and
  * /auth/logout.  Passwords are bcrypt (cost 10) through libcrypt's
  * crypt_r; refresh tokens are 40 random bytes shown as 80 hex digits and
- * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).
+ * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).  Each handler
+ * has the layout every handler shares (fcgi/handlers.h).
  * Spec: docs/api.md §1.5, §2.1-§2.4; DESIGN.md "Data model",
  * "Resolved details".
  */
@@ -18,10 +19,10 @@
 #include <libpq-fe.h>
 
 #include "fcgi/app.h"
-#include "fcgi/auth.h"
 #include "fcgi/crypto_util.h"
 #include "fcgi/db.h"
 #include "fcgi/dto.h"
+#include "fcgi/handlers.h"
 #include "fcgi/http.h"
 #include "lib/hex.h"
 #include "lib/jwt_util.h"

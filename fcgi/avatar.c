@@ -4,7 +4,8 @@
  * temporary file (never held in memory), capped at 2 MB, checked by its
  * magic bytes (the client's name and type are not trusted), renamed
  * into place under a random name, then recorded; the replaced file (or
- * the removed one) is unlinked only after the database says so.
+ * the removed one) is unlinked only after the database says so.  Both
+ * handlers have the layout every handler shares (fcgi/handlers.h).
  * Spec: docs/api.md §2.7, §2.8, §3; DESIGN.md "Resolved details".
  */
 #include "config.h"
@@ -22,9 +23,9 @@
 #include <libpq-fe.h>
 
 #include "fcgi/app.h"
-#include "fcgi/avatar.h"
 #include "fcgi/crypto_util.h"
 #include "fcgi/db.h"
+#include "fcgi/handlers.h"
 #include "fcgi/http.h"
 #include "fcgi/multipart.h"
 #include "lib/hex.h"

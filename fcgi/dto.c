@@ -57,6 +57,12 @@ allowed(enum dto_kind kind, const char *key)
 	return 0;
 }
 
+/*
+ * The check_* functions look alike on purpose: each is one property's
+ * decorators, and class-validator's messages, their wording and their
+ * order differ from property to property, so each spells its own.
+ */
+
 /* @IsString() @Length(3, 30) @Matches(/^[a-zA-Z0-9_]+$/) username */
 static void
 check_username(json_t *v, json_t *m, struct dto *d)

@@ -2,10 +2,12 @@
 bin_PROGRAMS += fcgi/chat-fcgi
 fcgi_chat_fcgi_SOURCES = \
 	fcgi/main.c \
+	fcgi/listen.c fcgi/listen.h \
 	fcgi/route.c fcgi/route.h \
-	fcgi/auth.c fcgi/auth.h \
-	fcgi/users.c fcgi/users.h \
-	fcgi/avatar.c fcgi/avatar.h \
+	fcgi/handlers.h \
+	fcgi/auth.c \
+	fcgi/users.c \
+	fcgi/avatar.c \
 	fcgi/app.c fcgi/app.h \
 	fcgi/http.c fcgi/http.h \
 	fcgi/dto.c fcgi/dto.h \

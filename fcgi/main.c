@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,9 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +40,7 @@
 
 #include "fcgi/app.h"
 #include "fcgi/http.h"
+#include "fcgi/listen.h"
 #include "fcgi/metrics.h"
 #include "fcgi/redis.h"
 #include "fcgi/route.h"
@@ -85,122 +83,29 @@ on_child(int sig)
 	errno = e;
 }
 
+/* on_stop for SIGTERM and SIGINT.  Returns 0, or -1 (logged). */
+static int
+catch_stop(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1) {
+		log_warn("sigaction");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
 	    "[-m HOST:PORT]\n");
 	exit(2);
-}
-
-/*
- * Bind a fresh unix socket at path, mode 0666, non-blocking (see
- * worker()).  It is bound and listening under a temporary name first
- * and renamed into place, so that the path never names a socket that
- * refuses connects (nginx would log an error for each) and a stale one
- * is replaced at once.  Its device and inode go to *dev, *ino so that
- * stopping removes the path only while it is still this socket.
- * Returns the fd or -1.
- */
-static int
-listen_unix(const char *path, dev_t *dev, ino_t *ino)
-{
-	struct sockaddr_un	 sun;
-	struct stat		 st;
-	int			 fd = -1, n;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld", path,
-	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		log_warnx("socket path too long: %s", path);
-		return -1;
-	}
-	/* A stale socket from a previous run; never replace anything else. */
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		log_warnx("%s exists and is not a socket", path);
-		return -1;
-	}
-	if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    unlink(sun.sun_path) == -1) {
-		log_warn("unlink %s", sun.sun_path);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1) {
-		log_warn("socket");
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", sun.sun_path);
-		close(fd);
-		return -1;
-	}
-	/* nginx workers run as another user. */
-	if (chmod(sun.sun_path, 0666) == -1 ||
-	    lstat(sun.sun_path, &st) == -1) {
-		log_warn("chmod %s", sun.sun_path);
-		goto fail;
-	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	if (listen(fd, LISTEN_BACKLOG) == -1) {
-		log_warn("listen %s", sun.sun_path);
-		goto fail;
-	}
-	if (rename(sun.sun_path, path) == -1) {
-		log_warn("rename %s", sun.sun_path);
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	unlink(sun.sun_path);
-	return -1;
-}
-
-/*
- * Listen on "HOST:PORT" ("[v6]:PORT" for IPv6): only the address given
- * (no wildcard unless asked for with 0.0.0.0 or [::]), non-blocking.
- * Returns the fd or -1.
- */
-static int
-listen_tcp(const char *hostport)
-{
-	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 host[256], port[16];
-	int		 fd = -1, one = 1, e;
-
-	if (metrics_hostport(hostport, host, sizeof(host), port,
-	    sizeof(port)) == -1) {
-		log_warnx("-s: not a path or HOST:PORT: %s", hostport);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("%s: %s", hostport, gai_strerror(e));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, ai->ai_protocol)) == -1)
-			continue;
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		log_warn("listen %s", hostport);
-	freeaddrinfo(res);
-	return fd;
 }
 
 /* Create dir (and UPLOAD_DIR above it) if missing. */
@@ -329,7 +234,6 @@ worker(int lfd, const struct conf *c, int slot)
 	FCGX_Request		 fr;
 	struct http_req		 r;
 	enum route_id		 rid;
-	struct sigaction	 sa;
 	struct epoll_event	 ev;
 	struct timespec		 t0, td;
 	sigset_t		 term, open, pend;
@@ -349,14 +253,8 @@ worker(int lfd, const struct conf *c, int slot)
 	}
 	sigdelset(&open, SIGTERM);
 	sigdelset(&open, SIGINT);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1) {
-		log_warn("sigaction");
+	if (catch_stop() == -1)
 		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((efd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		log_warn("epoll_create1");
@@ -524,26 +422,6 @@ stop_all(pid_t *pids, int n)
 		}
 }
 
-/*
- * Remove the socket path if it is still the one bound here (not one a
- * new instance has bound since).
- */
-static void
-unlink_sock(const char *path, dev_t dev, ino_t ino)
-{
-	struct stat	 st;
-
-	if (lstat(path, &st) == -1) {
-		if (errno != ENOENT)
-			log_warn("lstat %s", path);
-		return;
-	}
-	if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
-		return;
-	if (unlink(path) == -1)
-		log_warn("unlink %s", path);
-}
-
 /* A self-pipe: signal handlers write to it, poll wakes up. */
 static int
 wake_pipe(int *rfd)
@@ -600,6 +478,7 @@ main(int argc, char *argv[])
 
 	log_init("chat-fcgi");
 	maddr = getenv("METRICS_ADDR");
+	/* getopt(3)'s usual loop (t/bench/fcgi-minimal.c copies it). */
 	while ((ch = getopt(argc, argv, "m:s:")) != -1) {
 		switch (ch) {
 		case 'm':
@@ -633,14 +512,10 @@ main(int argc, char *argv[])
 	metrics_srv_init(&msrv, metrics);
 	if (wake_pipe(&rfd) == -1)
 		return 1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1) {
-		log_warn("sigaction");
+	if (catch_stop() == -1)
 		return 1;
-	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_child;
 	sa.sa_flags = SA_NOCLDSTOP;
 	if (sigaction(SIGCHLD, &sa, NULL) == -1) {
@@ -650,8 +525,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	/* A path has a '/' ("./fcgi.sock" for one here); else HOST:PORT. */
 	is_unix = strchr(sock, '/') != NULL;
-	if ((lfd = is_unix ? listen_unix(sock, &sdev, &sino) :
-	    listen_tcp(sock)) == -1)
+	if ((lfd = is_unix ? listen_unix(sock, LISTEN_BACKLOG, &sdev, &sino) :
+	    listen_tcp("-s", sock, LISTEN_BACKLOG)) == -1)
 		return 1;
 	if (maddr != NULL && metrics_srv_open(&msrv, maddr, metrics) == -1)
 		goto out;
@@ -742,7 +617,7 @@ out:
 	 */
 	if (lfd != -1) {
 		if (is_unix)
-			unlink_sock(sock, sdev, sino);
+			listen_unix_remove(sock, sdev, sino);
 		close(lfd);
 	}
 	if (pids != NULL) {

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fcgi/listen.h"
 #include "fcgi/metrics.h"
 #include "fcgi/route.h"
 #include "lib/log.h"
@@ -188,37 +188,6 @@ metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 	return 0;
 }
 
-int
-metrics_hostport(const char *s, char *host, size_t hostsz, char *port,
-    size_t portsz)
-{
-	const char	*colon, *h, *he;
-	size_t		 i;
-
-	if (s[0] == '[') {
-		h = s + 1;
-		if ((he = strchr(h, ']')) == NULL || he[1] != ':')
-			return -1;
-		colon = he + 1;
-	} else {
-		h = s;
-		if ((colon = strrchr(s, ':')) == NULL ||
-		    memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -1;	/* bare IPv6 needs brackets */
-		he = colon;
-	}
-	if (he == h || (size_t)(he - h) >= hostsz ||
-	    strlen(colon + 1) == 0 || strlen(colon + 1) >= portsz)
-		return -1;
-	for (i = 1; colon[i] != '\0'; i++)
-		if (colon[i] < '0' || colon[i] > '9')
-			return -1;
-	memcpy(host, h, (size_t)(he - h));
-	host[he - h] = '\0';
-	memcpy(port, colon + 1, strlen(colon + 1) + 1);
-	return 0;
-}
-
 void
 metrics_srv_init(struct fcgi_metrics_srv *s, struct fcgi_metrics *m)
 {
@@ -235,43 +204,9 @@ int
 metrics_srv_open(struct fcgi_metrics_srv *s, const char *hostport,
     struct fcgi_metrics *m)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 host[256], port[16];
-	int		 fd = -1, one = 1, e;
-
 	metrics_srv_init(s, m);
-	if (metrics_hostport(hostport, host, sizeof(host), port,
-	    sizeof(port)) == -1) {
-		log_warnx("metrics address must be HOST:PORT: %s", hostport);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("metrics address %s: %s", hostport,
-		    gai_strerror(e));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 64) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		log_warn("metrics: listen on %s", hostport);
-	freeaddrinfo(res);
-	s->lfd = fd;
-	return fd == -1 ? -1 : 0;
+	s->lfd = listen_tcp("metrics", hostport, METRICS_BACKLOG);
+	return s->lfd == -1 ? -1 : 0;
 }
 
 static void
@@ -387,6 +322,11 @@ client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 	}
 }
 
+/*
+ * Send what is left of the answer; close when it is all out.  Its shape
+ * is client_read's on purpose (EAGAIN waits for the next poll, 0 or an
+ * error closes): the two differ in direction, buffer and what follows.
+ */
 static void
 client_write(struct fcgi_metrics_client *c)
 {

@@ -19,6 +19,7 @@
 #define METRICS_REQ_MAX	4096	/* bytes of a scrape request */
 #define METRICS_TIMEOUT_MS 5000	/* a scrape's whole life */
 #define METRICS_OUT_MAX	(1024 * 1024) /* bytes of an answer */
+#define METRICS_BACKLOG	64	/* scrapers queued to be accepted */
 
 struct	fcgi_metrics;	/* the shared counters (opaque) */
 
@@ -91,12 +92,5 @@ void	 metrics_srv_run(struct fcgi_metrics_srv *s, const struct pollfd *pfd,
 
 /* Close every descriptor (the parent on exit, a worker after fork). */
 void	 metrics_srv_close(struct fcgi_metrics_srv *s);
-
-/*
- * Parse "host:port" or "[v6]:port" into host and port buffers.
- * Returns 0 or -1.  Used for -s and -m.
- */
-int	 metrics_hostport(const char *s, char *host, size_t hostsz,
-	    char *port, size_t portsz);
 
 #endif /* !FCGI_METRICS_H */

@@ -1,6 +1,6 @@
 /*
  * multipart.c: a streaming multipart/form-data parser.
- * Called by the avatar handler (http_avatar.c), which feeds the request
+ * Called by the avatar handler (avatar.c), which feeds the request
  * body in chunks as it reads FastCGI stdin.  No I/O, no logging, no
  * allocation after multipart_new(): memory is the boundary plus the
  * header cap, whatever the body size.  Part data is never buffered; it
@@ -58,32 +58,23 @@ static const char *const errs[MULTIPART_ERR__MAX] = {
 	"out of memory",			/* MULTIPART_ERR_NOMEM */
 };
 
-/*
- * RFC 7230 section 3.2.6 tchar: the bytes of a token.
- */
+/* Is c a letter, a digit, or one of the bytes in "extra"? */
 static int
-istchar(unsigned char c)
+alnum_or(unsigned char c, const char *extra)
 {
-
 	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
 	    (c >= 'A' && c <= 'Z'))
 		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c != '\0' && strchr(extra, c) != NULL;
 }
 
+/* RFC 7230 section 3.2.6 tchar: the bytes of a token. */
+#define istchar(c)	alnum_or((c), "!#$%&'*+-.^_`|~")
 /*
  * RFC 2046 section 5.1.1 bcharsnospace.  A space is also allowed, but
  * not as the last byte.
  */
-static int
-isbchar(unsigned char c)
-{
-
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != '\0' && strchr("'()+_,-./:=?", c) != NULL;
-}
+#define isbchar(c)	alnum_or((c), "'()+_,-./:=?")
 
 /* Is the boundary b (len bytes) well formed per RFC 2046? */
 static int
@@ -206,12 +197,44 @@ param_value(const char *p, size_t *pos, size_t len, char *out, size_t outsz,
 	return (int)(end - start);
 }
 
+/*
+ * The next parameter of a header value, from p[*pos]: OWS ";" OWS
+ * token "=" value (param_value, with its outsz and tokenonly).  Returns
+ * 1 with the name's span in *name, *nlen, the value decoded into out
+ * and its length in *vlen; 0 at the end (a trailing ";" tolerated); -1
+ * if malformed.  Advances *pos past what it read.
+ */
+static int
+next_param(const char *p, size_t *pos, size_t len, size_t *name,
+    size_t *nlen, char *out, size_t outsz, int tokenonly, int *vlen)
+{
+	size_t	 i;
+
+	i = skip_ows(p, *pos, len);
+	if (i == len)
+		return 0;
+	if (p[i] != ';')
+		return -1;
+	i = skip_ows(p, i + 1, len);
+	if (i == len)
+		return 0;
+	*name = i;
+	i = skip_token(p, i, len);
+	*nlen = i - *name;
+	if (*nlen == 0 || i == len || p[i] != '=')
+		return -1;
+	*pos = i + 1;
+	if ((*vlen = param_value(p, pos, len, out, outsz, tokenonly)) < 0)
+		return -1;
+	return 1;
+}
+
 int
 multipart_boundary(const char *ct, char *out, size_t outsz)
 {
 	char	 val[1024];
 	size_t	 len, pos, name, nlen;
-	int	 vlen, found = 0;
+	int	 rc, vlen, found = 0;
 
 	if (ct == NULL || out == NULL)
 		return -1;
@@ -227,23 +250,9 @@ multipart_boundary(const char *ct, char *out, size_t outsz)
 	pos = skip_token(ct, pos + 1, len);
 	if (!ci_eq(ct + name, pos - name, "multipart/form-data"))
 		return -1;
-	for (;;) {
-		pos = skip_ows(ct, pos, len);
-		if (pos == len)
-			break;
-		if (ct[pos] != ';')
-			return -1;
-		pos = skip_ows(ct, pos + 1, len);
-		if (pos == len)
-			break;		/* tolerate a trailing ";" */
-		name = pos;
-		pos = skip_token(ct, pos, len);
-		nlen = pos - name;
-		if (nlen == 0 || pos == len || ct[pos] != '=')
-			return -1;
-		pos++;
-		vlen = param_value(ct, &pos, len, val, sizeof(val), 0);
-		if (vlen < 0)
+	while ((rc = next_param(ct, &pos, len, &name, &nlen, val,
+	    sizeof(val), 0, &vlen)) != 0) {
+		if (rc == -1)
 			return -1;
 		if (!ci_eq(ct + name, nlen, "boundary"))
 			continue;
@@ -324,31 +333,18 @@ disposition(struct multipart *m, const char *p, size_t len,
 	size_t		 pos, start, nlen;
 	const char	*s;
 	char		*out;
-	int		 vlen;
+	int		 rc, vlen;
 
 	pos = skip_token(p, 0, len);
 	if (!ci_eq(p, pos, "form-data"))
 		return -1;
 	for (;;) {
-		pos = skip_ows(p, pos, len);
-		if (pos == len)
-			break;
-		if (p[pos] != ';')
-			return -1;
-		pos = skip_ows(p, pos + 1, len);
-		if (pos == len)
-			break;
-		start = pos;
-		pos = skip_token(p, pos, len);
-		nlen = pos - start;
-		if (nlen == 0 || pos == len || p[pos] != '=')
-			return -1;
-		pos++;
 		/* Decode in place at the end of strs. */
 		out = m->strs + m->slen;
-		vlen = param_value(p, &pos, len, out,
-		    sizeof(m->strs) - m->slen, 1);
-		if (vlen < 0)
+		if ((rc = next_param(p, &pos, len, &start, &nlen, out,
+		    sizeof(m->strs) - m->slen, 1, &vlen)) == 0)
+			break;
+		if (rc == -1)
 			return -1;
 		if (ci_eq(p + start, nlen, "name")) {
 			if (part->name != NULL)

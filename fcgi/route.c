@@ -18,11 +18,9 @@
 #include <libpq-fe.h>
 
 #include "fcgi/app.h"
-#include "fcgi/auth.h"
-#include "fcgi/avatar.h"
+#include "fcgi/handlers.h"
 #include "fcgi/http.h"
 #include "fcgi/route.h"
-#include "fcgi/users.h"
 #include "lib/log.h"
 
 enum	rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };

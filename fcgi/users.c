@@ -1,5 +1,6 @@
 /*
- * users.c: GET and PATCH /users/me, the caller's own profile.
+ * users.c: GET and PATCH /users/me, the caller's own profile, in the
+ * layout every handler shares (fcgi/handlers.h).
  * Spec: docs/api.md §1.5, §2.5, §2.6; DESIGN.md "Resolved details".
  */
 #include "config.h"
@@ -18,8 +19,8 @@
 #include "fcgi/app.h"
 #include "fcgi/db.h"
 #include "fcgi/dto.h"
+#include "fcgi/handlers.h"
 #include "fcgi/http.h"
-#include "fcgi/users.h"
 #include "lib/ts.h"
 
 #define SQL_PROFILE_COLS \

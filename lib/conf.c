@@ -19,9 +19,8 @@ env_or(const char *name, const char *dflt)
 	return (v == NULL || *v == '\0') ? dflt : v;
 }
 
-/* Parse a decimal in [lo, hi].  Returns 0 or -1. */
-static int
-parse_long(const char *s, long lo, long hi, long *out)
+int
+conf_parse_long(const char *s, long lo, long hi, long *out)
 {
 	char	*end;
 	long	 v;
@@ -49,8 +48,8 @@ conf_parse_rate(const char *s, struct conf_rate *r)
 	if ((slash = strchr(buf, '/')) == NULL)
 		return -1;
 	*slash = '\0';
-	if (parse_long(buf, 1, 1000000000L, &n) == -1 ||
-	    parse_long(slash + 1, 1, 86400L * 365, &w) == -1)
+	if (conf_parse_long(buf, 1, 1000000000L, &n) == -1 ||
+	    conf_parse_long(slash + 1, 1, 86400L * 365, &w) == -1)
 		return -1;
 	r->limit = n;
 	r->window = w;
@@ -66,7 +65,7 @@ env_long(const char *name, long dflt, long lo, long hi, long *out)
 		*out = dflt;
 		return 0;
 	}
-	return parse_long(v, lo, hi, out);
+	return conf_parse_long(v, lo, hi, out);
 }
 
 static int

@@ -67,6 +67,12 @@ void	 conf_pg_params(const struct conf *c, const char *app,
  */
 int	 conf_load(struct conf *c, const char **why);
 
+/*
+ * Parse s, a decimal of digits only (no sign, no blanks), into *out if
+ * it lies in [lo, hi].  Returns 0, or -1 (*out untouched).
+ */
+int	 conf_parse_long(const char *s, long lo, long hi, long *out);
+
 /* Parse "N/SECONDS" into r.  Returns 0 or -1 (r untouched). */
 int	 conf_parse_rate(const char *s, struct conf_rate *r);
 

@@ -6,10 +6,9 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "lib/conf.h"
 #include "lib/redis_util.h"
 
 /* Copy s[0..n) into dst (size dstsz) with NUL.  Returns 0 or -1. */
@@ -23,18 +22,15 @@ copyn(char *dst, size_t dstsz, const char *s, size_t n)
 	return 0;
 }
 
+/* conf_parse_long of s[0..n) (no NUL needed) into an int. */
 static int
 parse_int(const char *s, size_t n, int lo, int hi, int *out)
 {
-	char	 buf[16], *end;
+	char	 buf[16];
 	long	 v;
 
-	if (n == 0 || copyn(buf, sizeof(buf), s, n) == -1 ||
-	    buf[0] < '0' || buf[0] > '9')
-		return -1;
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+	if (copyn(buf, sizeof(buf), s, n) == -1 ||
+	    conf_parse_long(buf, lo, hi, &v) == -1)
 		return -1;
 	*out = (int)v;
 	return 0;

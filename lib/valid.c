@@ -72,6 +72,18 @@ valid_utf8(const char *s, size_t len, size_t *ncp)
 	return 0;
 }
 
+/*
+ * A rule's length bits: E_SHORT if nmin < min, E_LONG if nmax > max.
+ * Two counts, since a rule may measure its ends in different units
+ * (a password: code points at least, bytes at most).
+ */
+static int
+lengths(size_t nmin, size_t min, size_t nmax, size_t max)
+{
+	return (nmin < min ? VALID_E_SHORT : 0) |
+	    (nmax > max ? VALID_E_LONG : 0);
+}
+
 int
 valid_username(const char *s, size_t len)
 {
@@ -94,11 +106,7 @@ valid_username(const char *s, size_t len)
 			n = len;
 		len = n;
 	}
-	if (len < VALID_USERNAME_MIN)
-		e |= VALID_E_SHORT;
-	if (len > VALID_USERNAME_MAX)
-		e |= VALID_E_LONG;
-	return e;
+	return e | lengths(len, VALID_USERNAME_MIN, len, VALID_USERNAME_MAX);
 }
 
 int
@@ -112,11 +120,7 @@ valid_password(const char *s, size_t len)
 		    VALID_E_LONG : 0);
 	if (memchr(s, '\0', len) != NULL)
 		e |= VALID_E_CHARS;
-	if (n < VALID_PASSWORD_MIN)
-		e |= VALID_E_SHORT;
-	if (len > VALID_PASSWORD_MAX)
-		e |= VALID_E_LONG;
-	return e;
+	return e | lengths(n, VALID_PASSWORD_MIN, len, VALID_PASSWORD_MAX);
 }
 
 int
@@ -126,7 +130,7 @@ valid_display_name(const char *s, size_t len)
 
 	if (valid_utf8(s, len, &n) == -1)
 		return VALID_E_UTF8;
-	return (n > VALID_DISPLAY_MAX ? VALID_E_LONG : 0) |
+	return lengths(n, 0, n, VALID_DISPLAY_MAX) |
 	    (memchr(s, '\0', len) != NULL ? VALID_E_CHARS : 0);
 }
 
