@@ -4,8 +4,7 @@
  * crypt_r; refresh tokens are 40 random bytes shown as 80 hex digits and
  * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).  Each handler
  * has the layout every handler shares (fcgi/handlers.h).
- * Spec: docs/api.md §1.5, §2.1-§2.4; DESIGN.md "Data model",
- * "Resolved details".
+ * Spec: docs/api.md §1.5, §2.1-§2.4.
  */
 #include "config.h"
 
@@ -163,6 +162,10 @@ new_refresh(struct app *a, char *tok, size_t toksz, char *hash,
 	return 0;
 }
 
+/*
+ * POST /auth/register: validate, refuse a name already taken (409)
+ * before spending bcrypt on it, insert, answer {id, username}.
+ */
 void
 auth_register(struct app *a, struct http_req *r)
 {
@@ -212,6 +215,10 @@ out:
 	dto_clear(&d);
 }
 
+/*
+ * POST /auth/login: check the password (the bcrypt time is spent for an
+ * unknown user too), store a new refresh token, answer the token pair.
+ */
 void
 auth_login(struct app *a, struct http_req *r)
 {
@@ -280,6 +287,11 @@ token_shaped(const char *s, size_t len)
 	return len == 2 * APP_REFRESH_BYTES && hex_is_lower(s, len);
 }
 
+/*
+ * POST /auth/refresh: rotate the presented token in one statement; one
+ * that was already rotated away revokes every token of its user (reuse
+ * detection).  Either failure is 401 "Invalid refresh token".
+ */
 void
 auth_refresh(struct app *a, struct http_req *r)
 {
@@ -331,6 +343,7 @@ out:
 	dto_clear(&d);
 }
 
+/* POST /auth/logout: revoke the token if it is one of ours; always 200. */
 void
 auth_logout(struct app *a, struct http_req *r)
 {

@@ -6,7 +6,7 @@
  * into place under a random name, then recorded; the replaced file (or
  * the removed one) is unlinked only after the database says so.  Both
  * handlers have the layout every handler shares (fcgi/handlers.h).
- * Spec: docs/api.md §2.7, §2.8, §3; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §2.7, §2.8, §3.
  */
 #include "config.h"
 
@@ -86,6 +86,10 @@ type_allowed(const char *t)
 	return 0;
 }
 
+/*
+ * multipart callback: a part begins; the first "avatar" file part opens
+ * the temp file.
+ */
 static int
 part_begin(void *arg, const struct multipart_part *p)
 {
@@ -120,6 +124,10 @@ part_begin(void *arg, const struct multipart_part *p)
 	return 0;
 }
 
+/*
+ * multipart callback: part data.  The file's bytes go to the temp file,
+ * within APP_AVATAR_MAX, and its first bytes are kept for sniff().
+ */
 static int
 part_data(void *arg, const char *buf, size_t len)
 {
@@ -151,6 +159,7 @@ part_data(void *arg, const char *buf, size_t len)
 	return 0;
 }
 
+/* multipart callback: a part ended; the file is complete if it was ours. */
 static int
 part_end(void *arg)
 {
@@ -240,6 +249,10 @@ stream_body(struct http_req *r, struct multipart *mp, struct upload *u)
 	return 0;
 }
 
+/*
+ * POST /users/me/avatar: stream the file to a temp file, check it,
+ * rename it into place, record it, then remove the file it replaced.
+ */
 void
 avatar_upload(struct app *a, struct http_req *r)
 {
@@ -332,6 +345,7 @@ out:
 	multipart_free(mp);
 }
 
+/* DELETE /users/me/avatar: clear avatarUrl, then remove the file. */
 void
 avatar_delete(struct app *a, struct http_req *r)
 {

@@ -1,7 +1,9 @@
 /*
  * crypto_util.c: random hex, HMAC-SHA256 hex and constant-time compare
  * over OpenSSL's libcrypto.  Used by chat-fcgi for refresh tokens
- * (DESIGN.md "Data model": HMAC, not bcrypt) and avatar file names.
+ * (stored as an HMAC, not bcrypt: bcrypt reads only the first 72 of a
+ * token's 80 bytes and cannot be looked up by index) and avatar file
+ * names.
  */
 #include "config.h"
 

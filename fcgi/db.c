@@ -33,6 +33,7 @@ db_close(struct db *d)
 	d->sent = 0;
 }
 
+/* A new connection with c's settings, or NULL (logged). */
 static PGconn *
 connect_new(const struct conf *c)
 {

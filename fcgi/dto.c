@@ -4,7 +4,7 @@
  * string checked by lib/valid.c.  Messages copy class-validator's
  * wording so clients that show them keep working; for one property they
  * come in class-validator's order (the decorator written last first).
- * Spec: docs/api.md §1.2, §2.1-§2.6, §2.10; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.2, §2.1-§2.6, §2.10.
  */
 #include "config.h"
 
@@ -40,12 +40,14 @@ dto_error(int status, const char *msg, const char *error)
 	return o;
 }
 
+/* Append the message s to the array a.  Returns 0 or -1. */
 static int
 msg(json_t *a, const char *s)
 {
 	return json_array_append_new(a, json_string(s));
 }
 
+/* 1 if "key" is a property of kind's body (forbidNonWhitelisted). */
 static int
 allowed(enum dto_kind kind, const char *key)
 {

@@ -22,6 +22,7 @@
 #include "lib/cors.h"
 #include "lib/log.h"
 
+/* The CGI parameter "name" nginx passed, or NULL. */
 static const char *
 param(FCGX_Request *fr, const char *name)
 {
@@ -171,6 +172,11 @@ http_reason(int status)
 	}
 }
 
+/*
+ * Start an answer: the Status line, the CORS headers CORS_ORIGIN and
+ * the request's Origin call for (lib/cors.h), then "extra"; the caller
+ * ends the head.  Records the status for the log.
+ */
 static void
 send_head(struct http_req *r, int status, const char *extra)
 {

@@ -11,7 +11,7 @@
  * are gone (a TCP listener closes then too: closing it earlier would
  * reset what is queued).  Each request is logged as one
  * key=value line.  Workers are stateless: all state is in PostgreSQL,
- * Redis and UPLOAD_DIR (DESIGN.md "The picture").
+ * Redis and UPLOAD_DIR (README.md "Architecture").
  *
  * usage: chat-fcgi -s /path/to.sock | -s HOST:PORT [-m HOST:PORT]
  * (-m defaults to env METRICS_ADDR; none: no metrics endpoint).  FastCGI
@@ -60,6 +60,7 @@ static int			 wake_fd = -1;	/* parent's self-pipe */
 static struct fcgi_metrics		*metrics;
 static struct fcgi_metrics_srv	 msrv;
 
+/* SIGTERM, SIGINT: stop (see worker() and main()); wake the parent. */
 static void
 on_stop(int sig)
 {
@@ -72,6 +73,7 @@ on_stop(int sig)
 	errno = e;
 }
 
+/* SIGCHLD: wake the parent's poll so it reaps and restarts at once. */
 static void
 on_child(int sig)
 {
@@ -119,6 +121,7 @@ ensure_dir(const char *dir)
 	return 0;
 }
 
+/* Milliseconds (us_since: microseconds) since t0, CLOCK_MONOTONIC. */
 static long
 ms_since(const struct timespec *t0)
 {
@@ -354,6 +357,10 @@ out:
 	return rc;
 }
 
+/*
+ * Fork the worker for "slot", serving lfd; the child never returns
+ * here.  Returns the child's pid, or -1 (logged).
+ */
 static pid_t
 spawn(int lfd, const struct conf *c, int slot)
 {

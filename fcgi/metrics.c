@@ -209,6 +209,7 @@ metrics_srv_open(struct fcgi_metrics_srv *s, const char *hostport,
 	return s->lfd == -1 ? -1 : 0;
 }
 
+/* Close a scraper's socket and free its answer: its slot is free. */
 static void
 client_close(struct fcgi_metrics_client *c)
 {
@@ -232,6 +233,7 @@ metrics_srv_close(struct fcgi_metrics_srv *s)
 	s->lfd = -1;
 }
 
+/* Milliseconds until t (CLOCK_MONOTONIC), negative once it is past. */
 static long
 ms_until(const struct timespec *t)
 {
@@ -345,6 +347,7 @@ client_write(struct fcgi_metrics_client *c)
 		client_close(c);
 }
 
+/* Accept queued scrapers into free slots, each with its deadline. */
 static void
 srv_accept(struct fcgi_metrics_srv *s)
 {

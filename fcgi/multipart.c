@@ -112,6 +112,7 @@ ci_eq(const char *p, size_t len, const char *lit)
 	return 1;
 }
 
+/* The position after p[pos]'s optional blanks (OWS: SP, HTAB). */
 static size_t
 skip_ows(const char *p, size_t pos, size_t len)
 {
@@ -121,6 +122,7 @@ skip_ows(const char *p, size_t pos, size_t len)
 	return pos;
 }
 
+/* The position after the token (tchar bytes) at p[pos]. */
 static size_t
 skip_token(const char *p, size_t pos, size_t len)
 {

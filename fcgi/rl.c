@@ -7,7 +7,7 @@
  * command can be sent ahead of its reply (rl_send, rl_recv) so a worker
  * overlaps it with its PostgreSQL query.  Called by chat-fcgi
  * before a request does anything else, so a refused request has no
- * side effects (DESIGN.md "Resolved details").
+ * side effects (docs/api.md §1.6).
  */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /*
  * rl.h: fixed-window rate limits kept in Redis, so a limit holds across
- * every worker and host (DESIGN.md "Redis").  One counter per (route,
+ * every worker and host (docs/api.md §1.6).  One counter per (route,
  * client IP); its window opens at that client's first request and lasts
  * r->window seconds (the counter's expiry), like NestJS's throttler.
  * Windows aligned to the clock would let 2N requests through in a

@@ -4,7 +4,7 @@
  * (before anything else, so a refused request has no side effects; a
  * read-only handler may overlap it with its query), then the handler;
  * and GET /healthz.
- * Spec: docs/api.md §1.1, §1.4, §1.6, §1.7; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.1, §1.4, §1.6, §1.7.
  */
 #include "config.h"
 

@@ -1,7 +1,7 @@
 /*
  * users.c: GET and PATCH /users/me, the caller's own profile, in the
  * layout every handler shares (fcgi/handlers.h).
- * Spec: docs/api.md §1.5, §2.5, §2.6; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.5, §2.5, §2.6.
  */
 #include "config.h"
 
@@ -61,6 +61,7 @@ profile(PGresult *res, int created)
 	return j;
 }
 
+/* GET /users/me: the caller's profile with createdAt. */
 void
 users_me_get(struct app *a, struct http_req *r)
 {
@@ -104,6 +105,7 @@ users_me_get(struct app *a, struct http_req *r)
 	PQclear(res);
 }
 
+/* PATCH /users/me: set or clear displayName; the profile after. */
 void
 users_me_patch(struct app *a, struct http_req *r)
 {

@@ -1,5 +1,6 @@
 /*
- * conf.c: read DESIGN.md's environment variables into struct conf.
+ * conf.c: read the environment variables of README.md "Configuration"
+ * into struct conf.
  * Pure apart from getenv(); no I/O.
  */
 #include "config.h"
@@ -11,6 +12,7 @@
 
 #include "lib/conf.h"
 
+/* The environment variable "name", or dflt if unset or empty. */
 static const char *
 env_or(const char *name, const char *dflt)
 {
@@ -56,6 +58,7 @@ conf_parse_rate(const char *s, struct conf_rate *r)
 	return 0;
 }
 
+/* "name" as a decimal in [lo, hi], dflt if unset.  Returns 0 or -1. */
 static int
 env_long(const char *name, long dflt, long lo, long hi, long *out)
 {
@@ -68,6 +71,7 @@ env_long(const char *name, long dflt, long lo, long hi, long *out)
 	return conf_parse_long(v, lo, hi, out);
 }
 
+/* "name" as "N/SECONDS", dflt if unset.  Returns 0 or -1. */
 static int
 env_rate(const char *name, const char *dflt, struct conf_rate *r)
 {

@@ -1,6 +1,6 @@
 /*
  * conf.h: configuration from the environment, shared by chat-fcgi and
- * chat-realtime.  Variable names and defaults follow DESIGN.md
+ * chat-realtime.  Variable names and defaults: README.md
  * "Configuration"; a program refuses to start without JWT secrets.
  */
 #ifndef LIB_CONF_H

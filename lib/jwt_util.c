@@ -6,7 +6,7 @@
  * Every rule is ours either way: alg HS256 only, the signature compared
  * in constant time, exp, sub and username checked.  Called by
  * chat-fcgi (login, refresh, bearer auth) and chat-realtime (connect).
- * Claims: docs/api.md §1.5; DESIGN.md "Resolved details".
+ * Claims: docs/api.md §1.5.
  */
 #include "config.h"
 
@@ -118,6 +118,7 @@ struct	hmac_key {
 
 static __thread struct hmac_key	 hk;
 
+/* Forget k's key: free and zero everything. */
 static void
 hmac_key_clear(struct hmac_key *k)
 {
@@ -128,6 +129,10 @@ hmac_key_clear(struct hmac_key *k)
 	memset(k, 0, sizeof(*k));
 }
 
+/*
+ * Make k ready for "secret" (nothing to do if it already is): hash the
+ * inner and outer pads once.  Returns 0, or -1 with k cleared.
+ */
 static int
 hmac_key_set(struct hmac_key *k, const char *secret, size_t klen)
 {

@@ -66,6 +66,7 @@ putn(struct prom *p, const char *s, size_t n)
 	p->buf[p->len] = '\0';
 }
 
+/* Append the string s. */
 static void
 puts_(struct prom *p, const char *s)
 {

@@ -2,8 +2,9 @@
  * valid.c: the DTO field rules of valid.h.  Pure code over byte spans,
  * called by chat-fcgi's request validation and chat-realtime's chat
  * events; also reached by the json-body fuzz target.
- * Rules: docs/api.md §2.10, §4.3, §5; DESIGN.md "Resolved details" (code
- * points, 72-byte password cap, trimmed content).
+ * Rules: docs/api.md §2.10, §4.3, §5: lengths count code points, a
+ * password is at most 72 bytes (bcrypt reads no more), message content
+ * is trimmed before it is measured.
  */
 #include "config.h"
 
