@@ -1,7 +1,12 @@
 # t/local.mk: shared test helpers.
 EXTRA_DIST += t/tap.h
-# ... and end-to-end ones: reading /metrics (fcgi-metrics and
-# rt-ops-metrics), making PNG files (lib/api.mjs and browser).
-EXTRA_DIST += t/e2e/lib/prom.mjs t/e2e/lib/png.mjs
+# ... and end-to-end ones (node --test; npm ci from the lockfile):
+# HTTP helpers, waits, reading /metrics, making PNG files.
+EXTRA_DIST += t/e2e/package.json t/e2e/package-lock.json \
+	t/e2e/lib/api.mjs t/e2e/lib/ops.mjs t/e2e/lib/prom.mjs \
+	t/e2e/lib/png.mjs
 # Fuzzer crash inputs replayed by t/fuzz/run (t/fuzz/regress/README.md).
 EXTRA_DIST += t/fuzz/regress
+# The fuzz target of the Socket.IO server layer (t/rt-server-test's
+# code) and its seeds, which t/fuzz/run builds from the tarball too.
+EXTRA_DIST += t/fuzz/rt-server.c t/fuzz/corpus/rt-server

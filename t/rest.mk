@@ -24,6 +24,11 @@ TESTS += t/fcgi-stop-test
 t_fcgi_stop_test_SOURCES = t/fcgi-stop.c
 # End-to-end test of /metrics (node --test; env FCGI_METRICS_URL).
 EXTRA_DIST += t/e2e/fcgi-metrics.test.mjs
+# The REST routes end to end, and the web client in a browser.
+EXTRA_DIST += t/e2e/rest-auth.test.mjs t/e2e/rest-avatar.test.mjs \
+	t/e2e/rest-expiry.test.mjs t/e2e/rest-misc.test.mjs \
+	t/e2e/rest-ratelimit.test.mjs t/e2e/rest-users.test.mjs \
+	t/e2e/browser.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
