@@ -2,9 +2,9 @@
  * auth.c: POST /auth/register, /auth/login, /auth/refresh and
  * /auth/logout.  Passwords are bcrypt (cost 10) through libcrypt's
  * crypt_r; refresh tokens are 40 random bytes shown as 80 hex digits and
- * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).
- * Spec: docs/api.md §1.5, §2.1-§2.4; DESIGN.md "Data model",
- * "Resolved details".
+ * stored only as HMAC-SHA256(JWT_REFRESH_SECRET, token).  Each handler
+ * has the layout every handler shares (fcgi/handlers.h).
+ * Spec: docs/api.md §1.5, §2.1-§2.4.
  */
 #include "config.h"
 
@@ -17,13 +17,15 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "app.h"
-#include "crypto_util.h"
-#include "db.h"
-#include "dto.h"
-#include "http.h"
-#include "jwt.h"
-#include "log.h"
+#include "fcgi/app.h"
+#include "fcgi/crypto_util.h"
+#include "fcgi/db.h"
+#include "fcgi/dto.h"
+#include "fcgi/handlers.h"
+#include "fcgi/http.h"
+#include "lib/hex.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
 
 static const char SQL_USER_EXISTS[] =
     "SELECT 1 FROM users WHERE lower(username) = lower($1)";
@@ -70,10 +72,10 @@ static const char SQL_TOKEN_REVOKE[] =
 static int
 read_dto(struct http_req *r, enum dto_kind kind, struct dto *d)
 {
-	char	*body = NULL;
-	size_t	 len = 0;
-	json_t	*err = NULL;
-	int	 rc;
+	char   *body = NULL;
+	size_t	len = 0;
+	json_t *err = NULL;
+	int	rc;
 
 	memset(d, 0, sizeof(*d));
 	rc = http_body(r, DTO_BODY_MAX, &body, &len);
@@ -97,11 +99,11 @@ read_dto(struct http_req *r, enum dto_kind kind, struct dto *d)
 static int
 hash_password(struct app *a, const char *pw, char *out, size_t outsz)
 {
-	char		 salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	const char	*h;
+	char	    salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char *h;
 
 	if (crypt_gensalt_rn("$2b$", APP_BCRYPT_COST, NULL, 0, salt,
-	    sizeof(salt)) == NULL) {
+		sizeof(salt)) == NULL) {
 		log_warn("crypt_gensalt_rn");
 		return -1;
 	}
@@ -118,7 +120,7 @@ hash_password(struct app *a, const char *pw, char *out, size_t outsz)
 static int
 check_password(struct app *a, const char *pw, const char *hash)
 {
-	const char	*h;
+	const char *h;
 
 	h = crypt_r(pw, hash, a->cd);
 	if (h == NULL || h[0] == '*')
@@ -131,44 +133,47 @@ check_password(struct app *a, const char *pw, const char *hash)
  * refresh_token} with the raw refresh token "tok", already stored.
  */
 static void
-send_pair(struct app *a, struct http_req *r, long long uid,
-    const char *uname, const char *tok)
+send_pair(struct app *a, struct http_req *r, long long uid, const char *uname,
+    const char *tok)
 {
-	char	*access;
-	json_t	*j;
+	char   *access;
+	json_t *j;
 
 	if ((access = jwt_access_sign(a->conf->jwt_secret, uid, uname,
-	    time(NULL), a->conf->access_ttl)) == NULL) {
+		 time(NULL), a->conf->access_ttl)) == NULL) {
 		app_fail(r);
 		return;
 	}
-	j = json_pack("{s:s, s:s}", "access_token", access,
-	    "refresh_token", tok);
+	j = json_pack("{s:s, s:s}", "access_token", access, "refresh_token",
+	    tok);
 	free(access);
 	http_send_json(r, 200, j, NULL);
 }
 
 /* A new raw refresh token and its stored hash. */
 static int
-new_refresh(struct app *a, char *tok, size_t toksz, char *hash,
-    size_t hashsz)
+new_refresh(struct app *a, char *tok, size_t toksz, char *hash, size_t hashsz)
 {
 	if (crypto_random_hex(APP_REFRESH_BYTES, tok, toksz) == -1 ||
 	    crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret, tok,
-	    strlen(tok), hash, hashsz) == -1)
+		strlen(tok), hash, hashsz) == -1)
 		return -1;
 	return 0;
 }
 
+/*
+ * POST /auth/register: validate, refuse a name already taken (409)
+ * before spending bcrypt on it, insert, answer {id, username}.
+ */
 void
 auth_register(struct app *a, struct http_req *r)
 {
-	struct dto	 d;
-	PGresult	*res = NULL;
-	enum db_err	 err;
-	char		 hash[CRYPT_OUTPUT_SIZE];
-	const char	*args[3];
-	json_t		*j;
+	struct dto  d;
+	PGresult   *res = NULL;
+	enum db_err err;
+	char	    hash[CRYPT_OUTPUT_SIZE];
+	const char *args[3];
+	json_t	   *j;
 
 	if (read_dto(r, DTO_REGISTER, &d) == -1)
 		return;
@@ -201,24 +206,28 @@ auth_register(struct app *a, struct http_req *r)
 		goto out;
 	}
 	j = json_pack("{s:I, s:s}", "id",
-	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
-	    "username", PQgetvalue(res, 0, 1));
+	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "username",
+	    PQgetvalue(res, 0, 1));
 	http_send_json(r, 200, j, NULL);
 out:
 	PQclear(res);
 	dto_clear(&d);
 }
 
+/*
+ * POST /auth/login: check the password (the bcrypt time is spent for an
+ * unknown user too), store a new refresh token, answer the token pair.
+ */
 void
 auth_login(struct app *a, struct http_req *r)
 {
-	struct dto	 d;
-	PGresult	*res = NULL;
-	enum db_err	 err;
-	const char	*args[3];
-	char		 tok[2 * APP_REFRESH_BYTES + 1];
-	char		 hash[CRYPTO_SHA256_HEX], ttl[32], uid[32];
-	int		 ok = 0, plausible;
+	struct dto  d;
+	PGresult   *res = NULL;
+	enum db_err err;
+	const char *args[3];
+	char	    tok[2 * APP_REFRESH_BYTES + 1];
+	char	    hash[CRYPTO_SHA256_HEX], ttl[32], uid[32];
+	int	    ok = 0, plausible;
 
 	if (read_dto(r, DTO_LOGIN, &d) == -1)
 		return;
@@ -255,7 +264,7 @@ auth_login(struct app *a, struct http_req *r)
 	args[1] = hash;
 	args[2] = ttl;
 	{
-		PGresult	*ins;
+		PGresult *ins;
 
 		ins = db_exec(&a->db, SQL_TOKEN_INSERT, 3, args, &err);
 		PQclear(ins);
@@ -274,26 +283,23 @@ out:
 static int
 token_shaped(const char *s, size_t len)
 {
-	size_t	 i;
-
-	if (len != 2 * APP_REFRESH_BYTES)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	return len == 2 * APP_REFRESH_BYTES && hex_is_lower(s, len);
 }
 
+/*
+ * POST /auth/refresh: rotate the presented token in one statement; one
+ * that was already rotated away revokes every token of its user (reuse
+ * detection).  Either failure is 401 "Invalid refresh token".
+ */
 void
 auth_refresh(struct app *a, struct http_req *r)
 {
-	struct dto	 d;
-	PGresult	*res = NULL;
-	enum db_err	 err;
-	const char	*args[3];
-	char		 oldh[CRYPTO_SHA256_HEX], newh[CRYPTO_SHA256_HEX];
-	char		 tok[2 * APP_REFRESH_BYTES + 1], ttl[32];
+	struct dto  d;
+	PGresult   *res = NULL;
+	enum db_err err;
+	const char *args[3];
+	char	    oldh[CRYPTO_SHA256_HEX], newh[CRYPTO_SHA256_HEX];
+	char	    tok[2 * APP_REFRESH_BYTES + 1], ttl[32];
 
 	if (read_dto(r, DTO_REFRESH, &d) == -1)
 		return;
@@ -301,8 +307,8 @@ auth_refresh(struct app *a, struct http_req *r)
 		http_send_error(r, 401, "Invalid refresh token", 0);
 		goto out;
 	}
-	if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret,
-	    d.refresh_token, d.refresh_token_len, oldh, sizeof(oldh)) == -1 ||
+	if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret, d.refresh_token,
+		d.refresh_token_len, oldh, sizeof(oldh)) == -1 ||
 	    new_refresh(a, tok, sizeof(tok), newh, sizeof(newh)) == -1) {
 		app_fail(r);
 		goto out;
@@ -336,22 +342,24 @@ out:
 	dto_clear(&d);
 }
 
+/* POST /auth/logout: revoke the token if it is one of ours; always 200. */
 void
 auth_logout(struct app *a, struct http_req *r)
 {
-	struct dto	 d;
-	PGresult	*res = NULL;
-	enum db_err	 err;
-	const char	*args[1];
-	char		 h[CRYPTO_SHA256_HEX];
-	json_t		*j;
+	struct dto  d;
+	PGresult   *res = NULL;
+	enum db_err err;
+	const char *args[1];
+	char	    h[CRYPTO_SHA256_HEX];
+	json_t	   *j;
 
 	if (read_dto(r, DTO_REFRESH, &d) == -1)
 		return;
 	/* Unknown or malformed tokens are already logged out. */
 	if (token_shaped(d.refresh_token, d.refresh_token_len)) {
 		if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret,
-		    d.refresh_token, d.refresh_token_len, h, sizeof(h)) == -1) {
+			d.refresh_token, d.refresh_token_len, h,
+			sizeof(h)) == -1) {
 			app_fail(r);
 			goto out;
 		}

@@ -4,7 +4,7 @@
  * string checked by lib/valid.c.  Messages copy class-validator's
  * wording so clients that show them keep working; for one property they
  * come in class-validator's order (the decorator written last first).
- * Spec: docs/api.md §1.2, §2.1-§2.6, §2.10; DESIGN.md "Resolved details".
+ * Spec: docs/api.md §1.2, §2.1-§2.6, §2.10.
  */
 #include "config.h"
 
@@ -14,11 +14,12 @@
 
 #include <jansson.h>
 
-#include "dto.h"
-#include "json_util.h"
-#include "valid.h"
+#include "fcgi/dto.h"
+#include "fcgi/json_util.h"
+#include "lib/hex.h"
+#include "lib/valid.h"
 
-static const char *const	 fields[DTO__MAX][4] = {
+static const char *const fields[DTO__MAX][4] = {
 	{ "username", "password", "displayName", NULL },
 	{ "username", "password", NULL, NULL },
 	{ "refreshToken", NULL, NULL, NULL },
@@ -28,27 +29,29 @@ static const char *const	 fields[DTO__MAX][4] = {
 json_t *
 dto_error(int status, const char *msg, const char *error)
 {
-	json_t	*o;
+	json_t *o;
 
 	if (error != NULL)
 		o = json_pack("{s:i, s:s, s:s}", "statusCode", status,
 		    "message", msg, "error", error);
 	else
-		o = json_pack("{s:i, s:s}", "statusCode", status,
-		    "message", msg);
+		o = json_pack("{s:i, s:s}", "statusCode", status, "message",
+		    msg);
 	return o;
 }
 
+/* Append the message s to the array a.  Returns 0 or -1. */
 static int
 msg(json_t *a, const char *s)
 {
 	return json_array_append_new(a, json_string(s));
 }
 
+/* 1 if "key" is a property of kind's body (forbidNonWhitelisted). */
 static int
 allowed(enum dto_kind kind, const char *key)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; fields[kind][i] != NULL; i++)
 		if (strcmp(fields[kind][i], key) == 0)
@@ -56,19 +59,27 @@ allowed(enum dto_kind kind, const char *key)
 	return 0;
 }
 
+/*
+ * The check_* functions look alike on purpose: each is one property's
+ * decorators, and class-validator's messages, their wording and their
+ * order differ from property to property, so each spells its own.
+ */
+
 /* @IsString() @Length(3, 30) @Matches(/^[a-zA-Z0-9_]+$/) username */
 static void
 check_username(json_t *v, json_t *m, struct dto *d)
 {
-	int	 e;
+	int e;
 
 	if (!json_is_string(v)) {
-		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
+		msg(m,
+		    "username must match /^[a-zA-Z0-9_]+$/ regular "
 		    "expression");
-		msg(m, v == NULL || json_is_null(v) ?
-		    "username must be longer than or equal to 3 characters" :
-		    "username must be longer than or equal to 3 and shorter "
-		    "than or equal to 30 characters");
+		msg(m,
+		    v == NULL || json_is_null(v) ?
+			"username must be longer than or equal to 3 characters" :
+			"username must be longer than or equal to 3 and shorter "
+			"than or equal to 30 characters");
 		msg(m, "username must be a string");
 		return;
 	}
@@ -76,13 +87,16 @@ check_username(json_t *v, json_t *m, struct dto *d)
 	d->username_len = json_string_length(v);
 	e = valid_username(d->username, d->username_len);
 	if (e & VALID_E_CHARS)
-		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
+		msg(m,
+		    "username must match /^[a-zA-Z0-9_]+$/ regular "
 		    "expression");
 	if (e & VALID_E_SHORT)
-		msg(m, "username must be longer than or equal to 3 "
+		msg(m,
+		    "username must be longer than or equal to 3 "
 		    "characters");
 	if (e & VALID_E_LONG)
-		msg(m, "username must be shorter than or equal to 30 "
+		msg(m,
+		    "username must be shorter than or equal to 30 "
 		    "characters");
 }
 
@@ -90,11 +104,12 @@ check_username(json_t *v, json_t *m, struct dto *d)
 static void
 check_password(json_t *v, json_t *m, struct dto *d)
 {
-	int	 e;
+	int e;
 
 	if (!json_is_string(v)) {
 		msg(m, "password must be shorter than or equal to 72 bytes");
-		msg(m, "password must be longer than or equal to 6 "
+		msg(m,
+		    "password must be longer than or equal to 6 "
 		    "characters");
 		msg(m, "password must be a string");
 		return;
@@ -105,7 +120,8 @@ check_password(json_t *v, json_t *m, struct dto *d)
 	if (e & VALID_E_LONG)
 		msg(m, "password must be shorter than or equal to 72 bytes");
 	if (e & VALID_E_SHORT)
-		msg(m, "password must be longer than or equal to 6 "
+		msg(m,
+		    "password must be longer than or equal to 6 "
 		    "characters");
 	if (e & (VALID_E_CHARS | VALID_E_UTF8))
 		msg(m, "password must not contain null characters");
@@ -116,7 +132,7 @@ static void
 check_nonempty(json_t *v, json_t *m, const char *name, const char **out,
     size_t *outlen)
 {
-	char	 buf[96];
+	char buf[96];
 
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		snprintf(buf, sizeof(buf), "%s should not be empty", name);
@@ -135,7 +151,7 @@ check_nonempty(json_t *v, json_t *m, const char *name, const char **out,
 static void
 check_display(json_t *v, json_t *m, struct dto *d)
 {
-	int	 e;
+	int e;
 
 	if (v == NULL) {
 		d->display = DTO_ABSENT;
@@ -146,7 +162,8 @@ check_display(json_t *v, json_t *m, struct dto *d)
 		return;
 	}
 	if (!json_is_string(v)) {
-		msg(m, "displayName must be shorter than or equal to 50 "
+		msg(m,
+		    "displayName must be shorter than or equal to 50 "
 		    "characters");
 		msg(m, "displayName must be a string");
 		return;
@@ -156,22 +173,11 @@ check_display(json_t *v, json_t *m, struct dto *d)
 	d->display_name_len = json_string_length(v);
 	e = valid_display_name(d->display_name, d->display_name_len);
 	if (e & VALID_E_LONG)
-		msg(m, "displayName must be shorter than or equal to 50 "
+		msg(m,
+		    "displayName must be shorter than or equal to 50 "
 		    "characters");
 	if (e & (VALID_E_CHARS | VALID_E_UTF8))
 		msg(m, "displayName must not contain null characters");
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -182,14 +188,15 @@ hexval(char c)
 static size_t
 form_decode(const char *s, size_t len, char *out)
 {
-	size_t	 i, o = 0;
-	int	 h, l;
+	size_t i, o = 0;
+	int    h, l;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == '+')
 			out[o++] = ' ';
 		else if (s[i] == '%' && i + 2 < len &&
-		    (h = hexval(s[i + 1])) >= 0 && (l = hexval(s[i + 2])) >= 0) {
+		    (h = hex_digit(s[i + 1])) >= 0 &&
+		    (l = hex_digit(s[i + 2])) >= 0) {
 			out[o++] = (char)(h << 4 | l);
 			i += 2;
 		} else
@@ -206,13 +213,12 @@ form_decode(const char *s, size_t len, char *out)
 json_t *
 dto_form_parse(const char *body, size_t len)
 {
-	json_t		*o = NULL, *v, *old, *a;
-	char		*kbuf = NULL, *vbuf = NULL;
-	const char	*p, *end, *amp, *eq;
-	size_t		 klen, vlen, pairs = 0;
+	json_t	   *o = NULL, *v, *old, *a;
+	char	   *kbuf = NULL, *vbuf = NULL;
+	const char *p, *end, *amp, *eq;
+	size_t	    klen, vlen, pairs = 0;
 
-	if ((o = json_object()) == NULL ||
-	    (kbuf = malloc(len + 1)) == NULL ||
+	if ((o = json_object()) == NULL || (kbuf = malloc(len + 1)) == NULL ||
 	    (vbuf = malloc(len + 1)) == NULL)
 		goto fail;
 	for (p = body, end = body + len; p < end; p = amp + 1) {
@@ -225,8 +231,9 @@ dto_form_parse(const char *body, size_t len)
 		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
 			eq = amp;
 		klen = form_decode(p, (size_t)(eq - p), kbuf);
-		vlen = eq < amp ? form_decode(eq + 1, (size_t)(amp - eq - 1),
-		    vbuf) : 0;
+		vlen = eq < amp ?
+		    form_decode(eq + 1, (size_t)(amp - eq - 1), vbuf) :
+		    0;
 		vbuf[vlen] = '\0';
 		/*
 		 * A key with a NUL cannot be an object key, and raw bytes
@@ -264,13 +271,13 @@ fail:
 }
 
 int
-dto_parse(enum dto_kind kind, const char *body, size_t len,
-    enum dto_ctype ct, struct dto *d, json_t **err)
+dto_parse(enum dto_kind kind, const char *body, size_t len, enum dto_ctype ct,
+    struct dto *d, json_t **err)
 {
-	json_t		*root = NULL, *m = NULL, *v;
-	const char	*key;
-	char		 why[JSON_UTIL_ERR_MAX];
-	int		 rc = 400;
+	json_t	   *root = NULL, *m = NULL, *v;
+	const char *key;
+	char	    why[JSON_UTIL_ERR_MAX];
+	int	    rc = 400;
 
 	memset(d, 0, sizeof(*d));
 	*err = NULL;
@@ -286,10 +293,12 @@ dto_parse(enum dto_kind kind, const char *body, size_t len,
 			    "Bad Request");
 			goto out;
 		}
-	} else if ((root = json_util_parse(body, len, why, sizeof(why))) ==
-	    NULL) {
-		*err = dto_error(400, why, "Bad Request");
-		goto out;
+	} else {
+		root = json_util_parse(body, len, why, sizeof(why));
+		if (root == NULL) {
+			*err = dto_error(400, why, "Bad Request");
+			goto out;
+		}
 	}
 	if ((m = json_array()) == NULL || root == NULL)
 		goto out;
@@ -298,8 +307,8 @@ dto_parse(enum dto_kind kind, const char *body, size_t len,
 		goto fail;
 	}
 	/* forbidNonWhitelisted: unknown properties first, in body order. */
-	json_object_foreach(root, key, v) {
-		char	 buf[160];
+	json_object_foreach (root, key, v) {
+		char buf[160];
 
 		if (allowed(kind, key))
 			continue;
@@ -316,10 +325,10 @@ dto_parse(enum dto_kind kind, const char *body, size_t len,
 		check_display(json_object_get(root, "displayName"), m, d);
 		break;
 	case DTO_LOGIN:
-		check_nonempty(json_object_get(root, "username"), m,
-		    "username", &d->username, &d->username_len);
-		check_nonempty(json_object_get(root, "password"), m,
-		    "password", &d->password, &d->password_len);
+		check_nonempty(json_object_get(root, "username"), m, "username",
+		    &d->username, &d->username_len);
+		check_nonempty(json_object_get(root, "password"), m, "password",
+		    &d->password, &d->password_len);
 		break;
 	case DTO_REFRESH:
 		check_nonempty(json_object_get(root, "refreshToken"), m,

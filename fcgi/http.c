@@ -4,7 +4,8 @@
  * REQUEST_METHOD, DOCUMENT_URI, REQUEST_URI, CONTENT_TYPE,
  * CONTENT_LENGTH, REMOTE_ADDR, HTTP_AUTHORIZATION, HTTP_ORIGIN.
  * Header values written back are either constants or checked to hold
- * no CR/LF, so a client cannot inject headers.
+ * only visible ASCII (the echoed Origin: lib/cors.c), so a client
+ * cannot inject headers.
  */
 #include "config.h"
 
@@ -16,10 +17,19 @@
 #include <fcgiapp.h>
 #include <jansson.h>
 
-#include "http.h"
-#include "json_util.h"
-#include "log.h"
+#include "fcgi/http.h"
+#include "fcgi/json_util.h"
+#include "lib/cors.h"
+#include "lib/log.h"
 
+/* The end of a JSON answer's head, and the body when it cannot be made. */
+static const char JSON_HEAD[] =
+    "Content-Type: application/json; charset=utf-8\r\n"
+    "Cache-Control: no-store\r\n\r\n";
+static const char JSON_500[] =
+    "{\"statusCode\":500,\"message\":\"Internal server error\"}";
+
+/* The CGI parameter "name" nginx passed, or NULL. */
 static const char *
 param(FCGX_Request *fr, const char *name)
 {
@@ -29,14 +39,13 @@ param(FCGX_Request *fr, const char *name)
 void
 http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 {
-	const char	*s;
-	char		*end;
-	long long	 v;
+	const char *s;
+	char	   *end;
+	long long   v;
 
 	memset(r, 0, sizeof(*r));
 	r->fr = fr;
 	r->conf = c;
-	r->route = "-";
 	r->clen = -1;
 	if ((r->method = param(fr, "REQUEST_METHOD")) == NULL)
 		r->method = "";
@@ -50,8 +59,7 @@ http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 	r->ctype = param(fr, "CONTENT_TYPE");
 	r->origin = param(fr, "HTTP_ORIGIN");
 	r->authz = param(fr, "HTTP_AUTHORIZATION");
-	if ((s = param(fr, "REMOTE_ADDR")) != NULL &&
-	    strlen(s) < sizeof(r->ip))
+	if ((s = param(fr, "REMOTE_ADDR")) != NULL && strlen(s) < sizeof(r->ip))
 		memcpy(r->ip, s, strlen(s) + 1);
 	else
 		memcpy(r->ip, "-", 2);
@@ -67,7 +75,7 @@ http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 long
 http_read(struct http_req *r, char *buf, size_t bufsz)
 {
-	int	 n, want;
+	int n, want;
 
 	want = bufsz > 65536 ? 65536 : (int)bufsz;
 	if (want == 0)
@@ -84,8 +92,8 @@ http_read(struct http_req *r, char *buf, size_t bufsz)
 void
 http_drain(struct http_req *r)
 {
-	char	 buf[16384];
-	long	 n;
+	char buf[16384];
+	long n;
 
 	while (r->body_read < HTTP_DRAIN_MAX &&
 	    (n = http_read(r, buf, sizeof(buf))) > 0)
@@ -95,10 +103,10 @@ http_drain(struct http_req *r)
 int
 http_body(struct http_req *r, size_t cap, char **bufp, size_t *lenp)
 {
-	char	*buf = NULL;
-	size_t	 len = 0;
-	long	 n;
-	int	 rc = -1;
+	char  *buf = NULL;
+	size_t len = 0;
+	long   n;
+	int    rc = -1;
 
 	*bufp = NULL;
 	*lenp = 0;
@@ -137,8 +145,8 @@ out:
 int
 http_ctype_is(const struct http_req *r, const char *type)
 {
-	const char	*t = r->ctype;
-	size_t		 n = strlen(type);
+	const char *t = r->ctype;
+	size_t	    n = strlen(type);
 
 	if (t == NULL)
 		return 0;
@@ -148,6 +156,8 @@ http_ctype_is(const struct http_req *r, const char *type)
 	    (t[n] == '\0' || t[n] == ';' || t[n] == ' ' || t[n] == '\t');
 }
 
+/* A table, one status a line (clang-format would break each case). */
+/* clang-format off */
 const char *
 http_reason(int status)
 {
@@ -169,64 +179,40 @@ http_reason(int status)
 	default: return "Error";
 	}
 }
+/* clang-format on */
 
 /*
- * Does "origin" appear in the comma-separated CORS_ORIGIN list?  The
- * origin is echoed back only then, and must hold no control bytes.
+ * Start an answer: the Status line, the CORS headers CORS_ORIGIN and
+ * the request's Origin call for (lib/cors.h), then "extra"; the caller
+ * ends the head.  Records the status for the log.
  */
-static int
-origin_allowed(const char *list, const char *origin)
-{
-	const char	*p, *e;
-	size_t		 olen = strlen(origin), i;
-
-	for (i = 0; i < olen; i++)
-		if ((unsigned char)origin[i] < 0x20 || origin[i] == 0x7f)
-			return 0;
-	for (p = list; *p != '\0'; p = *e == ',' ? e + 1 : e) {
-		while (*p == ' ')
-			p++;
-		if ((e = strchr(p, ',')) == NULL)
-			e = p + strlen(p);
-		while (e > p && e[-1] == ' ')
-			e--;
-		if ((size_t)(e - p) == olen && strncmp(p, origin, olen) == 0)
-			return 1;
-		while (*e == ' ')
-			e++;
-		if (*e == '\0')
-			break;
-	}
-	return 0;
-}
-
 static void
 send_head(struct http_req *r, int status, const char *extra)
 {
-	const char	*co = r->conf->cors_origin;
+	enum cors_allow ca;
 
 	r->status = status;
 	FCGX_FPrintF(r->fr->out, "Status: %d %s\r\n", status,
 	    http_reason(status));
-	if (strcmp(co, "*") == 0)
+	ca = cors_check(r->conf->cors_origin, r->origin,
+	    r->origin != NULL ? strlen(r->origin) : 0);
+	if (ca == CORS_ANY)
 		FCGX_PutS("Access-Control-Allow-Origin: *\r\n", r->fr->out);
-	else {
+	else if (ca != CORS_OFF)
 		FCGX_PutS("Vary: Origin\r\n", r->fr->out);
-		if (r->origin != NULL && origin_allowed(co, r->origin))
-			FCGX_FPrintF(r->fr->out,
-			    "Access-Control-Allow-Origin: %s\r\n"
-			    "Access-Control-Allow-Credentials: true\r\n",
-			    r->origin);
-	}
+	if (ca == CORS_ORIGIN)
+		FCGX_FPrintF(r->fr->out,
+		    "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n",
+		    r->origin);
 	if (extra != NULL)
 		FCGX_PutS(extra, r->fr->out);
 }
 
 void
-http_send_json(struct http_req *r, int status, json_t *j,
-    const char *extra)
+http_send_json(struct http_req *r, int status, json_t *j, const char *extra)
 {
-	char	*s = NULL;
+	char *s = NULL;
 
 	if (j == NULL || (s = json_util_dump(j)) == NULL) {
 		log_warnx("cannot serialise a %d answer", status);
@@ -234,26 +220,20 @@ http_send_json(struct http_req *r, int status, json_t *j,
 		extra = NULL;
 	}
 	send_head(r, status, extra);
-	FCGX_PutS("Content-Type: application/json; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n\r\n", r->fr->out);
-	if (s != NULL)
-		FCGX_PutS(s, r->fr->out);
-	else
-		FCGX_PutS("{\"statusCode\":500,\"message\":"
-		    "\"Internal server error\"}", r->fr->out);
+	FCGX_PutS(JSON_HEAD, r->fr->out);
+	FCGX_PutS(s != NULL ? s : JSON_500, r->fr->out);
 	free(s);
 	json_decref(j);
 }
 
 void
-http_send_error(struct http_req *r, int status, const char *msg,
-    int noerror)
+http_send_error(struct http_req *r, int status, const char *msg, int noerror)
 {
-	json_t	*j;
+	json_t *j;
 
 	if (noerror)
-		j = json_pack("{s:i, s:s}", "statusCode", status,
-		    "message", msg);
+		j = json_pack("{s:i, s:s}", "statusCode", status, "message",
+		    msg);
 	else
 		j = json_pack("{s:i, s:s, s:s}", "statusCode", status,
 		    "message", msg, "error", http_reason(status));

@@ -11,7 +11,7 @@
  * are gone (a TCP listener closes then too: closing it earlier would
  * reset what is queued).  Each request is logged as one
  * key=value line.  Workers are stateless: all state is in PostgreSQL,
- * Redis and UPLOAD_DIR (DESIGN.md "The picture").
+ * Redis and UPLOAD_DIR (README.md "Architecture").
  *
  * usage: chat-fcgi -s /path/to.sock | -s HOST:PORT [-m HOST:PORT]
  * (-m defaults to env METRICS_ADDR; none: no metrics endpoint).  FastCGI
@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,39 +31,44 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
-#include "app.h"
-#include "conf.h"
-#include "http.h"
-#include "log.h"
-#include "redis_util.h"
-#include "metrics.h"
+#include "fcgi/app.h"
+#include "fcgi/http.h"
+#include "fcgi/listen.h"
+#include "fcgi/metrics.h"
+#include "fcgi/redis.h"
+#include "fcgi/route.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 
-#define LISTEN_BACKLOG	1024
-#define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
-#define DRAIN_MAX_S	8	/* ... or after draining this long (TCP) */
-#define STOP_GRACE_S	12	/* then SIGKILL (deploy waits 15 s) */
-#define BACKOFF_MAX_S	5	/* seconds between restarts at most */
+#define LISTEN_BACKLOG 1024
+#define DRAIN_IDLE_MS  100 /* a stopping worker exits after this idle */
+#define DRAIN_MAX_S    8   /* ... or after draining this long (TCP) */
+#define DRAIN_MAX_LOG  "still fed after %d s of draining; stopping anyway"
+#define STOP_GRACE_S   12 /* then SIGKILL (deploy waits 15 s) */
+#define BACKOFF_MAX_S  5  /* seconds between restarts at most */
 
-#define REQ_ID_MAX	64	/* bytes of a request id */
+#define REQ_ID_MAX 64 /* bytes of a request id */
+#define REQ_LOG                                   \
+	"req id=%s method=%s route=%s status=%d " \
+	"ms=%lld.%03lld path=%s ip=%s"
 
-static volatile sig_atomic_t	 stopping;
-static int			 wake_fd = -1;	/* parent's self-pipe */
-static struct metrics		*metrics;
-static struct metrics_srv	 msrv;
+static volatile sig_atomic_t   stopping;
+static int		       wake_fd = -1; /* parent's self-pipe */
+static struct fcgi_metrics    *metrics;
+static struct fcgi_metrics_srv msrv;
 
+/* SIGTERM, SIGINT: stop (see worker() and main()); wake the parent. */
 static void
 on_stop(int sig)
 {
-	int	 e = errno;
+	int e = errno;
 
 	(void)sig;
 	stopping = 1;
@@ -73,10 +77,11 @@ on_stop(int sig)
 	errno = e;
 }
 
+/* SIGCHLD: wake the parent's poll so it reaps and restarts at once. */
 static void
 on_child(int sig)
 {
-	int	 e = errno;
+	int e = errno;
 
 	(void)sig;
 	if (wake_fd != -1)
@@ -84,122 +89,30 @@ on_child(int sig)
 	errno = e;
 }
 
+/* on_stop for SIGTERM and SIGINT.  Returns 0, or -1 (logged). */
+static int
+catch_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1) {
+		log_warn("sigaction");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
+	fprintf(stderr,
+	    "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
 	    "[-m HOST:PORT]\n");
 	exit(2);
-}
-
-/*
- * Bind a fresh unix socket at path, mode 0666, non-blocking (see
- * worker()).  It is bound and listening under a temporary name first
- * and renamed into place, so that the path never names a socket that
- * refuses connects (nginx would log an error for each) and a stale one
- * is replaced at once.  Its device and inode go to *dev, *ino so that
- * stopping removes the path only while it is still this socket.
- * Returns the fd or -1.
- */
-static int
-listen_unix(const char *path, dev_t *dev, ino_t *ino)
-{
-	struct sockaddr_un	 sun;
-	struct stat		 st;
-	int			 fd = -1, n;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld", path,
-	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
-		log_warnx("socket path too long: %s", path);
-		return -1;
-	}
-	/* A stale socket from a previous run; never replace anything else. */
-	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		log_warnx("%s exists and is not a socket", path);
-		return -1;
-	}
-	if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    unlink(sun.sun_path) == -1) {
-		log_warn("unlink %s", sun.sun_path);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1) {
-		log_warn("socket");
-		return -1;
-	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", sun.sun_path);
-		close(fd);
-		return -1;
-	}
-	/* nginx workers run as another user. */
-	if (chmod(sun.sun_path, 0666) == -1 ||
-	    lstat(sun.sun_path, &st) == -1) {
-		log_warn("chmod %s", sun.sun_path);
-		goto fail;
-	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
-	if (listen(fd, LISTEN_BACKLOG) == -1) {
-		log_warn("listen %s", sun.sun_path);
-		goto fail;
-	}
-	if (rename(sun.sun_path, path) == -1) {
-		log_warn("rename %s", sun.sun_path);
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	unlink(sun.sun_path);
-	return -1;
-}
-
-/*
- * Listen on "HOST:PORT" ("[v6]:PORT" for IPv6): only the address given
- * (no wildcard unless asked for with 0.0.0.0 or [::]), non-blocking.
- * Returns the fd or -1.
- */
-static int
-listen_tcp(const char *hostport)
-{
-	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 host[256], port[16];
-	int		 fd = -1, one = 1, e;
-
-	if (metrics_hostport(hostport, host, sizeof(host), port,
-	    sizeof(port)) == -1) {
-		log_warnx("-s: not a path or HOST:PORT: %s", hostport);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("%s: %s", hostport, gai_strerror(e));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, ai->ai_protocol)) == -1)
-			continue;
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		log_warn("listen %s", hostport);
-	freeaddrinfo(res);
-	return fd;
 }
 
 /* Create dir (and UPLOAD_DIR above it) if missing. */
@@ -213,10 +126,11 @@ ensure_dir(const char *dir)
 	return 0;
 }
 
+/* Milliseconds (us_since: microseconds) since t0, CLOCK_MONOTONIC. */
 static long
 ms_since(const struct timespec *t0)
 {
-	struct timespec	 t1;
+	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (t1.tv_sec - t0->tv_sec) * 1000L +
@@ -226,7 +140,7 @@ ms_since(const struct timespec *t0)
 static long long
 us_since(const struct timespec *t0)
 {
-	struct timespec	 t1;
+	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (t1.tv_sec - t0->tv_sec) * 1000000LL +
@@ -241,14 +155,14 @@ us_since(const struct timespec *t0)
 static void
 request_id(FCGX_Request *fr, unsigned long long n, char *id, size_t idsz)
 {
-	const char	*s = FCGX_GetParam("REQUEST_ID", fr->envp);
-	size_t		 i;
+	const char *s = FCGX_GetParam("REQUEST_ID", fr->envp);
+	size_t	    i;
 
 	if (s != NULL && *s != '\0' && strlen(s) < idsz) {
 		for (i = 0; s[i] != '\0'; i++)
 			if (!((s[i] >= '0' && s[i] <= '9') ||
-			    (s[i] >= 'a' && s[i] <= 'z') ||
-			    (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
+				(s[i] >= 'a' && s[i] <= 'z') ||
+				(s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
 				break;
 		if (s[i] == '\0') {
 			memcpy(id, s, i + 1);
@@ -266,12 +180,12 @@ request_id(FCGX_Request *fr, unsigned long long n, char *id, size_t idsz)
 static void
 log_value(const char *s, char *out, size_t outsz)
 {
-	size_t	 i, o = 0;
-	int	 plain = *s != '\0';
+	size_t i, o = 0;
+	int    plain = *s != '\0';
 
 	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] == ' ' || s[i] == '"' || s[i] == '\\' ||
-		    s[i] == '=' || (unsigned char)s[i] < 0x20)
+		if (s[i] == ' ' || s[i] == '"' || s[i] == '\\' || s[i] == '=' ||
+		    (unsigned char)s[i] < 0x20)
 			plain = 0;
 	if (!plain && o + 1 < outsz)
 		out[o++] = '"';
@@ -291,19 +205,18 @@ log_value(const char *s, char *out, size_t outsz)
  * the query string, headers, tokens or bodies.
  */
 static void
-log_request(const struct http_req *r, const char *id, long long usec)
+log_request(const struct http_req *r, enum route_id rid, const char *id,
+    long long usec)
 {
-	char	 path[224], method[48];
+	char path[224], method[48];
 
 	log_value(r->path, path, sizeof(path));
 	log_value(r->method, method, sizeof(method));
 	if (r->status >= 500)
-		log_warnx("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, r->route, r->status,
+		log_warnx(REQ_LOG, id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 	else
-		log_info("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, r->route, r->status,
+		log_info(REQ_LOG, id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 }
 
@@ -323,18 +236,18 @@ log_request(const struct http_req *r, const char *id, long long usec)
 static int
 worker(int lfd, const struct conf *c, int slot)
 {
-	struct app		 a;
-	FCGX_Request		 fr;
-	struct http_req		 r;
-	struct sigaction	 sa;
-	struct epoll_event	 ev;
-	struct timespec		 t0, td;
-	sigset_t		 term, open, pend;
-	unsigned long		 pg_seen = 0, redis_seen = 0;
-	unsigned long long	 nreq = 0, ndrain = 0;
-	long long		 usec;
-	char			 id[REQ_ID_MAX];
-	int			 rc = 1, efd = -1, draining = 0, tmo, ne;
+	struct app	   a;
+	FCGX_Request	   fr;
+	struct http_req	   r;
+	enum route_id	   rid;
+	struct epoll_event ev;
+	struct timespec	   t0, td;
+	sigset_t	   term, open, pend;
+	unsigned long	   pg_seen = 0, redis_seen = 0;
+	unsigned long long nreq = 0, ndrain = 0;
+	long long	   usec;
+	char		   id[REQ_ID_MAX];
+	int		   rc = 1, efd = -1, draining = 0, tmo, ne;
 
 	/* Blocked from here on but in epoll_pwait (mask `open'). */
 	sigemptyset(&term);
@@ -346,14 +259,8 @@ worker(int lfd, const struct conf *c, int slot)
 	}
 	sigdelset(&open, SIGTERM);
 	sigdelset(&open, SIGINT);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1) {
-		log_warn("sigaction");
+	if (catch_stop() == -1)
 		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((efd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		log_warn("epoll_create1");
@@ -388,7 +295,7 @@ worker(int lfd, const struct conf *c, int slot)
 		 */
 		if (!stopping && sigpending(&pend) == 0 &&
 		    (sigismember(&pend, SIGTERM) == 1 ||
-		    sigismember(&pend, SIGINT) == 1))
+			sigismember(&pend, SIGINT) == 1))
 			stopping = 1;
 		tmo = -1;
 		if (stopping) {
@@ -397,21 +304,20 @@ worker(int lfd, const struct conf *c, int slot)
 				draining = 1;
 			}
 			if (ms_since(&td) > DRAIN_MAX_S * 1000L) {
-				log_warnx("still fed after %d s of draining; "
-				    "stopping anyway", DRAIN_MAX_S);
+				log_warnx(DRAIN_MAX_LOG, DRAIN_MAX_S);
 				break;
 			}
 			tmo = DRAIN_IDLE_MS;
 		}
 		if ((ne = epoll_pwait(efd, &ev, 1, tmo, &open)) == -1) {
 			if (errno == EINTR)
-				continue;	/* stopping now, or another */
+				continue; /* stopping now, or another */
 			log_warn("epoll_pwait");
 			goto out;
 		}
 		if (ne == 0) {
 			if (stopping)
-				break;		/* drained */
+				break; /* drained */
 			continue;
 		}
 		/* Lost the race for it (-EAGAIN), or a broken peer. */
@@ -423,15 +329,15 @@ worker(int lfd, const struct conf *c, int slot)
 		metrics_begin(metrics, slot);
 		http_req_init(&r, &fr, c);
 		request_id(&fr, ++nreq, id, sizeof(id));
-		route_dispatch(&a, &r);
+		rid = route_dispatch(&a, &r);
 		usec = us_since(&t0);
 		/* Before FCGX_Finish_r, which frees the parameters. */
-		log_request(&r, id, usec);
+		log_request(&r, rid, id, usec);
 		metrics_errors(metrics, a.db.errors - pg_seen,
 		    a.redis_errors - redis_seen);
 		pg_seen = a.db.errors;
 		redis_seen = a.redis_errors;
-		metrics_end(metrics, slot, r.route, r.status, usec);
+		metrics_end(metrics, slot, rid, r.status, usec);
 		/*
 		 * The whole request read (stdin at its end, no error):
 		 * without keepalive nginx sends nothing more, so the
@@ -439,8 +345,7 @@ worker(int lfd, const struct conf *c, int slot)
 		 * (shutdown, then up to 2 s for nginx to close first), a
 		 * wait on nginx every request would pay.
 		 */
-		if (FCGX_HasSeenEOF(fr.in) == EOF &&
-		    FCGX_GetError(fr.in) == 0)
+		if (FCGX_HasSeenEOF(fr.in) == EOF && FCGX_GetError(fr.in) == 0)
 			fr.detached = 1;
 		FCGX_Finish_r(&fr);
 	}
@@ -453,17 +358,21 @@ out:
 	return rc;
 }
 
+/*
+ * Fork the worker for "slot", serving lfd; the child never returns
+ * here.  Returns the child's pid, or -1 (logged).
+ */
 static pid_t
 spawn(int lfd, const struct conf *c, int slot)
 {
-	pid_t	 pid, parent = getpid();
+	pid_t pid, parent = getpid();
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		return -1;
 	}
 	if (pid == 0) {
-		struct sigaction	 sa;
+		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
@@ -491,9 +400,9 @@ spawn(int lfd, const struct conf *c, int slot)
 static void
 stop_all(pid_t *pids, int n)
 {
-	struct timespec	 t0, nap = { 0, 50 * 1000000L };
-	int		 i, left, st;
-	pid_t		 p;
+	struct timespec t0, nap = { 0, 50 * 1000000L };
+	int		i, left, st;
+	pid_t		p;
 
 	for (i = 0; i < n; i++)
 		if (pids[i] > 0)
@@ -521,31 +430,11 @@ stop_all(pid_t *pids, int n)
 		}
 }
 
-/*
- * Remove the socket path if it is still the one bound here (not one a
- * new instance has bound since).
- */
-static void
-unlink_sock(const char *path, dev_t dev, ino_t ino)
-{
-	struct stat	 st;
-
-	if (lstat(path, &st) == -1) {
-		if (errno != ENOENT)
-			log_warn("lstat %s", path);
-		return;
-	}
-	if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino)
-		return;
-	if (unlink(path) == -1)
-		log_warn("unlink %s", path);
-}
-
 /* A self-pipe: signal handlers write to it, poll wakes up. */
 static int
 wake_pipe(int *rfd)
 {
-	int	 fds[2];
+	int fds[2];
 
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe2");
@@ -565,9 +454,9 @@ wake_pipe(int *rfd)
 static void
 redis_check(const char *url)
 {
-	struct redis_url	 u;
-	redisContext		*rc;
-	const char		*why;
+	struct redis_url u;
+	redisContext	*rc;
+	const char	*why;
 
 	if (redis_url_parse(url, &u, &why) == -1)
 		log_errx("%s", why);
@@ -582,21 +471,22 @@ redis_check(const char *url)
 int
 main(int argc, char *argv[])
 {
-	struct conf		 c;
-	struct sigaction	 sa;
-	struct pollfd		 pfd[METRICS_CLIENTS + 2];
-	struct timespec		 ts;
-	dev_t			 sdev = 0;
-	ino_t			 sino = 0;
-	const char		*why, *sock = NULL, *maddr;
-	pid_t			*pids = NULL, p;
-	time_t			*born = NULL, *due = NULL;
-	char			 drain[64];
-	int			 ch, lfd = -1, i, n, st, rc = 1, fails = 0;
-	int			 rfd = -1, np, timeout, is_unix = 0;
+	struct conf	 c;
+	struct sigaction sa;
+	struct pollfd	 pfd[METRICS_CLIENTS + 2];
+	struct timespec	 ts;
+	dev_t		 sdev = 0;
+	ino_t		 sino = 0;
+	const char	*why, *sock = NULL, *maddr;
+	pid_t		*pids = NULL, p;
+	time_t		*born = NULL, *due = NULL;
+	char		 drain[64];
+	int		 ch, lfd = -1, i, n, st, rc = 1, fails = 0;
+	int		 rfd = -1, np, timeout, is_unix = 0;
 
 	log_init("chat-fcgi");
 	maddr = getenv("METRICS_ADDR");
+	/* getopt(3)'s usual loop (t/bench/fcgi-minimal.c copies it). */
 	while ((ch = getopt(argc, argv, "m:s:")) != -1) {
 		switch (ch) {
 		case 'm':
@@ -617,11 +507,12 @@ main(int argc, char *argv[])
 		log_errx("%s", why);
 	redis_check(c.redis_url);
 	{
-		char	 dir[PATH_MAX];
+		char dir[PATH_MAX];
 
-		if (ensure_dir(c.upload_dir) == -1 ||
-		    snprintf(dir, sizeof(dir), "%s/avatars", c.upload_dir) >=
-		    (int)sizeof(dir) || ensure_dir(dir) == -1)
+		if (ensure_dir(c.upload_dir) == -1)
+			return 1;
+		n = snprintf(dir, sizeof(dir), "%s/avatars", c.upload_dir);
+		if (n < 0 || (size_t)n >= sizeof(dir) || ensure_dir(dir) == -1)
 			return 1;
 	}
 	n = c.fcgi_workers;
@@ -630,14 +521,10 @@ main(int argc, char *argv[])
 	metrics_srv_init(&msrv, metrics);
 	if (wake_pipe(&rfd) == -1)
 		return 1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1) {
-		log_warn("sigaction");
+	if (catch_stop() == -1)
 		return 1;
-	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_child;
 	sa.sa_flags = SA_NOCLDSTOP;
 	if (sigaction(SIGCHLD, &sa, NULL) == -1) {
@@ -647,8 +534,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	/* A path has a '/' ("./fcgi.sock" for one here); else HOST:PORT. */
 	is_unix = strchr(sock, '/') != NULL;
-	if ((lfd = is_unix ? listen_unix(sock, &sdev, &sino) :
-	    listen_tcp(sock)) == -1)
+	if ((lfd = is_unix ? listen_unix(sock, LISTEN_BACKLOG, &sdev, &sino) :
+			     listen_tcp("-s", sock, LISTEN_BACKLOG)) == -1)
 		return 1;
 	if (maddr != NULL && metrics_srv_open(&msrv, maddr, metrics) == -1)
 		goto out;
@@ -708,7 +595,7 @@ main(int argc, char *argv[])
 				}
 				born[i] = time(NULL);
 			} else
-				timeout = 200;	/* due is in whole seconds */
+				timeout = 200; /* due is in whole seconds */
 		}
 		pfd[0].fd = rfd;
 		pfd[0].events = POLLIN;
@@ -739,7 +626,7 @@ out:
 	 */
 	if (lfd != -1) {
 		if (is_unix)
-			unlink_sock(sock, sdev, sino);
+			listen_unix_remove(sock, sdev, sino);
 		close(lfd);
 	}
 	if (pids != NULL) {

@@ -3,17 +3,16 @@
  * responder (see metrics.h).  Workers only add to the counters; the
  * parent reads them when scraped.  Counts are relaxed atomics: a scrape
  * may see a request in requests_total a moment before its histogram
- * bucket, which Prometheus tolerates.  The responder reads at most
- * METRICS_REQ_MAX bytes per client, answers once, and drops any client
- * that takes longer than METRICS_TIMEOUT_MS, so a slow or hostile
- * scraper costs the supervisor nothing but one descriptor.
+ * bucket, which Prometheus tolerates.  The text and the HTTP heads
+ * come from lib/prom.c; this file does the I/O.  The responder reads
+ * at most METRICS_REQ_MAX bytes per client, answers once, and drops any
+ * client that takes longer than METRICS_TIMEOUT_MS, so a slow or
+ * hostile scraper costs the supervisor nothing but one descriptor.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,54 +20,48 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "fcgi/listen.h"
+#include "fcgi/metrics.h"
+#include "fcgi/route.h"
+#include "lib/log.h"
+#include "lib/prom.h"
 
-/* route.c's route names, plus what is not a route. */
-static const char *const	 routes[] = {
-	"register", "login", "refresh", "logout", "me", "me-patch",
-	"avatar", "avatar-delete", "healthz", "preflight", "404", "other"
-};
-#define NROUTES		(sizeof(routes) / sizeof(routes[0]))
+/* Series per route: route.h's ids, labelled with their names. */
+#define NROUTES ROUTE__MAX
 
 /* Statuses counted apart; the last slot is "other". */
-static const int	 statuses[] = {
-	200, 201, 204, 400, 401, 403, 404, 409, 413, 415, 429, 500, 502,
-	503, 0
-};
-#define NSTATUS		(sizeof(statuses) / sizeof(statuses[0]))
+static const int statuses[] = { 200, 201, 204, 400, 401, 403, 404, 409, 413,
+	415, 429, 500, 502, 503, 0 };
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 
 /* Histogram upper bounds in µs (1 ms ... 10 s), then +Inf. */
-static const long long	 bounds[] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000, 10000000
-};
-static const char *const bound_names[] = {
-	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
-	"0.5", "1", "2.5", "5", "10"
-};
-#define NBOUNDS		(sizeof(bounds) / sizeof(bounds[0]))
+static const long long bounds[] = { 1000, 2500, 5000, 10000, 25000, 50000,
+	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000 };
+/* ... as the "le" label writes them. */
+static const char *const bound_names[] = { "0.001", "0.0025", "0.005", "0.01",
+	"0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10" };
+#define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
 
-struct	metrics {
-	uint64_t	 req[NROUTES][NSTATUS];
-	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
-	uint64_t	 sum_us[NROUTES];
-	uint64_t	 pg_errors;
-	uint64_t	 redis_errors;
-	uint64_t	 restarts;
-	int		 workers;
-	uint32_t	 inflight[];	/* per worker slot: 0 or 1 */
+struct fcgi_metrics {
+	uint64_t req[NROUTES][NSTATUS];
+	uint64_t hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
+	uint64_t sum_us[NROUTES];
+	uint64_t pg_errors;
+	uint64_t redis_errors;
+	uint64_t restarts;
+	int	 workers;
+	uint32_t inflight[]; /* per worker slot: 0 or 1 */
 };
 
-#define ADD(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define ADD(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define LOAD(p)	    __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-struct metrics *
+struct fcgi_metrics *
 metrics_new(int workers)
 {
-	struct metrics	*m;
-	size_t		 sz;
+	struct fcgi_metrics *m;
+	size_t		     sz;
 
 	if (workers < 1 || workers > 65536)
 		return NULL;
@@ -85,32 +78,21 @@ metrics_new(int workers)
 }
 
 void
-metrics_begin(struct metrics *m, int slot)
+metrics_begin(struct fcgi_metrics *m, int slot)
 {
 	if (m != NULL && slot >= 0 && slot < m->workers)
 		STORE(&m->inflight[slot], 1);
 }
 
-static size_t
-route_index(const char *route)
-{
-	size_t	 i;
-
-	for (i = 0; route != NULL && i < NROUTES - 1; i++)
-		if (strcmp(routes[i], route) == 0)
-			return i;
-	return NROUTES - 1;
-}
-
 void
-metrics_end(struct metrics *m, int slot, const char *route, int status,
+metrics_end(struct fcgi_metrics *m, int slot, enum route_id route, int status,
     long long usec)
 {
-	size_t	 ri, si, bi;
+	size_t ri, si, bi;
 
 	if (m == NULL)
 		return;
-	ri = route_index(route);
+	ri = (unsigned)route < NROUTES ? (size_t)route : ROUTE_OTHER;
 	for (si = 0; si < NSTATUS - 1 && statuses[si] != status; si++)
 		continue;
 	if (usec < 0)
@@ -125,7 +107,7 @@ metrics_end(struct metrics *m, int slot, const char *route, int status,
 }
 
 void
-metrics_errors(struct metrics *m, unsigned long pg, unsigned long redis)
+metrics_errors(struct fcgi_metrics *m, unsigned long pg, unsigned long redis)
 {
 	if (m == NULL)
 		return;
@@ -136,7 +118,7 @@ metrics_errors(struct metrics *m, unsigned long pg, unsigned long redis)
 }
 
 void
-metrics_restart(struct metrics *m, int slot)
+metrics_restart(struct fcgi_metrics *m, int slot)
 {
 	if (m == NULL)
 		return;
@@ -145,172 +127,66 @@ metrics_restart(struct metrics *m, int slot)
 		STORE(&m->inflight[slot], 0);
 }
 
-/* A growing output buffer, bounded by METRICS_OUT_MAX. */
-struct	buf {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-static void
-bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-	char	*np;
-	size_t	 ncap;
-
-	for (;;) {
-		if (b->err)
-			return;
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		ncap = b->cap * 2;
-		if (ncap > METRICS_OUT_MAX ||
-		    (np = realloc(b->p, ncap)) == NULL) {
-			b->err = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-}
-
 int
-metrics_render(struct metrics *m, char **out, size_t *outlen)
+metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 {
-	struct buf	 b;
-	uint64_t	 v, cum, n[NROUTES];
-	size_t		 r, i;
-	long		 inflight = 0;
-	int		 w;
+	struct prom p;
+	uint64_t    v, n, bucket[NBOUNDS + 1];
+	size_t	    r, i;
+	uint64_t    inflight = 0;
+	char	    st[16];
+	int	    w;
 
-	*out = NULL;
-	*outlen = 0;
-	memset(&b, 0, sizeof(b));
-	b.cap = 16384;
-	if ((b.p = malloc(b.cap)) == NULL) {
-		log_warn("malloc");
-		return -1;
-	}
-	bprintf(&b, "# HELP chat_fcgi_requests_total Requests answered, "
-	    "by route and status.\n"
-	    "# TYPE chat_fcgi_requests_total counter\n");
+	prom_init(&p, METRICS_OUT_MAX);
+	prom_family(&p, "chat_fcgi_requests_total", "counter",
+	    "Requests answered, by route and status.");
 	for (r = 0; r < NROUTES; r++)
 		for (i = 0; i < NSTATUS; i++) {
 			if ((v = LOAD(&m->req[r][i])) == 0)
 				continue;
 			if (statuses[i] != 0)
-				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"%d\"} %llu\n", routes[r],
-				    statuses[i], (unsigned long long)v);
+				snprintf(st, sizeof(st), "%d", statuses[i]);
 			else
-				bprintf(&b, "chat_fcgi_requests_total{route=\"%s\","
-				    "status=\"other\"} %llu\n", routes[r],
-				    (unsigned long long)v);
+				memcpy(st, "other", sizeof("other"));
+			prom_sample(&p, "chat_fcgi_requests_total", v, "route",
+			    route_name(r), "status", st, NULL);
 		}
-	bprintf(&b, "# HELP chat_fcgi_request_duration_seconds Time from "
-	    "accepting a request to answering it, by route.\n"
-	    "# TYPE chat_fcgi_request_duration_seconds histogram\n");
+	prom_family(&p, "chat_fcgi_request_duration_seconds", "histogram",
+	    "Time from accepting a request to answering it, by route.");
 	for (r = 0; r < NROUTES; r++) {
-		for (n[r] = 0, i = 0; i <= NBOUNDS; i++)
-			n[r] += LOAD(&m->hist[r][i]);
-		if (n[r] == 0)
+		for (n = 0, i = 0; i <= NBOUNDS; i++)
+			n += bucket[i] = LOAD(&m->hist[r][i]);
+		if (n == 0)
 			continue;
-		for (cum = 0, i = 0; i <= NBOUNDS; i++) {
-			cum += LOAD(&m->hist[r][i]);
-			bprintf(&b, "chat_fcgi_request_duration_seconds_bucket"
-			    "{route=\"%s\",le=\"%s\"} %llu\n", routes[r],
-			    i < NBOUNDS ? bound_names[i] : "+Inf",
-			    (unsigned long long)cum);
-		}
-		v = LOAD(&m->sum_us[r]);
-		bprintf(&b, "chat_fcgi_request_duration_seconds_sum"
-		    "{route=\"%s\"} %llu.%06llu\n"
-		    "chat_fcgi_request_duration_seconds_count"
-		    "{route=\"%s\"} %llu\n", routes[r],
-		    (unsigned long long)(v / 1000000),
-		    (unsigned long long)(v % 1000000), routes[r],
-		    (unsigned long long)cum);
+		prom_histogram(&p, "chat_fcgi_request_duration_seconds",
+		    "route", route_name(r), bound_names, bucket, NBOUNDS,
+		    (double)LOAD(&m->sum_us[r]) / 1e6);
 	}
 	for (w = 0; w < m->workers; w++)
 		inflight += LOAD(&m->inflight[w]) != 0;
-	bprintf(&b, "# HELP chat_fcgi_pg_errors_total PostgreSQL statements "
-	    "and connections that failed.\n"
-	    "# TYPE chat_fcgi_pg_errors_total counter\n"
-	    "chat_fcgi_pg_errors_total %llu\n"
-	    "# HELP chat_fcgi_redis_errors_total Redis commands and "
-	    "connections that failed.\n"
-	    "# TYPE chat_fcgi_redis_errors_total counter\n"
-	    "chat_fcgi_redis_errors_total %llu\n"
-	    "# HELP chat_fcgi_worker_restarts_total Workers that died and "
-	    "were started again.\n"
-	    "# TYPE chat_fcgi_worker_restarts_total counter\n"
-	    "chat_fcgi_worker_restarts_total %llu\n"
-	    "# HELP chat_fcgi_requests_in_flight Requests being answered "
-	    "now.\n"
-	    "# TYPE chat_fcgi_requests_in_flight gauge\n"
-	    "chat_fcgi_requests_in_flight %ld\n"
-	    "# HELP chat_fcgi_workers Worker processes configured.\n"
-	    "# TYPE chat_fcgi_workers gauge\n"
-	    "chat_fcgi_workers %d\n",
-	    (unsigned long long)LOAD(&m->pg_errors),
-	    (unsigned long long)LOAD(&m->redis_errors),
-	    (unsigned long long)LOAD(&m->restarts), inflight, m->workers);
-	if (b.err) {
+	prom_counter(&p, "chat_fcgi_pg_errors_total",
+	    "PostgreSQL statements and connections that failed.",
+	    LOAD(&m->pg_errors));
+	prom_counter(&p, "chat_fcgi_redis_errors_total",
+	    "Redis commands and connections that failed.",
+	    LOAD(&m->redis_errors));
+	prom_counter(&p, "chat_fcgi_worker_restarts_total",
+	    "Workers that died and were started again.", LOAD(&m->restarts));
+	prom_gauge(&p, "chat_fcgi_requests_in_flight",
+	    "Requests being answered now.", inflight);
+	prom_gauge(&p, "chat_fcgi_workers", "Worker processes configured.",
+	    (uint64_t)m->workers);
+	if ((*out = prom_done(&p, outlen)) == NULL) {
 		log_warnx("metrics: answer too large");
-		free(b.p);
 		return -1;
 	}
-	*out = b.p;
-	*outlen = b.len;
-	return 0;
-}
-
-int
-metrics_hostport(const char *s, char *host, size_t hostsz, char *port,
-    size_t portsz)
-{
-	const char	*colon, *h, *he;
-	size_t		 i;
-
-	if (s[0] == '[') {
-		h = s + 1;
-		if ((he = strchr(h, ']')) == NULL || he[1] != ':')
-			return -1;
-		colon = he + 1;
-	} else {
-		h = s;
-		if ((colon = strrchr(s, ':')) == NULL ||
-		    memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -1;	/* bare IPv6 needs brackets */
-		he = colon;
-	}
-	if (he == h || (size_t)(he - h) >= hostsz ||
-	    strlen(colon + 1) == 0 || strlen(colon + 1) >= portsz)
-		return -1;
-	for (i = 1; colon[i] != '\0'; i++)
-		if (colon[i] < '0' || colon[i] > '9')
-			return -1;
-	memcpy(host, h, (size_t)(he - h));
-	host[he - h] = '\0';
-	memcpy(port, colon + 1, strlen(colon + 1) + 1);
 	return 0;
 }
 
 void
-metrics_srv_init(struct metrics_srv *s, struct metrics *m)
+metrics_srv_init(struct fcgi_metrics_srv *s, struct fcgi_metrics *m)
 {
-	int	 i;
+	int i;
 
 	memset(s, 0, sizeof(*s));
 	s->lfd = -1;
@@ -320,50 +196,17 @@ metrics_srv_init(struct metrics_srv *s, struct metrics *m)
 }
 
 int
-metrics_srv_open(struct metrics_srv *s, const char *hostport,
-    struct metrics *m)
+metrics_srv_open(struct fcgi_metrics_srv *s, const char *hostport,
+    struct fcgi_metrics *m)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	char		 host[256], port[16];
-	int		 fd = -1, one = 1, e;
-
 	metrics_srv_init(s, m);
-	if (metrics_hostport(hostport, host, sizeof(host), port,
-	    sizeof(port)) == -1) {
-		log_warnx("metrics address must be HOST:PORT: %s", hostport);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("metrics address %s: %s", hostport,
-		    gai_strerror(e));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1)
-			continue;
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
-		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 64) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		log_warn("metrics: listen on %s", hostport);
-	freeaddrinfo(res);
-	s->lfd = fd;
-	return fd == -1 ? -1 : 0;
+	s->lfd = listen_tcp("metrics", hostport, METRICS_BACKLOG);
+	return s->lfd == -1 ? -1 : 0;
 }
 
+/* Close a scraper's socket and free its answer: its slot is free. */
 static void
-client_close(struct metrics_client *c)
+client_close(struct fcgi_metrics_client *c)
 {
 	if (c->fd != -1)
 		close(c->fd);
@@ -373,9 +216,9 @@ client_close(struct metrics_client *c)
 }
 
 void
-metrics_srv_close(struct metrics_srv *s)
+metrics_srv_close(struct fcgi_metrics_srv *s)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < METRICS_CLIENTS; i++)
 		if (s->c[i].fd != -1)
@@ -385,10 +228,11 @@ metrics_srv_close(struct metrics_srv *s)
 	s->lfd = -1;
 }
 
+/* Milliseconds until t (CLOCK_MONOTONIC), negative once it is past. */
 static long
 ms_until(const struct timespec *t)
 {
-	struct timespec	 now;
+	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (t->tv_sec - now.tv_sec) * 1000L +
@@ -396,11 +240,11 @@ ms_until(const struct timespec *t)
 }
 
 int
-metrics_srv_pollfd(struct metrics_srv *s, struct pollfd *pfd,
+metrics_srv_pollfd(struct fcgi_metrics_srv *s, struct pollfd *pfd,
     int *timeout_ms)
 {
-	int	 i, n = 0;
-	long	 left;
+	int  i, n = 0;
+	long left;
 
 	if (s->lfd == -1)
 		return 0;
@@ -422,46 +266,40 @@ metrics_srv_pollfd(struct metrics_srv *s, struct pollfd *pfd,
 	return n;
 }
 
-/* The request is in (or broken): prepare the answer. */
+/* The request head is in: prepare the answer (404 but for /metrics). */
 static void
-client_answer(struct metrics_srv *s, struct metrics_client *c)
+client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c,
+    const struct prom_req *rq)
 {
-	char	*body = NULL, head[256];
-	size_t	 blen = 0;
-	int	 hlen, ok;
+	char  *body = NULL, head[PROM_HEAD_MAX];
+	size_t blen = 0;
+	int    hlen, status = 404;
 
-	ok = strncmp(c->in, "GET /metrics ", 13) == 0 ||
-	    strncmp(c->in, "GET /metrics?", 13) == 0;
-	if (ok && metrics_render(s->m, &body, &blen) == -1)
-		ok = -1;
-	if (ok == 1)
-		hlen = snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\n"
-		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
-	else
-		hlen = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\n"
-		    "Content-Length: 0\r\nConnection: close\r\n\r\n",
-		    ok == 0 ? "404 Not Found" : "500 Internal Server Error");
-	if (hlen < 0 || (size_t)hlen >= sizeof(head) ||
-	    (c->out = malloc((size_t)hlen + blen)) == NULL) {
+	if (prom_http_is(rq, "GET", "/metrics"))
+		status = metrics_render(s->m, &body, &blen) == 0 ? 200 : 500;
+	hlen = prom_http_head(head, sizeof(head), status,
+	    status == 200 ? PROM_CTYPE : NULL, blen);
+	if (hlen == -1 || (c->out = malloc((size_t)hlen + blen)) == NULL) {
 		free(body);
 		client_close(c);
 		return;
 	}
 	memcpy(c->out, head, (size_t)hlen);
-	if (ok == 1)
+	if (blen > 0)
 		memcpy(c->out + hlen, body, blen);
-	c->outlen = (size_t)hlen + (ok == 1 ? blen : 0);
+	c->outlen = (size_t)hlen + blen;
 	c->outoff = 0;
 	free(body);
 }
 
+/* Read what the scraper sent; answer once the head is in. */
 static void
-client_read(struct metrics_srv *s, struct metrics_client *c)
+client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 {
-	ssize_t	 n;
+	struct prom_req rq;
+	ssize_t		n;
 
-	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -469,18 +307,27 @@ client_read(struct metrics_srv *s, struct metrics_client *c)
 		return;
 	}
 	c->inlen += (size_t)n;
-	c->in[c->inlen] = '\0';
-	if (strstr(c->in, "\r\n\r\n") != NULL ||
-	    strstr(c->in, "\n\n") != NULL)
-		client_answer(s, c);
-	else if (c->inlen == sizeof(c->in) - 1)
-		client_close(c);	/* headers too large */
+	switch (prom_http_parse(c->in, c->inlen, sizeof(c->in), &rq)) {
+	case PROM_HTTP_MORE:
+		break;
+	case PROM_HTTP_DONE:
+		client_answer(s, c, &rq);
+		break;
+	default:
+		client_close(c); /* headers too large, or not HTTP */
+		break;
+	}
 }
 
+/*
+ * Send what is left of the answer; close when it is all out.  Its shape
+ * is client_read's on purpose (EAGAIN waits for the next poll, 0 or an
+ * error closes): the two differ in direction, buffer and what follows.
+ */
 static void
-client_write(struct metrics_client *c)
+client_write(struct fcgi_metrics_client *c)
 {
-	ssize_t	 n;
+	ssize_t n;
 
 	n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -495,11 +342,12 @@ client_write(struct metrics_client *c)
 		client_close(c);
 }
 
+/* Accept queued scrapers into free slots, each with its deadline. */
 static void
-srv_accept(struct metrics_srv *s)
+srv_accept(struct fcgi_metrics_srv *s)
 {
-	struct metrics_client	*c;
-	int			 fd, i, k;
+	struct fcgi_metrics_client *c;
+	int			    fd, i, k;
 
 	/* A few per wakeup: a flood cannot keep the supervisor here. */
 	for (k = 0; k < METRICS_CLIENTS; k++) {
@@ -513,7 +361,7 @@ srv_accept(struct metrics_srv *s)
 		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != -1; i++)
 			continue;
 		if (i == METRICS_CLIENTS) {
-			close(fd);	/* busy: the scraper retries */
+			close(fd); /* busy: the scraper retries */
 			continue;
 		}
 		c = &s->c[i];
@@ -525,16 +373,15 @@ srv_accept(struct metrics_srv *s)
 }
 
 void
-metrics_srv_run(struct metrics_srv *s, const struct pollfd *pfd, int n)
+metrics_srv_run(struct fcgi_metrics_srv *s, const struct pollfd *pfd, int n)
 {
-	struct metrics_client	*c;
-	int			 i, j;
+	struct fcgi_metrics_client *c;
+	int			    i, j;
 
 	if (s->lfd == -1)
 		return;
 	for (j = 1; j < n; j++) {
-		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != pfd[j].fd;
-		    i++)
+		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != pfd[j].fd; i++)
 			continue;
 		if (i == METRICS_CLIENTS || pfd[j].revents == 0)
 			continue;

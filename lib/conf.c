@@ -1,5 +1,6 @@
 /*
- * conf.c: read DESIGN.md's environment variables into struct conf.
+ * conf.c: read the environment variables of README.md "Configuration"
+ * into struct conf.
  * Pure apart from getenv(); no I/O.
  */
 #include "config.h"
@@ -9,22 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
+#include "lib/conf.h"
 
+/* The environment variable "name", or dflt if unset or empty. */
 static const char *
 env_or(const char *name, const char *dflt)
 {
-	const char	*v = getenv(name);
+	const char *v = getenv(name);
 
 	return (v == NULL || *v == '\0') ? dflt : v;
 }
 
-/* Parse a decimal in [lo, hi].  Returns 0 or -1. */
-static int
-parse_long(const char *s, long lo, long hi, long *out)
+int
+conf_parse_long(const char *s, long lo, long hi, long *out)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	if (s == NULL || *s < '0' || *s > '9')
 		return -1;
@@ -39,9 +40,9 @@ parse_long(const char *s, long lo, long hi, long *out)
 int
 conf_parse_rate(const char *s, struct conf_rate *r)
 {
-	char	 buf[64];
-	char	*slash;
-	long	 n, w;
+	char  buf[64];
+	char *slash;
+	long  n, w;
 
 	if (s == NULL || strlen(s) >= sizeof(buf))
 		return -1;
@@ -49,26 +50,28 @@ conf_parse_rate(const char *s, struct conf_rate *r)
 	if ((slash = strchr(buf, '/')) == NULL)
 		return -1;
 	*slash = '\0';
-	if (parse_long(buf, 1, 1000000000L, &n) == -1 ||
-	    parse_long(slash + 1, 1, 86400L * 365, &w) == -1)
+	if (conf_parse_long(buf, 1, 1000000000L, &n) == -1 ||
+	    conf_parse_long(slash + 1, 1, 86400L * 365, &w) == -1)
 		return -1;
 	r->limit = n;
 	r->window = w;
 	return 0;
 }
 
+/* "name" as a decimal in [lo, hi], dflt if unset.  Returns 0 or -1. */
 static int
 env_long(const char *name, long dflt, long lo, long hi, long *out)
 {
-	const char	*v = getenv(name);
+	const char *v = getenv(name);
 
 	if (v == NULL || *v == '\0') {
 		*out = dflt;
 		return 0;
 	}
-	return parse_long(v, lo, hi, out);
+	return conf_parse_long(v, lo, hi, out);
 }
 
+/* "name" as "N/SECONDS", dflt if unset.  Returns 0 or -1. */
 static int
 env_rate(const char *name, const char *dflt, struct conf_rate *r)
 {
@@ -78,7 +81,7 @@ env_rate(const char *name, const char *dflt, struct conf_rate *r)
 int
 conf_load(struct conf *c, const char **why)
 {
-	long	 v;
+	long v;
 
 	memset(c, 0, sizeof(*c));
 	c->db_host = env_or("DB_HOST", "localhost");
@@ -106,12 +109,12 @@ conf_load(struct conf *c, const char **why)
 	}
 	c->port = (int)v;
 	if (env_long("ACCESS_TOKEN_TTL", 900, 1, 86400L * 365,
-	    &c->access_ttl) == -1) {
+		&c->access_ttl) == -1) {
 		*why = "ACCESS_TOKEN_TTL must be a number of seconds";
 		return -1;
 	}
 	if (env_long("REFRESH_TOKEN_TTL", 604800, 1, 86400L * 3650,
-	    &c->refresh_ttl) == -1) {
+		&c->refresh_ttl) == -1) {
 		*why = "REFRESH_TOKEN_TTL must be a number of seconds";
 		return -1;
 	}
@@ -138,4 +141,26 @@ conf_load(struct conf *c, const char **why)
 	}
 	c->realtime_nodes = (int)v;
 	return 0;
+}
+
+void
+conf_pg_params(const struct conf *c, const char *app, const char *timeout,
+    struct conf_pg *p)
+{
+	size_t n = 0;
+
+#define KV(k, v)                    \
+	do {                        \
+		p->keys[n] = (k);   \
+		p->vals[n++] = (v); \
+	} while (0)
+	KV("host", c->db_host);
+	KV("port", c->db_port);
+	KV("user", c->db_user);
+	KV("password", c->db_pass);
+	KV("dbname", c->db_name);
+	KV("connect_timeout", timeout);
+	KV("application_name", app);
+	KV(NULL, NULL);
+#undef KV
 }

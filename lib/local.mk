@@ -2,16 +2,20 @@
 noinst_LIBRARIES += lib/libchat.a
 lib_libchat_a_SOURCES = \
 	lib/conf.c lib/conf.h \
+	lib/cors.c lib/cors.h \
+	lib/hex.c lib/hex.h \
+	lib/jwt_util.c lib/jwt_util.h \
 	lib/log.c lib/log.h \
-	lib/jwt.c lib/jwt.h lib/jwt_libjwt.h \
-	lib/valid.c lib/valid.h \
-	lib/json_util.c lib/json_util.h \
-	lib/crypto_util.c lib/crypto_util.h \
+	lib/prom.c lib/prom.h \
 	lib/redis_util.c lib/redis_util.h \
-	lib/rl.c lib/rl.h \
-	lib/db.c lib/db.h
-lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
-	$(JWT_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
-# Link line for programs using libchat.a.
+	lib/ts.c lib/ts.h \
+	lib/valid.c lib/valid.h
+lib_libchat_a_CPPFLAGS = $(CHAT_CPPFLAGS)
+lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(JWT_CFLAGS) \
+	$(CRYPTO_CFLAGS)
+# Transitional: realtime/chat.c includes "jwt.h" (now lib/jwt_util.h).
+EXTRA_DIST += lib/jwt.h
+# Link line for programs using libchat.a (with the libraries of what
+# chat-realtime links besides: libpq, hiredis).
 CHAT_LIBS = lib/libchat.a $(PQ_LIBS) $(JANSSON_LIBS) $(JWT_LIBS) \
 	$(HIREDIS_LIBS) $(CRYPTO_LIBS) $(LIBCRYPT_LIBS) $(M_LIBS)

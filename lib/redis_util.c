@@ -1,20 +1,15 @@
 /*
- * redis_util.c: parse REDIS_URL and open a blocking hiredis connection.
- * Used by chat-fcgi workers (one connection each, reopened after
- * errors) and by t/rl-test.  The URL is configuration, not wire data,
- * but is still parsed with bounds on every copy.
+ * redis_util.c: parse REDIS_URL, the same way for chat-fcgi (its
+ * blocking connections, fcgi/redis.c) and chat-realtime (its async
+ * ones).  The URL is configuration, not wire data, but is still parsed
+ * with bounds on every copy.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include <hiredis.h>
-
-#include "log.h"
-#include "redis_util.h"
+#include "lib/conf.h"
+#include "lib/redis_util.h"
 
 /* Copy s[0..n) into dst (size dstsz) with NUL.  Returns 0 or -1. */
 static int
@@ -27,18 +22,15 @@ copyn(char *dst, size_t dstsz, const char *s, size_t n)
 	return 0;
 }
 
+/* conf_parse_long of s[0..n) (no NUL needed) into an int. */
 static int
 parse_int(const char *s, size_t n, int lo, int hi, int *out)
 {
-	char	 buf[16], *end;
-	long	 v;
+	char buf[16];
+	long v;
 
-	if (n == 0 || copyn(buf, sizeof(buf), s, n) == -1 ||
-	    buf[0] < '0' || buf[0] > '9')
-		return -1;
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+	if (copyn(buf, sizeof(buf), s, n) == -1 ||
+	    conf_parse_long(buf, lo, hi, &v) == -1)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -47,14 +39,14 @@ parse_int(const char *s, size_t n, int lo, int hi, int *out)
 int
 redis_url_parse(const char *url, struct redis_url *u, const char **why)
 {
-	const char	*p, *end, *at, *colon, *slash, *q;
-	size_t		 len;
+	const char *p, *end, *at, *colon, *slash, *q;
+	size_t	    len;
 
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
 	*why = "REDIS_URL is malformed";
-	if (url == NULL || (len = strnlen(url, REDIS_URL_MAX + 1)) >
-	    REDIS_URL_MAX) {
+	if (url == NULL ||
+	    (len = strnlen(url, REDIS_URL_MAX + 1)) > REDIS_URL_MAX) {
 		*why = "REDIS_URL is too long";
 		return -1;
 	}
@@ -67,12 +59,12 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 			return -1;
 		q = memchr(p, '?', (size_t)(end - p));
 		if (copyn(u->path, sizeof(u->path), p,
-		    (size_t)((q != NULL ? q : end) - p)) == -1)
+			(size_t)((q != NULL ? q : end) - p)) == -1)
 			return -1;
 		if (q != NULL) {
 			if (strncmp(q, "?db=", 4) != 0 ||
 			    parse_int(q + 4, (size_t)(end - q - 4), 0, 65535,
-			    &u->db) == -1)
+				&u->db) == -1)
 				return -1;
 		}
 		return 0;
@@ -95,19 +87,20 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 		if (colon == NULL) {
 			/* "redis://pass@host" is taken as a password. */
 			if (copyn(u->pass, sizeof(u->pass), p,
-			    (size_t)(at - p)) == -1)
+				(size_t)(at - p)) == -1)
 				return -1;
 		} else if (copyn(u->user, sizeof(u->user), p,
-		    (size_t)(colon - p)) == -1 ||
+			       (size_t)(colon - p)) == -1 ||
 		    copyn(u->pass, sizeof(u->pass), colon + 1,
-		    (size_t)(at - colon - 1)) == -1)
+			(size_t)(at - colon - 1)) == -1)
 			return -1;
 		p = at + 1;
 	}
 	if (p < slash && *p == '[') {
 		q = memchr(p, ']', (size_t)(slash - p));
-		if (q == NULL || copyn(u->host, sizeof(u->host), p + 1,
-		    (size_t)(q - p - 1)) == -1)
+		if (q == NULL ||
+		    copyn(u->host, sizeof(u->host), p + 1,
+			(size_t)(q - p - 1)) == -1)
 			return -1;
 		colon = q + 1 < slash && q[1] == ':' ? q + 1 : NULL;
 		if (colon == NULL && q + 1 != slash)
@@ -115,95 +108,22 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 	} else {
 		colon = memchr(p, ':', (size_t)(slash - p));
 		if (copyn(u->host, sizeof(u->host), p,
-		    (size_t)((colon != NULL ? colon : slash) - p)) == -1)
+			(size_t)((colon != NULL ? colon : slash) - p)) == -1)
 			return -1;
 	}
 	if (u->host[0] == '\0')
 		memcpy(u->host, "127.0.0.1", sizeof("127.0.0.1"));
-	if (colon != NULL && parse_int(colon + 1,
-	    (size_t)(slash - colon - 1), 1, 65535, &u->port) == -1) {
+	if (colon != NULL &&
+	    parse_int(colon + 1, (size_t)(slash - colon - 1), 1, 65535,
+		&u->port) == -1) {
 		*why = "REDIS_URL has a bad port";
 		return -1;
 	}
-	if (slash < end && slash + 1 < end && parse_int(slash + 1,
-	    (size_t)(end - slash - 1), 0, 65535, &u->db) == -1) {
+	if (slash + 1 < end &&
+	    parse_int(slash + 1, (size_t)(end - slash - 1), 0, 65535, &u->db) ==
+		-1) {
 		*why = "REDIS_URL has a bad database number";
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * Run a command expecting +OK; returns 0, or -1 (logged) with *why set
- * to "refused" when Redis answered with an error, "failed" when it did
- * not answer.
- */
-static int
-expect_ok(redisContext *c, redisReply *r, const char *what, const char *refused,
-    const char *failed, const char **why)
-{
-	int	 rc = -1;
-
-	if (r == NULL) {
-		log_warnx("redis %s: %s", what, c->errstr);
-		*why = failed;
-	} else if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("redis %s: %s", what, r->str);
-		*why = refused;
-	} else
-		rc = 0;
-	freeReplyObject(r);
-	return rc;
-}
-
-redisContext *
-redis_connect(const struct redis_url *u, const char **why)
-{
-	redisContext	*c = NULL;
-	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
-	    (REDIS_TIMEOUT_MS % 1000) * 1000 };
-	redisReply	*r;
-	const char	*dummy;
-
-	if (why == NULL)
-		why = &dummy;
-	*why = "cannot connect to Redis";
-	if (u->path[0] != '\0')
-		c = redisConnectUnixWithTimeout(u->path, tv);
-	else
-		c = redisConnectWithTimeout(u->host, u->port, tv);
-	if (c == NULL) {
-		log_warnx("redis: out of memory");
-		goto fail;
-	}
-	if (c->err) {
-		log_warnx("redis connect %s:%d: %s", u->path[0] ? u->path :
-		    u->host, u->path[0] ? 0 : u->port, c->errstr);
-		goto fail;
-	}
-	if (redisSetTimeout(c, tv) != REDIS_OK) {
-		log_warnx("redis: cannot set timeout");
-		goto fail;
-	}
-	if (u->pass[0] != '\0') {
-		if (u->user[0] != '\0')
-			r = redisCommand(c, "AUTH %s %s", u->user, u->pass);
-		else
-			r = redisCommand(c, "AUTH %s", u->pass);
-		if (expect_ok(c, r, "AUTH", "Redis refused the password in "
-		    "REDIS_URL", "Redis did not answer AUTH", why) == -1)
-			goto fail;
-	}
-	if (u->db != 0) {
-		r = redisCommand(c, "SELECT %d", u->db);
-		if (expect_ok(c, r, "SELECT", "Redis refused the database in "
-		    "REDIS_URL", "Redis did not answer SELECT", why) == -1)
-			goto fail;
-	}
-	*why = NULL;
-	return c;
-fail:
-	if (c != NULL)
-		redisFree(c);
-	return NULL;
 }

@@ -1,4 +1,5 @@
--- sql/001_schema.sql: the data model of DESIGN.md "Data model".
+-- sql/001_schema.sql: the data model: users, conversations, messages,
+-- refresh tokens (docs/api.md).
 -- Applied by deploy/migrate inside one transaction (no BEGIN/COMMIT here).
 -- Ids are bigint identities; timestamps are timestamptz and leave the
 -- server as ISO 8601 UTC with milliseconds (formatted in the queries).
@@ -42,7 +43,7 @@ CREATE TABLE messages (
 	sender_id	bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	content		text NOT NULL
 			CHECK (char_length(content) BETWEEN 1 AND 5000),
-	-- sendMessage's optional idempotency key (DESIGN "Resolved details").
+	-- sendMessage's optional idempotency key (docs/api.md §4.3).
 	client_message_id text CHECK (char_length(client_message_id) <= 64),
 	read_at		timestamptz,
 	created_at	timestamptz NOT NULL DEFAULT now()

@@ -13,7 +13,7 @@
 #include <openssl/hmac.h>
 
 #include "tap.h"
-#include "lib/jwt.h"
+#include "lib/jwt_util.h"
 
 #define SECRET	"test-secret-0123456789"
 

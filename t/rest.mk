@@ -1,5 +1,5 @@
-# t/rest.mk: unit tests of the shared REST modules (lib/jwt, lib/valid,
-# lib/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
+# t/rest.mk: unit tests of the REST side's modules (lib/jwt, lib/valid,
+# fcgi/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
 # real Redis: REDIS_URL in the environment.
 check_PROGRAMS += t/jwt-test
 TESTS += t/jwt-test
@@ -11,8 +11,8 @@ check_PROGRAMS += t/valid-test t/rl-test
 TESTS += t/valid-test t/rl-test
 t_valid_test_SOURCES = t/valid.c
 t_valid_test_LDADD = $(CHAT_LIBS)
-t_rl_test_SOURCES = t/rl.c
-t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+t_rl_test_SOURCES = t/rl.c fcgi/rl.c fcgi/rl.h fcgi/redis.c fcgi/redis.h
+t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
 
 # chat-fcgi as a process, over TCP and a unix socket, with -m /metrics:
@@ -24,10 +24,15 @@ TESTS += t/fcgi-stop-test
 t_fcgi_stop_test_SOURCES = t/fcgi-stop.c
 # End-to-end test of /metrics (node --test; env FCGI_METRICS_URL).
 EXTRA_DIST += t/e2e/fcgi-metrics.test.mjs
+# The REST routes end to end, and the web client in a browser.
+EXTRA_DIST += t/e2e/rest-auth.test.mjs t/e2e/rest-avatar.test.mjs \
+	t/e2e/rest-expiry.test.mjs t/e2e/rest-misc.test.mjs \
+	t/e2e/rest-ratelimit.test.mjs t/e2e/rest-users.test.mjs \
+	t/e2e/browser.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
-# ... and of the access-token check (lib/jwt.c).
+# ... and of the access-token check (lib/jwt_util.c).
 EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify
 # Both programs against a bad configuration (no JWT secret, a Redis that
 # refuses the password): node --test, with a tiny FastCGI client.

@@ -1,5 +1,5 @@
 /*
- * t/rl.c: lib/rl.h against a real Redis (REDIS_URL from the environment;
+ * t/rl.c: fcgi/rl.h against a real Redis (REDIS_URL from the environment;
  * the test fails without one): N requests pass, N+1 is refused with a
  * Retry-After inside the window, the window opens at the first request
  * and ends with it, and routes and addresses count apart.
@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "lib/redis_util.h"
-#include "lib/rl.h"
+#include "fcgi/redis.h"
+#include "fcgi/rl.h"
 
 int
 main(void)

@@ -22,3 +22,5 @@ t_sio_test_CFLAGS = $(AM_CFLAGS) $(RT_CODEC_CFLAGS)
 t_sio_test_LDADD = $(RT_CODEC_LIBS)
 
 EXTRA_DIST += t/fuzz/http.c t/fuzz/ws.c t/fuzz/eio.c t/fuzz/sio.c
+EXTRA_DIST += t/fuzz/corpus/http t/fuzz/corpus/ws t/fuzz/corpus/eio \
+	t/fuzz/corpus/sio

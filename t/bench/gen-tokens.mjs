@@ -1,5 +1,5 @@
 // t/bench/gen-tokens.mjs: access tokens for benchmark users, signed like
-// lib/jwt.c does (HS256, {sub, username, iat, exp}) with env JWT_SECRET,
+// lib/jwt_util.c does (HS256, {sub, username, iat, exp}) with env JWT_SECRET,
 // so thousands of users need no bcrypt login.  Reads "id username" lines
 // on stdin, writes "id token" lines (sio-load -t format).  Env TTL (s,
 // default 3600).

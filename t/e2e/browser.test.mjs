@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
+
+import { pngRgb } from './lib/png.mjs';
 
 const BASE = (process.env.CHAT_URL || 'http://127.0.0.1:3000')
     .replace(/\/+$/, '');
@@ -36,60 +37,16 @@ function uname(prefix) {
 
 // --- a small real PNG: a 64x64 gradient with a disc -----------------
 
-const CRC = (() => {
-	const t = new Uint32Array(256);
-	for (let n = 0; n < 256; n++) {
-		let c = n;
-		for (let k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-		t[n] = c >>> 0;
-	}
-	return t;
-})();
-
-function crc32(buf) {
-	let c = 0xffffffff;
-	for (const b of buf)
-		c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-	return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-	const len = Buffer.alloc(4);
-	len.writeUInt32BE(data.length);
-	const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-	const crc = Buffer.alloc(4);
-	crc.writeUInt32BE(crc32(td));
-	return Buffer.concat([len, td, crc]);
-}
-
 function makePng(size = 64) {
-	const ihdr = Buffer.alloc(13);
-	ihdr.writeUInt32BE(size, 0);
-	ihdr.writeUInt32BE(size, 4);
-	ihdr[8] = 8;		/* bit depth */
-	ihdr[9] = 2;		/* RGB */
-	const rows = [];
-	for (let y = 0; y < size; y++) {
-		const row = Buffer.alloc(1 + size * 3);
-		for (let x = 0; x < size; x++) {
-			const dx = x - size / 2, dy = y - size / 2.4;
-			const disc = dx * dx + dy * dy < (size / 4.5) ** 2;
-			const body = dy > size / 5 && dx * dx +
-			    (dy - size / 1.6) ** 2 < (size / 2.6) ** 2;
-			const on = disc || body;
-			row[1 + x * 3] = on ? 255 : 40 + (x * 3) % 200;
-			row[2 + x * 3] = on ? 240 : 90 + (y * 2) % 150;
-			row[3 + x * 3] = on ? 220 : 200;
-		}
-		rows.push(row);
-	}
-	return Buffer.concat([
-		Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-		chunk('IHDR', ihdr),
-		chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
-		chunk('IEND', Buffer.alloc(0)),
-	]);
+	return pngRgb(size, size, (x, y) => {
+		const dx = x - size / 2, dy = y - size / 2.4;
+		const disc = dx * dx + dy * dy < (size / 4.5) ** 2;
+		const body = dy > size / 5 && dx * dx +
+		    (dy - size / 1.6) ** 2 < (size / 2.6) ** 2;
+		const on = disc || body;
+		return [on ? 255 : 40 + (x * 3) % 200,
+		    on ? 240 : 90 + (y * 2) % 150, on ? 220 : 200];
+	});
 }
 
 // --- helpers over a page ---------------------------------------------

@@ -5,7 +5,7 @@
  * route's body kind and the Content-Type; the rest is the body.  Checks the
  * answer's shape: a valid body has its strings inside root and within
  * the limits, an invalid one yields a 400 error body that serialises.
- * fuzz-sources: fcgi/dto.c lib/json_util.c lib/valid.c
+ * fuzz-sources: fcgi/dto.c fcgi/json_util.c lib/hex.c lib/valid.c
  * fuzz-libs: -ljansson
  */
 #include "config.h"
@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "fcgi/dto.h"
-#include "lib/json_util.h"
+#include "fcgi/json_util.h"
 #include "lib/valid.h"
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);

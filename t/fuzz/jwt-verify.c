@@ -1,10 +1,10 @@
 /*
- * t/fuzz/jwt-verify.c: jwt_access_verify (lib/jwt.c's own base64url,
+ * t/fuzz/jwt-verify.c: jwt_access_verify (lib/jwt_util.c's own base64url,
  * HMAC and claim checks) on hostile tokens.  The input is tried as a
  * token as is; then its first bytes become a username that is signed
  * and must verify back to the same user (a forged or broken token must
  * never verify: only the signed one does).
- * fuzz-sources: lib/jwt.c lib/log.c
+ * fuzz-sources: lib/jwt_util.c lib/log.c lib/ts.c
  * fuzz-libs: -ljansson -ljwt -lcrypto
  */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "lib/jwt.h"
+#include "lib/jwt_util.h"
 
 #define SECRET	"fuzz-secret-0123456789abcdef"
 

@@ -2,7 +2,7 @@
  * t/fuzz/rt-server.c: libFuzzer target for the Socket.IO server layer
  * (conn, tr_poll, tr_ws, eio_server, sio_server) in-process, through a
  * real loopback TCP connection to a server on the libev default loop.
- * fuzz-sources: realtime/conn.c realtime/tr_poll.c realtime/tr_ws.c realtime/eio_server.c realtime/sio_server.c realtime/metrics.c realtime/http.c realtime/ws.c realtime/eio.c realtime/sio.c lib/log.c
+ * fuzz-sources: realtime/conn.c realtime/tr_poll.c realtime/tr_ws.c realtime/eio_server.c realtime/sio_server.c realtime/metrics.c realtime/http.c realtime/ws.c realtime/eio.c realtime/sio.c lib/log.c lib/ts.c
  * fuzz-libs: -lev -ljansson -lcrypto
  * Input: byte 0 odd: the rest is sent raw (HTTP requests, polling,
  * upgrades).  Byte 0 even: a WebSocket session is opened on /socket.io/

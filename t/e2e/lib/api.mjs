@@ -6,7 +6,8 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import zlib from 'node:zlib';
+
+import { pngChunk, pngRgb } from './png.mjs';
 
 export const BASE = (process.env.CHAT_URL || 'http://127.0.0.1:3000')
     .replace(/\/+$/, '');
@@ -198,57 +199,20 @@ export function now() {
 const JPEG_B64 = '/9j/4AAQSkZJRgABAQEAAQABAAD/2wBDAAMCAgICAgMCAgIDAwMDBAYEBAQEBAgGBgUGCQgKCgkICQkKDA8MCgsOCwkJDRENDg8QEBEQCgwSExIQEw8QEBD/2wBDAQMDAwQDBAgEBAgQCwkLEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBD/wAARCAAQABADASIAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAABwQF/8QAJBAAAQQBBAICAwAAAAAAAAAAAQIDBAYFBwgSExEiABQJMTL/xAAVAQEBAAAAAAAAAAAAAAAAAAAABv/EACMRAAECBQMFAAAAAAAAAAAAAAECEQMEBQYhABIxFRZhgeH/2gAMAwEAAhEDEQA/ABSm0mobc8HmExLUlRzzEWPkJWW+ulrsaUVAseUgslSlH9LKuPryIKuWPZdskzXmm3fX5m2nF4GlVxx/HOpx4ks51+MiU/Iaad7UcUo4tILoS4kqcWkezS0hO/HvuRp0rO6hWnWO1UisZVuFi4GFeyEpmGepa5S5SWVPuciFKRFLgSrwetnyPIB+Vb4N9mKhQMzo5po9XLdDs9d6ZVix2VEhiL9kuNPxw2gEKcDQ/rs8AuA8VAe0vdl7VOYn+27flGAUgmITjbhSmCg3BYlyeWDkMolvw4KOp1KM6iCNvngZHwetf//Z';
 const WEBP_B64 = 'UklGRqgBAABXRUJQVlA4WAoAAAAQAAAADwAADwAAQUxQSMMAAAABJ6KokSTleucYX+ffKpmImP90cY3gJjDi4Yt3MsjBEVyDKzDosHgVjnhRNcEIDAJPkqBqsFUZHNa2bUYvTsZ2PLbtd/uvKa4hov9J0f2PkPe6REkkGzolkTTzFG0Ox9PlFiD0CxS+kOGDtxoynjaCfx0pfk52CPuInrOR75lzRugygtv4zEiy90UwfSD9NheMITJWLaXWayO8XeOlWRXVnIGk2W6WdYoYMQ+KqixQNPowgt+6a1BSKbUtz+lUFAoBAAAAVlA4IL4AAACQAgCdASoQABAAAwA0JbACdDBPCIUMfAMdCCz96AD+/XSg/QKbH4r3Q3ycN/bSDK/T/zVo4u6nvclvG/SqxWOuup+XhN9BojvaW+Tv+MvxvX/hr/o/5Qns9LtmX/+qKdl/yWznhuasl7nkxvSTI4xf3Y85VSB/lU/8Ofj/b9JrA+ifvIOYZm2x1RP/dhfmsf5diuSfR7+z+r/+HR3zEo/+XM/B+vkYw73Pzx+ROaAB/ZoBSzEs3rzZe6qsAAAA';
 
-const CRC_TABLE = (() => {
-	const t = new Uint32Array(256);
-	for (let n = 0; n < 256; n++) {
-		let c = n;
-		for (let k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-		t[n] = c >>> 0;
-	}
-	return t;
-})();
-
-function crc32(buf) {
-	let c = 0xffffffff;
-	for (const b of buf)
-		c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-	return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type, data) {
-	const len = Buffer.alloc(4);
-	len.writeUInt32BE(data.length);
-	const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-	const crc = Buffer.alloc(4);
-	crc.writeUInt32BE(crc32(td));
-	return Buffer.concat([len, td, crc]);
-}
-
 // A 1x1 PNG; with size, padded with a tEXt chunk to exactly size bytes.
 export function makePng(size) {
-	const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-	const ihdr = Buffer.alloc(13);
-	ihdr.writeUInt32BE(1, 0);
-	ihdr.writeUInt32BE(1, 4);
-	ihdr[8] = 8;	/* bit depth */
-	ihdr[9] = 2;	/* RGB */
 	const rgb = crypto.randomBytes(3);
-	const idat = zlib.deflateSync(Buffer.from([0, rgb[0], rgb[1], rgb[2]]));
-	const head = Buffer.concat([sig, pngChunk('IHDR', ihdr)]);
-	const tail = Buffer.concat([pngChunk('IDAT', idat),
-	    pngChunk('IEND', Buffer.alloc(0))]);
+	const pixel = () => rgb;
 	const key = Buffer.from('Comment\0', 'latin1');
 	let pad = crypto.randomBytes(8).toString('hex');
 	if (size !== undefined) {
-		const n = size - head.length - tail.length - 12 - key.length;
+		const n = size - pngRgb(1, 1, pixel).length - 12 - key.length;
 		assert.ok(n >= 0, 'PNG too small to pad');
 		pad = crypto.randomBytes(Math.ceil(n / 2)).toString('hex')
 		    .slice(0, n);
 	}
-	const text = pngChunk('tEXt', Buffer.concat([key,
-	    Buffer.from(pad, 'latin1')]));
-	const out = Buffer.concat([head, text, tail]);
+	const out = pngRgb(1, 1, pixel, [pngChunk('tEXt', Buffer.concat([key,
+	    Buffer.from(pad, 'latin1')]))]);
 	if (size !== undefined)
 		assert.equal(out.length, size);
 	return out;

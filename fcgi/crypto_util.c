@@ -1,7 +1,9 @@
 /*
  * crypto_util.c: random hex, HMAC-SHA256 hex and constant-time compare
  * over OpenSSL's libcrypto.  Used by chat-fcgi for refresh tokens
- * (DESIGN.md "Data model": HMAC, not bcrypt) and avatar file names.
+ * (stored as an HMAC, not bcrypt: bcrypt reads only the first 72 of a
+ * token's 80 bytes and cannot be looked up by index) and avatar file
+ * names.
  */
 #include "config.h"
 
@@ -13,26 +15,14 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "crypto_util.h"
-#include "log.h"
-
-static void
-tohex(const unsigned char *in, size_t n, char *out)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "fcgi/crypto_util.h"
+#include "lib/hex.h"
+#include "lib/log.h"
 
 int
 crypto_random_hex(size_t nbytes, char *out, size_t outsz)
 {
-	unsigned char	 buf[128];
+	unsigned char buf[128];
 
 	if (nbytes == 0 || nbytes > sizeof(buf) || outsz < 2 * nbytes + 1)
 		return -1;
@@ -40,7 +30,7 @@ crypto_random_hex(size_t nbytes, char *out, size_t outsz)
 		log_warnx("RAND_bytes failed");
 		return -1;
 	}
-	tohex(buf, nbytes, out);
+	hex_encode(buf, nbytes, out);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
 }
@@ -49,18 +39,19 @@ int
 crypto_hmac_sha256_hex(const char *key, const char *msg, size_t msglen,
     char *out, size_t outsz)
 {
-	unsigned char	 mac[EVP_MAX_MD_SIZE];
-	unsigned int	 maclen = 0;
-	size_t		 klen = strlen(key);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int  maclen = 0;
+	size_t	      klen = strlen(key);
 
 	if (outsz < CRYPTO_SHA256_HEX || klen > INT_MAX)
 		return -1;
 	if (HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
-	    msglen, mac, &maclen) == NULL || maclen != 32) {
+		msglen, mac, &maclen) == NULL ||
+	    maclen != 32) {
 		log_warnx("HMAC-SHA256 failed");
 		return -1;
 	}
-	tohex(mac, maclen, out);
+	hex_encode(mac, maclen, out);
 	return 0;
 }
 

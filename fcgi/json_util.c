@@ -10,15 +10,15 @@
 
 #include <jansson.h>
 
-#include "json_util.h"
+#include "fcgi/json_util.h"
 
 json_t *
 json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 {
-	json_error_t	 e;
-	json_t		*j;
-	size_t		 pos, i;
-	unsigned char	 c;
+	json_error_t  e;
+	json_t	     *j;
+	size_t	      pos, i;
+	unsigned char c;
 
 	j = json_loadb(buf, len, JSON_ALLOW_NUL, &e);
 	if (j != NULL)
@@ -35,8 +35,8 @@ json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 	if (i == len || pos >= len || strstr(e.text, "end of file") != NULL)
 		snprintf(err, errsz, "Unexpected end of JSON input");
 	else if ((c = (unsigned char)buf[pos]) > ' ' && c < 0x7f)
-		snprintf(err, errsz, "Unexpected token %c in JSON at "
-		    "position %zu", c, pos);
+		snprintf(err, errsz,
+		    "Unexpected token %c in JSON at position %zu", c, pos);
 	else
 		snprintf(err, errsz, "Unexpected token in JSON at position %zu",
 		    pos);
@@ -46,17 +46,6 @@ json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 char *
 json_util_dump(const json_t *j)
 {
-	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_ENCODE_ANY);
-}
-
-int
-json_util_set_strn(json_t *o, const char *key, const char *s, size_t len)
-{
-	json_t	*v;
-
-	v = s == NULL ? json_null() : json_stringn(s, len);
-	if (v == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
+	return json_dumps(j,
+	    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 }

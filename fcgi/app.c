@@ -1,0 +1,216 @@
+/*
+ * app.c: a chat-fcgi worker's state and the steps every handler shares
+ * (see app.h): its connections, bearer auth, the rate limit in two
+ * halves, the body's encoding and the 500 answer.  Called by route.c
+ * and the handlers; calls only lib/ and the request layer (http.c).
+ * Spec: docs/api.md §1.4, §1.5, §1.6.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <crypt.h>
+#include <hiredis.h>
+#include <jansson.h>
+
+#include "fcgi/app.h"
+#include "fcgi/crypto_util.h"
+#include "fcgi/http.h"
+#include "fcgi/redis.h"
+#include "fcgi/rl.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
+
+int
+app_init(struct app *a, const struct conf *c)
+{
+	const char *why;
+	char	    pw[33];
+	char	    salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char *h;
+	int	    n;
+
+	memset(a, 0, sizeof(*a));
+	a->conf = c;
+	db_init(&a->db, c);
+	if (redis_url_parse(c->redis_url, &a->rurl, &why) == -1) {
+		log_warnx("%s", why);
+		return -1;
+	}
+	n = snprintf(a->avatar_dir, sizeof(a->avatar_dir), "%s/avatars",
+	    c->upload_dir);
+	if (n < 0 || (size_t)n >= sizeof(a->avatar_dir)) {
+		log_warnx("UPLOAD_DIR is too long");
+		return -1;
+	}
+	if ((a->cd = calloc(1, sizeof(*a->cd))) == NULL) {
+		log_warn("calloc");
+		return -1;
+	}
+	/*
+	 * Unknown users are checked against this hash of a random password,
+	 * so they cost the same bcrypt time as known ones.
+	 */
+	if (crypto_random_hex(16, pw, sizeof(pw)) == -1 ||
+	    crypt_gensalt_rn("$2b$", APP_BCRYPT_COST, NULL, 0, salt,
+		sizeof(salt)) == NULL ||
+	    (h = crypt_r(pw, salt, a->cd)) == NULL || h[0] == '*' ||
+	    strlen(h) >= sizeof(a->dummy)) {
+		log_warnx("cannot make the dummy bcrypt hash");
+		return -1;
+	}
+	memcpy(a->dummy, h, strlen(h) + 1);
+	return 0;
+}
+
+/* Close the worker's connections and free its bcrypt scratch. */
+void
+app_free(struct app *a)
+{
+	db_close(&a->db);
+	app_redis_drop(a);
+	free(a->cd);
+	a->cd = NULL;
+}
+
+redisContext *
+app_redis(struct app *a)
+{
+	if (a->redis != NULL && a->redis->err != 0)
+		app_redis_drop(a);
+	if (a->redis == NULL)
+		a->redis = redis_connect(&a->rurl, &a->redis_why);
+	return a->redis;
+}
+
+void
+app_redis_drop(struct app *a)
+{
+	if (a->redis != NULL)
+		redisFree(a->redis);
+	a->redis = NULL;
+}
+
+int
+app_redis_stale(struct app *a)
+{
+	int e = a->redis != NULL ? a->redis->err : 0;
+
+	app_redis_drop(a);
+	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
+}
+
+enum dto_ctype
+app_body_type(const struct http_req *r)
+{
+	if (http_ctype_is(r, "application/json"))
+		return DTO_CT_JSON;
+	if (http_ctype_is(r, "application/x-www-form-urlencoded"))
+		return DTO_CT_FORM;
+	return DTO_CT_OTHER;
+}
+
+void
+app_fail(struct http_req *r)
+{
+	http_send_error(r, 500, "Internal server error", 0);
+}
+
+int
+app_auth_check(struct app *a, struct http_req *r, struct app_user *u)
+{
+	const char *p = r->authz;
+
+	/* passport-jwt: "Bearer" (any case), blanks, then the token. */
+	if (p == NULL || strncasecmp(p, "bearer", 6) != 0 ||
+	    (p[6] != ' ' && p[6] != '\t'))
+		return -1;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0' || strpbrk(p, " \t") != NULL)
+		return -1;
+	return jwt_access_verify(a->conf->jwt_secret, p, time(NULL), &u->id,
+	    u->name, sizeof(u->name));
+}
+
+int
+app_auth(struct app *a, struct http_req *r, struct app_user *u)
+{
+	if (app_auth_check(a, r, u) == 0)
+		return 0;
+	http_send_error(r, 401, "Unauthorized", 1);
+	return -1;
+}
+
+/*
+ * The limit is sent here and read in app_limit_finish.  Redis down:
+ * fail open (serve and log), so an outage of the limiter's store does
+ * not take the API down with it; the limits come back with Redis.
+ */
+void
+app_limit_start(struct app *a, struct http_req *r, const char *route,
+    const struct conf_rate *rate)
+{
+	redisContext *c;
+
+	a->rl_state = APP_RL_NONE;
+	if (rate == NULL)
+		return;
+	a->rl_rate = rate;
+	a->rl_route = route;
+	a->rl_state = APP_RL_SKIP;
+	if ((c = app_redis(a)) == NULL) {
+		a->redis_errors++;
+		log_warnx("rate limit skipped: no Redis");
+		return;
+	}
+	if (rl_send(c, &a->rlq, route, r->ip, rate) == 0)
+		a->rl_state = APP_RL_SENT;
+	else if (app_redis_stale(a) && (c = app_redis(a)) != NULL &&
+	    rl_send(c, &a->rlq, route, r->ip, rate) == 0)
+		a->rl_state = APP_RL_SENT;
+	else {
+		a->redis_errors++;
+		log_warnx("rate limit skipped: Redis error");
+		app_redis_drop(a);
+	}
+}
+
+int
+app_limit_finish(struct app *a, struct http_req *r)
+{
+	redisContext  *c;
+	enum rl_result res;
+	long	       retry = 0;
+	char	       hdr[64];
+
+	if (a->rl_state != APP_RL_SENT) {
+		a->rl_state = APP_RL_NONE;
+		return 0;
+	}
+	a->rl_state = APP_RL_NONE;
+	res = rl_recv(a->redis, &a->rlq, &retry);
+	if (res == RL_ERROR && app_redis_stale(a) && (c = app_redis(a)) != NULL)
+		res = rl_check(c, a->rl_route, r->ip, a->rl_rate, &retry);
+	if (res == RL_ERROR) {
+		a->redis_errors++;
+		log_warnx("rate limit skipped: Redis error");
+		app_redis_drop(a);
+		return 0;
+	}
+	if (res == RL_ALLOW)
+		return 0;
+	http_drain(r);
+	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", retry);
+	http_send_json(r, 429,
+	    json_pack("{s:i, s:s, s:s}", "statusCode", 429, "message",
+		"ThrottlerException: Too Many Requests", "error",
+		"Too Many Requests"),
+	    hdr);
+	return -1;
+}

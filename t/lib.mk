@@ -1,0 +1,19 @@
+# t/lib.mk: unit tests (TAP) of lib/'s modules that both programs use.
+check_PROGRAMS += t/cors-test
+TESTS += t/cors-test
+t_cors_test_SOURCES = t/cors.c
+t_cors_test_LDADD = lib/libchat.a
+
+check_PROGRAMS += t/prom-test
+TESTS += t/prom-test
+t_prom_test_SOURCES = t/prom.c
+t_prom_test_LDADD = lib/libchat.a
+
+check_PROGRAMS += t/ts-test t/hex-test t/conf-test
+TESTS += t/ts-test t/hex-test t/conf-test
+t_ts_test_SOURCES = t/ts.c
+t_ts_test_LDADD = lib/libchat.a
+t_hex_test_SOURCES = t/hex.c
+t_hex_test_LDADD = lib/libchat.a
+t_conf_test_SOURCES = t/conf.c
+t_conf_test_LDADD = lib/libchat.a
