@@ -28,11 +28,11 @@
 int
 app_init(struct app *a, const struct conf *c)
 {
-	const char *why;
-	char	    pw[33];
-	char	    salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	const char *h;
-	int	    n;
+	const char	*why;
+	char		 pw[33];
+	char		 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char	*h;
+	int		 n;
 
 	memset(a, 0, sizeof(*a));
 	a->conf = c;
@@ -57,7 +57,7 @@ app_init(struct app *a, const struct conf *c)
 	 */
 	if (crypto_random_hex(16, pw, sizeof(pw)) == -1 ||
 	    crypt_gensalt_rn("$2b$", APP_BCRYPT_COST, NULL, 0, salt,
-		sizeof(salt)) == NULL ||
+	    sizeof(salt)) == NULL ||
 	    (h = crypt_r(pw, salt, a->cd)) == NULL || h[0] == '*' ||
 	    strlen(h) >= sizeof(a->dummy)) {
 		log_warnx("cannot make the dummy bcrypt hash");
@@ -98,7 +98,7 @@ app_redis_drop(struct app *a)
 int
 app_redis_stale(struct app *a)
 {
-	int e = a->redis != NULL ? a->redis->err : 0;
+	int	 e = a->redis != NULL ? a->redis->err : 0;
 
 	app_redis_drop(a);
 	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
@@ -123,7 +123,7 @@ app_fail(struct http_req *r)
 int
 app_auth_check(struct app *a, struct http_req *r, struct app_user *u)
 {
-	const char *p = r->authz;
+	const char	*p = r->authz;
 
 	/* passport-jwt: "Bearer" (any case), blanks, then the token. */
 	if (p == NULL || strncasecmp(p, "bearer", 6) != 0 ||
@@ -135,7 +135,7 @@ app_auth_check(struct app *a, struct http_req *r, struct app_user *u)
 	if (*p == '\0' || strpbrk(p, " \t") != NULL)
 		return -1;
 	return jwt_access_verify(a->conf->jwt_secret, p, time(NULL), &u->id,
-	    u->name, sizeof(u->name));
+	    u->name, sizeof(u->name)) == 0 ? 0 : -1;
 }
 
 int
@@ -156,7 +156,7 @@ void
 app_limit_start(struct app *a, struct http_req *r, const char *route,
     const struct conf_rate *rate)
 {
-	redisContext *c;
+	redisContext	*c;
 
 	a->rl_state = APP_RL_NONE;
 	if (rate == NULL)
@@ -184,10 +184,10 @@ app_limit_start(struct app *a, struct http_req *r, const char *route,
 int
 app_limit_finish(struct app *a, struct http_req *r)
 {
-	redisContext  *c;
-	enum rl_result res;
-	long	       retry = 0;
-	char	       hdr[64];
+	redisContext	*c;
+	enum rl_result	 res;
+	long		 retry = 0;
+	char		 hdr[64];
 
 	if (a->rl_state != APP_RL_SENT) {
 		a->rl_state = APP_RL_NONE;
@@ -195,7 +195,8 @@ app_limit_finish(struct app *a, struct http_req *r)
 	}
 	a->rl_state = APP_RL_NONE;
 	res = rl_recv(a->redis, &a->rlq, &retry);
-	if (res == RL_ERROR && app_redis_stale(a) && (c = app_redis(a)) != NULL)
+	if (res == RL_ERROR && app_redis_stale(a) &&
+	    (c = app_redis(a)) != NULL)
 		res = rl_check(c, a->rl_route, r->ip, a->rl_rate, &retry);
 	if (res == RL_ERROR) {
 		a->redis_errors++;
@@ -207,10 +208,9 @@ app_limit_finish(struct app *a, struct http_req *r)
 		return 0;
 	http_drain(r);
 	snprintf(hdr, sizeof(hdr), "Retry-After: %ld\r\n", retry);
-	http_send_json(r, 429,
-	    json_pack("{s:i, s:s, s:s}", "statusCode", 429, "message",
-		"ThrottlerException: Too Many Requests", "error",
-		"Too Many Requests"),
-	    hdr);
+	http_send_json(r, 429, json_pack("{s:i, s:s, s:s}",
+	    "statusCode", 429,
+	    "message", "ThrottlerException: Too Many Requests",
+	    "error", "Too Many Requests"), hdr);
 	return -1;
 }

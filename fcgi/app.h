@@ -9,7 +9,7 @@
 #ifndef FCGI_APP_H
 #define FCGI_APP_H
 
-#include <limits.h> /* PATH_MAX */
+#include <limits.h>	/* PATH_MAX */
 #include <stddef.h>
 
 #include <crypt.h>
@@ -23,59 +23,60 @@
 #include "lib/conf.h"
 #include "lib/jwt_util.h"
 
-#define APP_AVATAR_MAX	  (2L * 1024 * 1024) /* bytes in an avatar file */
-#define APP_BCRYPT_COST	  10		     /* docs/api.md §2.1: cost 10 */
-#define APP_REFRESH_BYTES 40		     /* raw refresh token: 80 hex */
+#define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
+#define APP_BCRYPT_COST	10			/* docs/api.md §2.1: cost 10 */
+#define APP_REFRESH_BYTES 40			/* raw refresh token: 80 hex */
 
-enum app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
+enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
 
-struct app {
-	const struct conf *conf;      /* borrowed */
-	struct db	   db;	      /* this worker's PostgreSQL */
-	struct redis_url   rurl;      /* parsed REDIS_URL */
-	redisContext	  *redis;     /* NULL until needed, after errors */
-	const char	  *redis_why; /* why the last connect failed, static */
-	struct crypt_data *cd;	      /* crypt_r scratch (about 32 KB) */
-	char	      dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
-	char	      avatar_dir[PATH_MAX];	/* UPLOAD_DIR/avatars */
-	enum app_rl   rl_state;			/* this request's limit check */
-	struct rl_req rlq;		 /* ... when sent, awaiting its reply */
+struct	app {
+	const struct conf *conf;	/* borrowed */
+	struct db	 db;		/* this worker's PostgreSQL */
+	struct redis_url rurl;		/* parsed REDIS_URL */
+	redisContext	*redis;		/* NULL until needed, after errors */
+	const char	*redis_why;	/* why the last connect failed, static */
+	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
+	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
+	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */
+	enum app_rl	 rl_state;	/* this request's limit check */
+	struct rl_req	 rlq;		/* ... when sent, awaiting its reply */
 	const struct conf_rate *rl_rate; /* ... and its limit */
-	const char	       *rl_route; /* ... and its key (a route name) */
-	unsigned long redis_errors;	  /* Redis failures (for /metrics) */
+	const char	*rl_route;	/* ... and its key (a route name) */
+	unsigned long	 redis_errors;	/* Redis failures (for /metrics) */
 };
 
 /* The user a valid bearer token names. */
-struct app_user {
-	long long id;
-	char	  name[JWT_UNAME_MAX];
+struct	app_user {
+	long long	 id;
+	char		 name[JWT_UNAME_MAX];
 };
 
 /*
  * Set up a worker (no connections yet): parse REDIS_URL, make the dummy
  * bcrypt hash.  Returns 0, or -1 (logged).
  */
-int  app_init(struct app *a, const struct conf *c);
-void app_free(struct app *a);
+int	 app_init(struct app *a, const struct conf *c);
+void	 app_free(struct app *a);
 
 /* The worker's Redis connection, (re)connected as needed, or NULL. */
-redisContext *app_redis(struct app *a);
+redisContext	*app_redis(struct app *a);
 /* Drop a Redis connection that failed (the next app_redis reconnects). */
-void app_redis_drop(struct app *a);
+void	 app_redis_drop(struct app *a);
 /*
  * After a failed Redis command: drop the connection and return 1 if it
  * had simply been closed under us (Redis restarted, idle timeout), so
  * the caller may try once more on a fresh one; else 0.
  */
-int app_redis_stale(struct app *a);
+int	 app_redis_stale(struct app *a);
 
 /*
  * Check "Authorization: Bearer <JWT>".  Returns 0 and fills u, or sends
  * 401 {"statusCode":401,"message":"Unauthorized"} and returns -1.
  */
-int app_auth(struct app *a, struct http_req *r, struct app_user *u);
+int	 app_auth(struct app *a, struct http_req *r, struct app_user *u);
 /* The same check, sending nothing: 0 and u filled, or -1. */
-int app_auth_check(struct app *a, struct http_req *r, struct app_user *u);
+int	 app_auth_check(struct app *a, struct http_req *r,
+	    struct app_user *u);
 
 /*
  * Count the request against "rate" under the key "route" (a route
@@ -83,20 +84,20 @@ int app_auth_check(struct app *a, struct http_req *r, struct app_user *u);
  * caller can overlap the round trip with other work.  rate NULL: the
  * request is not limited.  Redis down: the limit is skipped (logged).
  */
-void app_limit_start(struct app *a, struct http_req *r, const char *route,
-    const struct conf_rate *rate);
+void	 app_limit_start(struct app *a, struct http_req *r,
+	    const char *route, const struct conf_rate *rate);
 /*
  * Settle the request's rate limit: 0 to go on, or -1 after sending
  * 429.  Handlers of routes marked early call it before answering or
  * changing anything; route_dispatch calls it for the others before the
  * handler.  Later calls return 0.
  */
-int app_limit_finish(struct app *a, struct http_req *r);
+int	 app_limit_finish(struct app *a, struct http_req *r);
 
 /* How the request's body is encoded, for dto_parse. */
-enum dto_ctype app_body_type(const struct http_req *r);
+enum dto_ctype	 app_body_type(const struct http_req *r);
 
 /* Send the 500 every handler uses when PostgreSQL fails. */
-void app_fail(struct http_req *r);
+void	 app_fail(struct http_req *r);
 
 #endif /* !FCGI_APP_H */

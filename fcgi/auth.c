@@ -72,10 +72,10 @@ static const char SQL_TOKEN_REVOKE[] =
 static int
 read_dto(struct http_req *r, enum dto_kind kind, struct dto *d)
 {
-	char   *body = NULL;
-	size_t	len = 0;
-	json_t *err = NULL;
-	int	rc;
+	char	*body = NULL;
+	size_t	 len = 0;
+	json_t	*err = NULL;
+	int	 rc;
 
 	memset(d, 0, sizeof(*d));
 	rc = http_body(r, DTO_BODY_MAX, &body, &len);
@@ -99,11 +99,11 @@ read_dto(struct http_req *r, enum dto_kind kind, struct dto *d)
 static int
 hash_password(struct app *a, const char *pw, char *out, size_t outsz)
 {
-	char	    salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	const char *h;
+	char		 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char	*h;
 
 	if (crypt_gensalt_rn("$2b$", APP_BCRYPT_COST, NULL, 0, salt,
-		sizeof(salt)) == NULL) {
+	    sizeof(salt)) == NULL) {
 		log_warn("crypt_gensalt_rn");
 		return -1;
 	}
@@ -120,7 +120,7 @@ hash_password(struct app *a, const char *pw, char *out, size_t outsz)
 static int
 check_password(struct app *a, const char *pw, const char *hash)
 {
-	const char *h;
+	const char	*h;
 
 	h = crypt_r(pw, hash, a->cd);
 	if (h == NULL || h[0] == '*')
@@ -133,30 +133,31 @@ check_password(struct app *a, const char *pw, const char *hash)
  * refresh_token} with the raw refresh token "tok", already stored.
  */
 static void
-send_pair(struct app *a, struct http_req *r, long long uid, const char *uname,
-    const char *tok)
+send_pair(struct app *a, struct http_req *r, long long uid,
+    const char *uname, const char *tok)
 {
-	char   *access;
-	json_t *j;
+	char	*access;
+	json_t	*j;
 
 	if ((access = jwt_access_sign(a->conf->jwt_secret, uid, uname,
-		 time(NULL), a->conf->access_ttl)) == NULL) {
+	    time(NULL), a->conf->access_ttl)) == NULL) {
 		app_fail(r);
 		return;
 	}
-	j = json_pack("{s:s, s:s}", "access_token", access, "refresh_token",
-	    tok);
+	j = json_pack("{s:s, s:s}", "access_token", access,
+	    "refresh_token", tok);
 	free(access);
 	http_send_json(r, 200, j, NULL);
 }
 
 /* A new raw refresh token and its stored hash. */
 static int
-new_refresh(struct app *a, char *tok, size_t toksz, char *hash, size_t hashsz)
+new_refresh(struct app *a, char *tok, size_t toksz, char *hash,
+    size_t hashsz)
 {
 	if (crypto_random_hex(APP_REFRESH_BYTES, tok, toksz) == -1 ||
 	    crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret, tok,
-		strlen(tok), hash, hashsz) == -1)
+	    strlen(tok), hash, hashsz) == -1)
 		return -1;
 	return 0;
 }
@@ -168,12 +169,12 @@ new_refresh(struct app *a, char *tok, size_t toksz, char *hash, size_t hashsz)
 void
 auth_register(struct app *a, struct http_req *r)
 {
-	struct dto  d;
-	PGresult   *res = NULL;
-	enum db_err err;
-	char	    hash[CRYPT_OUTPUT_SIZE];
-	const char *args[3];
-	json_t	   *j;
+	struct dto	 d;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	char		 hash[CRYPT_OUTPUT_SIZE];
+	const char	*args[3];
+	json_t		*j;
 
 	if (read_dto(r, DTO_REGISTER, &d) == -1)
 		return;
@@ -206,8 +207,8 @@ auth_register(struct app *a, struct http_req *r)
 		goto out;
 	}
 	j = json_pack("{s:I, s:s}", "id",
-	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "username",
-	    PQgetvalue(res, 0, 1));
+	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+	    "username", PQgetvalue(res, 0, 1));
 	http_send_json(r, 200, j, NULL);
 out:
 	PQclear(res);
@@ -221,13 +222,13 @@ out:
 void
 auth_login(struct app *a, struct http_req *r)
 {
-	struct dto  d;
-	PGresult   *res = NULL;
-	enum db_err err;
-	const char *args[3];
-	char	    tok[2 * APP_REFRESH_BYTES + 1];
-	char	    hash[CRYPTO_SHA256_HEX], ttl[32], uid[32];
-	int	    ok = 0, plausible;
+	struct dto	 d;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	const char	*args[3];
+	char		 tok[2 * APP_REFRESH_BYTES + 1];
+	char		 hash[CRYPTO_SHA256_HEX], ttl[32], uid[32];
+	int		 ok = 0, plausible;
 
 	if (read_dto(r, DTO_LOGIN, &d) == -1)
 		return;
@@ -264,7 +265,7 @@ auth_login(struct app *a, struct http_req *r)
 	args[1] = hash;
 	args[2] = ttl;
 	{
-		PGresult *ins;
+		PGresult	*ins;
 
 		ins = db_exec(&a->db, SQL_TOKEN_INSERT, 3, args, &err);
 		PQclear(ins);
@@ -294,12 +295,12 @@ token_shaped(const char *s, size_t len)
 void
 auth_refresh(struct app *a, struct http_req *r)
 {
-	struct dto  d;
-	PGresult   *res = NULL;
-	enum db_err err;
-	const char *args[3];
-	char	    oldh[CRYPTO_SHA256_HEX], newh[CRYPTO_SHA256_HEX];
-	char	    tok[2 * APP_REFRESH_BYTES + 1], ttl[32];
+	struct dto	 d;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	const char	*args[3];
+	char		 oldh[CRYPTO_SHA256_HEX], newh[CRYPTO_SHA256_HEX];
+	char		 tok[2 * APP_REFRESH_BYTES + 1], ttl[32];
 
 	if (read_dto(r, DTO_REFRESH, &d) == -1)
 		return;
@@ -307,8 +308,8 @@ auth_refresh(struct app *a, struct http_req *r)
 		http_send_error(r, 401, "Invalid refresh token", 0);
 		goto out;
 	}
-	if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret, d.refresh_token,
-		d.refresh_token_len, oldh, sizeof(oldh)) == -1 ||
+	if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret,
+	    d.refresh_token, d.refresh_token_len, oldh, sizeof(oldh)) == -1 ||
 	    new_refresh(a, tok, sizeof(tok), newh, sizeof(newh)) == -1) {
 		app_fail(r);
 		goto out;
@@ -346,20 +347,19 @@ out:
 void
 auth_logout(struct app *a, struct http_req *r)
 {
-	struct dto  d;
-	PGresult   *res = NULL;
-	enum db_err err;
-	const char *args[1];
-	char	    h[CRYPTO_SHA256_HEX];
-	json_t	   *j;
+	struct dto	 d;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	const char	*args[1];
+	char		 h[CRYPTO_SHA256_HEX];
+	json_t		*j;
 
 	if (read_dto(r, DTO_REFRESH, &d) == -1)
 		return;
 	/* Unknown or malformed tokens are already logged out. */
 	if (token_shaped(d.refresh_token, d.refresh_token_len)) {
 		if (crypto_hmac_sha256_hex(a->conf->jwt_refresh_secret,
-			d.refresh_token, d.refresh_token_len, h,
-			sizeof(h)) == -1) {
+		    d.refresh_token, d.refresh_token_len, h, sizeof(h)) == -1) {
 			app_fail(r);
 			goto out;
 		}

@@ -31,9 +31,9 @@
 #include "lib/hex.h"
 #include "lib/log.h"
 
-#define AVATAR_PREFIX "/uploads/avatars/"
-#define AVATAR_FIELD  "avatar"
-#define AVATAR_CHUNK  16384 /* bytes read from stdin at a time */
+#define AVATAR_PREFIX	"/uploads/avatars/"
+#define AVATAR_FIELD	"avatar"
+#define AVATAR_CHUNK	16384	/* bytes read from stdin at a time */
 
 /*
  * Clear the avatar and return the URL it had.  FOR UPDATE serialises
@@ -52,28 +52,28 @@ static const char SQL_AVATAR_SET[] =
     " UPDATE users u SET avatar_url = $2 FROM old WHERE u.id = old.id"
     " RETURNING old.avatar_url";
 
-struct upload {
-	struct app   *app;
-	int	      fd;	     /* temp file, -1 if none */
-	char	      tmp[PATH_MAX]; /* its path */
-	int	      in_file;	     /* inside the avatar part */
-	int	      have_file;     /* an avatar part was seen */
-	int	      done_file;     /* ... and ended properly */
-	int	      jpeg_name;     /* client's name ends in ".jpeg" */
-	int	      bad_type;	     /* declared type not one we take */
-	size_t	      size;	     /* file bytes so far */
-	unsigned char head[12];	     /* first bytes, for the magic */
-	int	      too_big;	     /* over APP_AVATAR_MAX */
-	int	      io_err;	     /* write failed (logged) */
+struct	upload {
+	struct app	*app;
+	int		 fd;		/* temp file, -1 if none */
+	char		 tmp[PATH_MAX];	/* its path */
+	int		 in_file;	/* inside the avatar part */
+	int		 have_file;	/* an avatar part was seen */
+	int		 done_file;	/* ... and ended properly */
+	int		 jpeg_name;	/* client's name ends in ".jpeg" */
+	int		 bad_type;	/* declared type not one we take */
+	size_t		 size;		/* file bytes so far */
+	unsigned char	 head[12];	/* first bytes, for the magic */
+	int		 too_big;	/* over APP_AVATAR_MAX */
+	int		 io_err;	/* write failed (logged) */
 };
 
 /* Is the part's Content-Type image/jpeg, image/png or image/webp? */
 static int
 type_allowed(const char *t)
 {
-	static const char *const types[] = { "image/jpeg", "image/png",
-		"image/webp", "image/jpg" };
-	size_t			 i, n;
+	static const char *const	 types[] = { "image/jpeg", "image/png",
+	    "image/webp", "image/jpg" };
+	size_t				 i, n;
 
 	while (*t == ' ')
 		t++;
@@ -93,8 +93,8 @@ type_allowed(const char *t)
 static int
 part_begin(void *arg, const struct multipart_part *p)
 {
-	struct upload *u = arg;
-	size_t	       n;
+	struct upload	*u = arg;
+	size_t		 n;
 
 	/* Like multer: the first file part named "avatar" is the file. */
 	if (u->have_file || strcmp(p->name, AVATAR_FIELD) != 0 ||
@@ -109,7 +109,7 @@ part_begin(void *arg, const struct multipart_part *p)
 	 */
 	u->bad_type = p->type != NULL && !type_allowed(p->type);
 	if (snprintf(u->tmp, sizeof(u->tmp), "%s/.tmp-XXXXXX",
-		u->app->avatar_dir) >= (int)sizeof(u->tmp)) {
+	    u->app->avatar_dir) >= (int)sizeof(u->tmp)) {
 		u->tmp[0] = '\0';
 		u->io_err = 1;
 		return 1;
@@ -131,9 +131,9 @@ part_begin(void *arg, const struct multipart_part *p)
 static int
 part_data(void *arg, const char *buf, size_t len)
 {
-	struct upload *u = arg;
-	ssize_t	       w;
-	size_t	       off = 0, k;
+	struct upload	*u = arg;
+	ssize_t		 w;
+	size_t		 off = 0, k;
 
 	if (!u->in_file)
 		return 0;
@@ -163,7 +163,7 @@ part_data(void *arg, const char *buf, size_t len)
 static int
 part_end(void *arg)
 {
-	struct upload *u = arg;
+	struct upload	*u = arg;
 
 	if (u->in_file) {
 		u->in_file = 0;
@@ -176,7 +176,7 @@ part_end(void *arg)
 static const char *
 sniff(const struct upload *u)
 {
-	const unsigned char *h = u->head;
+	const unsigned char	*h = u->head;
 
 	if (u->size >= 3 && h[0] == 0xff && h[1] == 0xd8 && h[2] == 0xff)
 		return u->jpeg_name ? "jpeg" : "jpg";
@@ -198,7 +198,8 @@ our_name(const char *name)
 	if (strnlen(name, 32) != 32 || !hex_is_lower(name, 32))
 		return 0;
 	return strcmp(name + 32, ".png") == 0 ||
-	    strcmp(name + 32, ".jpg") == 0 || strcmp(name + 32, ".jpeg") == 0 ||
+	    strcmp(name + 32, ".jpg") == 0 ||
+	    strcmp(name + 32, ".jpeg") == 0 ||
 	    strcmp(name + 32, ".webp") == 0;
 }
 
@@ -206,9 +207,9 @@ our_name(const char *name)
 static void
 avatar_unlink(struct app *a, const char *url)
 {
-	char	    path[PATH_MAX];
-	const char *name;
-	int	    n;
+	char		 path[PATH_MAX];
+	const char	*name;
+	int		 n;
 
 	if (strncmp(url, AVATAR_PREFIX, sizeof(AVATAR_PREFIX) - 1) != 0)
 		return;
@@ -229,9 +230,9 @@ avatar_unlink(struct app *a, const char *url)
 static int
 stream_body(struct http_req *r, struct multipart *mp, struct upload *u)
 {
-	char buf[AVATAR_CHUNK];
-	long n;
-	int  e;
+	char	 buf[AVATAR_CHUNK];
+	long	 n;
+	int	 e;
 
 	for (;;) {
 		if ((n = http_read(r, buf, sizeof(buf))) < 0)
@@ -255,16 +256,16 @@ stream_body(struct http_req *r, struct multipart *mp, struct upload *u)
 void
 avatar_upload(struct app *a, struct http_req *r)
 {
-	struct app_user	    au;
-	struct upload	    u;
-	struct multipart   *mp = NULL;
-	struct multipart_cb cb = { part_begin, part_data, part_end };
-	PGresult	   *res = NULL;
-	enum db_err	    err;
-	char		    boundary[MULTIPART_BOUNDARY_MAX + 1];
-	char		    hex[33], final[PATH_MAX], url[128], id[32];
-	const char	   *ext, *args[2];
-	int		    st, renamed = 0;
+	struct app_user		 au;
+	struct upload		 u;
+	struct multipart	*mp = NULL;
+	struct multipart_cb	 cb = { part_begin, part_data, part_end };
+	PGresult		*res = NULL;
+	enum db_err		 err;
+	char			 boundary[MULTIPART_BOUNDARY_MAX + 1];
+	char			 hex[33], final[PATH_MAX], url[128], id[32];
+	const char		*ext, *args[2];
+	int			 st, renamed = 0;
 
 	memset(&u, 0, sizeof(u));
 	u.app = a;
@@ -308,7 +309,7 @@ avatar_upload(struct app *a, struct http_req *r)
 	}
 	if (crypto_random_hex(16, hex, sizeof(hex)) == -1 ||
 	    snprintf(final, sizeof(final), "%s/%s.%s", a->avatar_dir, hex,
-		ext) >= (int)sizeof(final)) {
+	    ext) >= (int)sizeof(final)) {
 		app_fail(r);
 		goto out;
 	}
@@ -328,7 +329,7 @@ avatar_upload(struct app *a, struct http_req *r)
 			log_warn("unlink %s", final);
 		if (err != DB_OK)
 			app_fail(r);
-		else /* the user was deleted since the token */
+		else	/* the user was deleted since the token */
 			http_send_error(r, 401, "Unauthorized", 1);
 		goto out;
 	}
@@ -348,11 +349,11 @@ out:
 void
 avatar_delete(struct app *a, struct http_req *r)
 {
-	struct app_user u;
-	PGresult       *res = NULL;
-	enum db_err	err;
-	char		id[32];
-	const char     *args[1] = { id };
+	struct app_user	 u;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	char		 id[32];
+	const char	*args[1] = { id };
 
 	http_drain(r);
 	if (app_auth(a, r, &u) == -1)
@@ -367,8 +368,8 @@ avatar_delete(struct app *a, struct http_req *r)
 		/* The row is committed: now the file may go. */
 		if (!PQgetisnull(res, 0, 0))
 			avatar_unlink(a, PQgetvalue(res, 0, 0));
-		http_send_json(r, 200,
-		    json_pack("{s:s}", "message", "Avatar removed"), NULL);
+		http_send_json(r, 200, json_pack("{s:s}", "message",
+		    "Avatar removed"), NULL);
 	}
 	PQclear(res);
 }

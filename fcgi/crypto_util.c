@@ -22,7 +22,7 @@
 int
 crypto_random_hex(size_t nbytes, char *out, size_t outsz)
 {
-	unsigned char buf[128];
+	unsigned char	 buf[128];
 
 	if (nbytes == 0 || nbytes > sizeof(buf) || outsz < 2 * nbytes + 1)
 		return -1;
@@ -39,15 +39,14 @@ int
 crypto_hmac_sha256_hex(const char *key, const char *msg, size_t msglen,
     char *out, size_t outsz)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int  maclen = 0;
-	size_t	      klen = strlen(key);
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	unsigned int	 maclen = 0;
+	size_t		 klen = strlen(key);
 
 	if (outsz < CRYPTO_SHA256_HEX || klen > INT_MAX)
 		return -1;
 	if (HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg,
-		msglen, mac, &maclen) == NULL ||
-	    maclen != 32) {
+	    msglen, mac, &maclen) == NULL || maclen != 32) {
 		log_warnx("HMAC-SHA256 failed");
 		return -1;
 	}

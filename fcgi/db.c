@@ -37,8 +37,8 @@ db_close(struct db *d)
 static PGconn *
 connect_new(const struct conf *c)
 {
-	struct conf_pg cp;
-	PGconn	      *pg;
+	struct conf_pg	 cp;
+	PGconn		*pg;
 
 	conf_pg_params(c, "chat-fcgi", DB_CONNECT_TIMEOUT, &cp);
 	if ((pg = PQconnectdbParams(cp.keys, cp.vals, 0)) == NULL) {
@@ -65,19 +65,19 @@ connect_new(const struct conf *c)
 static int
 idle_alive(PGconn *pg)
 {
-	char	c;
-	ssize_t n;
-	int	fd;
+	char	 c;
+	ssize_t	 n;
+	int	 fd;
 
 	if (PQstatus(pg) != CONNECTION_OK ||
 	    PQtransactionStatus(pg) == PQTRANS_UNKNOWN ||
 	    (fd = PQsocket(pg)) == -1)
 		return 0;
 	if (PQtransactionStatus(pg) != PQTRANS_IDLE)
-		return 1; /* inside a transaction: the caller decides */
+		return 1;	/* inside a transaction: the caller decides */
 	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
 		return 1;
 	return 0;
 }
@@ -103,8 +103,8 @@ static int
 prepared(struct db *d, const char *sql, int n, char *name, size_t namesz,
     PGresult **resp)
 {
-	PGresult *res;
-	int	  i;
+	PGresult	*res;
+	int		 i;
 
 	*resp = NULL;
 	for (i = 0; i < d->nstmt; i++)
@@ -129,7 +129,7 @@ prepared(struct db *d, const char *sql, int n, char *name, size_t namesz,
 static PGresult *
 classify(struct db *d, PGresult *res, enum db_err *err)
 {
-	const char *state;
+	const char	*state;
 
 	*err = DB_ERR;
 	switch (PQresultStatus(res)) {
@@ -140,7 +140,8 @@ classify(struct db *d, PGresult *res, enum db_err *err)
 	default:
 		break;
 	}
-	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
+	    NULL;
 	if (state != NULL && strcmp(state, "23505") == 0)
 		*err = DB_UNIQUE;
 	else if (state != NULL && strncmp(state, "23", 2) == 0) {
@@ -159,8 +160,8 @@ PGresult *
 db_exec(struct db *d, const char *sql, int n, const char *const *args,
     enum db_err *err)
 {
-	PGresult *res;
-	char	  name[16];
+	PGresult	*res;
+	char		 name[16];
 
 	*err = DB_ERR;
 	if (n < 0 || n > DB_MAX_ARGS)
@@ -177,7 +178,7 @@ db_exec(struct db *d, const char *sql, int n, const char *const *args,
 		res = PQexecParams(d->pg, sql, n, NULL, args, NULL, NULL, 0);
 		break;
 	default:
-		break; /* the failed PREPARE's result */
+		break;	/* the failed PREPARE's result */
 	}
 	return classify(d, res, err);
 }
@@ -185,10 +186,10 @@ db_exec(struct db *d, const char *sql, int n, const char *const *args,
 int
 db_send(struct db *d, const char *sql, int n, const char *const *args)
 {
-	PGresult   *res = NULL;
-	char	    name[16];
-	enum db_err err;
-	int	    ok;
+	PGresult	*res = NULL;
+	char		 name[16];
+	enum db_err	 err;
+	int		 ok;
 
 	if (n < 0 || n > DB_MAX_ARGS || d->sent)
 		return -1;
@@ -222,7 +223,7 @@ db_send(struct db *d, const char *sql, int n, const char *const *args)
 PGresult *
 db_recv(struct db *d, enum db_err *err)
 {
-	PGresult *res, *extra;
+	PGresult	*res, *extra;
 
 	*err = DB_ERR;
 	if (!d->sent || d->pg == NULL)
@@ -238,8 +239,8 @@ db_recv(struct db *d, enum db_err *err)
 int
 db_cmd(struct db *d, const char *sql)
 {
-	PGresult   *res;
-	enum db_err err;
+	PGresult	*res;
+	enum db_err	 err;
 
 	/* Simple protocol: nothing to prepare, one message. */
 	if (db_get(d) == NULL) {

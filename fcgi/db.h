@@ -11,28 +11,28 @@
 
 #include "lib/conf.h"
 
-#define DB_CONNECT_TIMEOUT "3" /* seconds, libpq connect_timeout */
-#define DB_MAX_ARGS	   16  /* parameters per statement */
-#define DB_STMT_MAX	   32  /* statements prepared per connection */
+#define DB_CONNECT_TIMEOUT	"3"	/* seconds, libpq connect_timeout */
+#define DB_MAX_ARGS		16	/* parameters per statement */
+#define DB_STMT_MAX		32	/* statements prepared per connection */
 
-struct db {
-	const struct conf *conf; /* borrowed: connection settings */
-	PGconn		  *pg;	 /* NULL until first use */
-	const char	  *stmt[DB_STMT_MAX]; /* SQL prepared on pg as "s<i>" */
-	int		   nstmt;
-	int		   sent;   /* db_send awaiting db_recv */
-	unsigned long	   errors; /* statements that failed (not 23xxx) */
+struct	db {
+	const struct conf *conf;	/* borrowed: connection settings */
+	PGconn		*pg;		/* NULL until first use */
+	const char	*stmt[DB_STMT_MAX]; /* SQL prepared on pg as "s<i>" */
+	int		 nstmt;
+	int		 sent;		/* db_send awaiting db_recv */
+	unsigned long	 errors;	/* statements that failed (not 23xxx) */
 };
 
-enum db_err {
+enum	db_err {
 	DB_OK = 0,
-	DB_UNIQUE, /* unique_violation (SQLSTATE 23505) */
-	DB_CHECK,  /* check / foreign key / not null violation */
-	DB_ERR	   /* anything else; logged */
+	DB_UNIQUE,		/* unique_violation (SQLSTATE 23505) */
+	DB_CHECK,		/* check / foreign key / not null violation */
+	DB_ERR			/* anything else; logged */
 };
 
 /* Set up "d" (no I/O): connecting waits for the first db_get. */
-void db_init(struct db *d, const struct conf *c);
+void	 db_init(struct db *d, const struct conf *c);
 
 /*
  * Return a working connection, connecting or reconnecting as needed:
@@ -40,7 +40,7 @@ void db_init(struct db *d, const struct conf *c);
  * noticed here, before a statement fails on it.  Returns NULL (logged)
  * if PostgreSQL cannot be reached.  db_exec calls it.
  */
-PGconn *db_get(struct db *d);
+PGconn	*db_get(struct db *d);
 
 /*
  * Run "sql" with n text parameters (NULL for SQL NULL).  Each distinct
@@ -53,8 +53,8 @@ PGconn *db_get(struct db *d);
  * connection.  A statement that fails because the connection died is
  * not retried: it may have run.
  */
-PGresult *db_exec(struct db *d, const char *sql, int n, const char *const *args,
-    enum db_err *err);
+PGresult	*db_exec(struct db *d, const char *sql, int n,
+		    const char *const *args, enum db_err *err);
 
 /*
  * db_exec in two halves, so a worker can overlap the query's round trip
@@ -63,13 +63,14 @@ PGresult *db_exec(struct db *d, const char *sql, int n, const char *const *args,
  * with db_exec's meaning.  Every successful db_send must be followed
  * by a db_recv before the connection is used again.
  */
-int db_send(struct db *d, const char *sql, int n, const char *const *args);
-PGresult *db_recv(struct db *d, enum db_err *err);
+int	 db_send(struct db *d, const char *sql, int n,
+	    const char *const *args);
+PGresult	*db_recv(struct db *d, enum db_err *err);
 
 /* Run a parameterless command (BEGIN, COMMIT, ROLLBACK).  0 or -1. */
-int db_cmd(struct db *d, const char *sql);
+int	 db_cmd(struct db *d, const char *sql);
 
 /* Close the connection (the next db_get reconnects). */
-void db_close(struct db *d);
+void	 db_close(struct db *d);
 
 #endif /* !FCGI_DB_H */

@@ -19,7 +19,7 @@
 #include "lib/hex.h"
 #include "lib/valid.h"
 
-static const char *const fields[DTO__MAX][4] = {
+static const char *const	 fields[DTO__MAX][4] = {
 	{ "username", "password", "displayName", NULL },
 	{ "username", "password", NULL, NULL },
 	{ "refreshToken", NULL, NULL, NULL },
@@ -29,14 +29,14 @@ static const char *const fields[DTO__MAX][4] = {
 json_t *
 dto_error(int status, const char *msg, const char *error)
 {
-	json_t *o;
+	json_t	*o;
 
 	if (error != NULL)
 		o = json_pack("{s:i, s:s, s:s}", "statusCode", status,
 		    "message", msg, "error", error);
 	else
-		o = json_pack("{s:i, s:s}", "statusCode", status, "message",
-		    msg);
+		o = json_pack("{s:i, s:s}", "statusCode", status,
+		    "message", msg);
 	return o;
 }
 
@@ -51,7 +51,7 @@ msg(json_t *a, const char *s)
 static int
 allowed(enum dto_kind kind, const char *key)
 {
-	size_t i;
+	size_t	 i;
 
 	for (i = 0; fields[kind][i] != NULL; i++)
 		if (strcmp(fields[kind][i], key) == 0)
@@ -69,17 +69,15 @@ allowed(enum dto_kind kind, const char *key)
 static void
 check_username(json_t *v, json_t *m, struct dto *d)
 {
-	int e;
+	int	 e;
 
 	if (!json_is_string(v)) {
-		msg(m,
-		    "username must match /^[a-zA-Z0-9_]+$/ regular "
+		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
 		    "expression");
-		msg(m,
-		    v == NULL || json_is_null(v) ?
-			"username must be longer than or equal to 3 characters" :
-			"username must be longer than or equal to 3 and shorter "
-			"than or equal to 30 characters");
+		msg(m, v == NULL || json_is_null(v) ?
+		    "username must be longer than or equal to 3 characters" :
+		    "username must be longer than or equal to 3 and shorter "
+		    "than or equal to 30 characters");
 		msg(m, "username must be a string");
 		return;
 	}
@@ -87,16 +85,13 @@ check_username(json_t *v, json_t *m, struct dto *d)
 	d->username_len = json_string_length(v);
 	e = valid_username(d->username, d->username_len);
 	if (e & VALID_E_CHARS)
-		msg(m,
-		    "username must match /^[a-zA-Z0-9_]+$/ regular "
+		msg(m, "username must match /^[a-zA-Z0-9_]+$/ regular "
 		    "expression");
 	if (e & VALID_E_SHORT)
-		msg(m,
-		    "username must be longer than or equal to 3 "
+		msg(m, "username must be longer than or equal to 3 "
 		    "characters");
 	if (e & VALID_E_LONG)
-		msg(m,
-		    "username must be shorter than or equal to 30 "
+		msg(m, "username must be shorter than or equal to 30 "
 		    "characters");
 }
 
@@ -104,12 +99,11 @@ check_username(json_t *v, json_t *m, struct dto *d)
 static void
 check_password(json_t *v, json_t *m, struct dto *d)
 {
-	int e;
+	int	 e;
 
 	if (!json_is_string(v)) {
 		msg(m, "password must be shorter than or equal to 72 bytes");
-		msg(m,
-		    "password must be longer than or equal to 6 "
+		msg(m, "password must be longer than or equal to 6 "
 		    "characters");
 		msg(m, "password must be a string");
 		return;
@@ -120,8 +114,7 @@ check_password(json_t *v, json_t *m, struct dto *d)
 	if (e & VALID_E_LONG)
 		msg(m, "password must be shorter than or equal to 72 bytes");
 	if (e & VALID_E_SHORT)
-		msg(m,
-		    "password must be longer than or equal to 6 "
+		msg(m, "password must be longer than or equal to 6 "
 		    "characters");
 	if (e & (VALID_E_CHARS | VALID_E_UTF8))
 		msg(m, "password must not contain null characters");
@@ -132,7 +125,7 @@ static void
 check_nonempty(json_t *v, json_t *m, const char *name, const char **out,
     size_t *outlen)
 {
-	char buf[96];
+	char	 buf[96];
 
 	if (!json_is_string(v) || json_string_length(v) == 0) {
 		snprintf(buf, sizeof(buf), "%s should not be empty", name);
@@ -151,7 +144,7 @@ check_nonempty(json_t *v, json_t *m, const char *name, const char **out,
 static void
 check_display(json_t *v, json_t *m, struct dto *d)
 {
-	int e;
+	int	 e;
 
 	if (v == NULL) {
 		d->display = DTO_ABSENT;
@@ -162,8 +155,7 @@ check_display(json_t *v, json_t *m, struct dto *d)
 		return;
 	}
 	if (!json_is_string(v)) {
-		msg(m,
-		    "displayName must be shorter than or equal to 50 "
+		msg(m, "displayName must be shorter than or equal to 50 "
 		    "characters");
 		msg(m, "displayName must be a string");
 		return;
@@ -173,8 +165,7 @@ check_display(json_t *v, json_t *m, struct dto *d)
 	d->display_name_len = json_string_length(v);
 	e = valid_display_name(d->display_name, d->display_name_len);
 	if (e & VALID_E_LONG)
-		msg(m,
-		    "displayName must be shorter than or equal to 50 "
+		msg(m, "displayName must be shorter than or equal to 50 "
 		    "characters");
 	if (e & (VALID_E_CHARS | VALID_E_UTF8))
 		msg(m, "displayName must not contain null characters");
@@ -188,8 +179,8 @@ check_display(json_t *v, json_t *m, struct dto *d)
 static size_t
 form_decode(const char *s, size_t len, char *out)
 {
-	size_t i, o = 0;
-	int    h, l;
+	size_t	 i, o = 0;
+	int	 h, l;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == '+')
@@ -213,12 +204,13 @@ form_decode(const char *s, size_t len, char *out)
 json_t *
 dto_form_parse(const char *body, size_t len)
 {
-	json_t	   *o = NULL, *v, *old, *a;
-	char	   *kbuf = NULL, *vbuf = NULL;
-	const char *p, *end, *amp, *eq;
-	size_t	    klen, vlen, pairs = 0;
+	json_t		*o = NULL, *v, *old, *a;
+	char		*kbuf = NULL, *vbuf = NULL;
+	const char	*p, *end, *amp, *eq;
+	size_t		 klen, vlen, pairs = 0;
 
-	if ((o = json_object()) == NULL || (kbuf = malloc(len + 1)) == NULL ||
+	if ((o = json_object()) == NULL ||
+	    (kbuf = malloc(len + 1)) == NULL ||
 	    (vbuf = malloc(len + 1)) == NULL)
 		goto fail;
 	for (p = body, end = body + len; p < end; p = amp + 1) {
@@ -231,9 +223,8 @@ dto_form_parse(const char *body, size_t len)
 		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
 			eq = amp;
 		klen = form_decode(p, (size_t)(eq - p), kbuf);
-		vlen = eq < amp ?
-		    form_decode(eq + 1, (size_t)(amp - eq - 1), vbuf) :
-		    0;
+		vlen = eq < amp ? form_decode(eq + 1, (size_t)(amp - eq - 1),
+		    vbuf) : 0;
 		vbuf[vlen] = '\0';
 		/*
 		 * A key with a NUL cannot be an object key, and raw bytes
@@ -271,13 +262,13 @@ fail:
 }
 
 int
-dto_parse(enum dto_kind kind, const char *body, size_t len, enum dto_ctype ct,
-    struct dto *d, json_t **err)
+dto_parse(enum dto_kind kind, const char *body, size_t len,
+    enum dto_ctype ct, struct dto *d, json_t **err)
 {
-	json_t	   *root = NULL, *m = NULL, *v;
-	const char *key;
-	char	    why[JSON_UTIL_ERR_MAX];
-	int	    rc = 400;
+	json_t		*root = NULL, *m = NULL, *v;
+	const char	*key;
+	char		 why[JSON_UTIL_ERR_MAX];
+	int		 rc = 400;
 
 	memset(d, 0, sizeof(*d));
 	*err = NULL;
@@ -293,12 +284,10 @@ dto_parse(enum dto_kind kind, const char *body, size_t len, enum dto_ctype ct,
 			    "Bad Request");
 			goto out;
 		}
-	} else {
-		root = json_util_parse(body, len, why, sizeof(why));
-		if (root == NULL) {
-			*err = dto_error(400, why, "Bad Request");
-			goto out;
-		}
+	} else if ((root = json_util_parse(body, len, why, sizeof(why))) ==
+	    NULL) {
+		*err = dto_error(400, why, "Bad Request");
+		goto out;
 	}
 	if ((m = json_array()) == NULL || root == NULL)
 		goto out;
@@ -307,8 +296,8 @@ dto_parse(enum dto_kind kind, const char *body, size_t len, enum dto_ctype ct,
 		goto fail;
 	}
 	/* forbidNonWhitelisted: unknown properties first, in body order. */
-	json_object_foreach (root, key, v) {
-		char buf[160];
+	json_object_foreach(root, key, v) {
+		char	 buf[160];
 
 		if (allowed(kind, key))
 			continue;
@@ -325,10 +314,10 @@ dto_parse(enum dto_kind kind, const char *body, size_t len, enum dto_ctype ct,
 		check_display(json_object_get(root, "displayName"), m, d);
 		break;
 	case DTO_LOGIN:
-		check_nonempty(json_object_get(root, "username"), m, "username",
-		    &d->username, &d->username_len);
-		check_nonempty(json_object_get(root, "password"), m, "password",
-		    &d->password, &d->password_len);
+		check_nonempty(json_object_get(root, "username"), m,
+		    "username", &d->username, &d->username_len);
+		check_nonempty(json_object_get(root, "password"), m,
+		    "password", &d->password, &d->password_len);
 		break;
 	case DTO_REFRESH:
 		check_nonempty(json_object_get(root, "refreshToken"), m,

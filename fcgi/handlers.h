@@ -13,21 +13,21 @@
 #ifndef FCGI_HANDLERS_H
 #define FCGI_HANDLERS_H
 
-struct app;
-struct http_req;
+struct	app;
+struct	http_req;
 
 /* auth.c: POST /auth/register, login, refresh and logout */
-void auth_register(struct app *, struct http_req *);
-void auth_login(struct app *, struct http_req *);
-void auth_refresh(struct app *, struct http_req *);
-void auth_logout(struct app *, struct http_req *);
+void	 auth_register(struct app *, struct http_req *);
+void	 auth_login(struct app *, struct http_req *);
+void	 auth_refresh(struct app *, struct http_req *);
+void	 auth_logout(struct app *, struct http_req *);
 
 /* users.c: GET and PATCH /users/me */
-void users_me_get(struct app *, struct http_req *);
-void users_me_patch(struct app *, struct http_req *);
+void	 users_me_get(struct app *, struct http_req *);
+void	 users_me_patch(struct app *, struct http_req *);
 
 /* avatar.c: POST and DELETE /users/me/avatar */
-void avatar_upload(struct app *, struct http_req *);
-void avatar_delete(struct app *, struct http_req *);
+void	 avatar_upload(struct app *, struct http_req *);
+void	 avatar_delete(struct app *, struct http_req *);
 
 #endif /* !FCGI_HANDLERS_H */

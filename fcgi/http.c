@@ -22,13 +22,6 @@
 #include "lib/cors.h"
 #include "lib/log.h"
 
-/* The end of a JSON answer's head, and the body when it cannot be made. */
-static const char JSON_HEAD[] =
-    "Content-Type: application/json; charset=utf-8\r\n"
-    "Cache-Control: no-store\r\n\r\n";
-static const char JSON_500[] =
-    "{\"statusCode\":500,\"message\":\"Internal server error\"}";
-
 /* The CGI parameter "name" nginx passed, or NULL. */
 static const char *
 param(FCGX_Request *fr, const char *name)
@@ -39,9 +32,9 @@ param(FCGX_Request *fr, const char *name)
 void
 http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 {
-	const char *s;
-	char	   *end;
-	long long   v;
+	const char	*s;
+	char		*end;
+	long long	 v;
 
 	memset(r, 0, sizeof(*r));
 	r->fr = fr;
@@ -59,7 +52,8 @@ http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 	r->ctype = param(fr, "CONTENT_TYPE");
 	r->origin = param(fr, "HTTP_ORIGIN");
 	r->authz = param(fr, "HTTP_AUTHORIZATION");
-	if ((s = param(fr, "REMOTE_ADDR")) != NULL && strlen(s) < sizeof(r->ip))
+	if ((s = param(fr, "REMOTE_ADDR")) != NULL &&
+	    strlen(s) < sizeof(r->ip))
 		memcpy(r->ip, s, strlen(s) + 1);
 	else
 		memcpy(r->ip, "-", 2);
@@ -75,7 +69,7 @@ http_req_init(struct http_req *r, FCGX_Request *fr, const struct conf *c)
 long
 http_read(struct http_req *r, char *buf, size_t bufsz)
 {
-	int n, want;
+	int	 n, want;
 
 	want = bufsz > 65536 ? 65536 : (int)bufsz;
 	if (want == 0)
@@ -92,8 +86,8 @@ http_read(struct http_req *r, char *buf, size_t bufsz)
 void
 http_drain(struct http_req *r)
 {
-	char buf[16384];
-	long n;
+	char	 buf[16384];
+	long	 n;
 
 	while (r->body_read < HTTP_DRAIN_MAX &&
 	    (n = http_read(r, buf, sizeof(buf))) > 0)
@@ -103,10 +97,10 @@ http_drain(struct http_req *r)
 int
 http_body(struct http_req *r, size_t cap, char **bufp, size_t *lenp)
 {
-	char  *buf = NULL;
-	size_t len = 0;
-	long   n;
-	int    rc = -1;
+	char	*buf = NULL;
+	size_t	 len = 0;
+	long	 n;
+	int	 rc = -1;
 
 	*bufp = NULL;
 	*lenp = 0;
@@ -145,8 +139,8 @@ out:
 int
 http_ctype_is(const struct http_req *r, const char *type)
 {
-	const char *t = r->ctype;
-	size_t	    n = strlen(type);
+	const char	*t = r->ctype;
+	size_t		 n = strlen(type);
 
 	if (t == NULL)
 		return 0;
@@ -156,8 +150,6 @@ http_ctype_is(const struct http_req *r, const char *type)
 	    (t[n] == '\0' || t[n] == ';' || t[n] == ' ' || t[n] == '\t');
 }
 
-/* A table, one status a line (clang-format would break each case). */
-/* clang-format off */
 const char *
 http_reason(int status)
 {
@@ -179,7 +171,6 @@ http_reason(int status)
 	default: return "Error";
 	}
 }
-/* clang-format on */
 
 /*
  * Start an answer: the Status line, the CORS headers CORS_ORIGIN and
@@ -189,7 +180,7 @@ http_reason(int status)
 static void
 send_head(struct http_req *r, int status, const char *extra)
 {
-	enum cors_allow ca;
+	enum cors_allow	 ca;
 
 	r->status = status;
 	FCGX_FPrintF(r->fr->out, "Status: %d %s\r\n", status,
@@ -201,18 +192,17 @@ send_head(struct http_req *r, int status, const char *extra)
 	else if (ca != CORS_OFF)
 		FCGX_PutS("Vary: Origin\r\n", r->fr->out);
 	if (ca == CORS_ORIGIN)
-		FCGX_FPrintF(r->fr->out,
-		    "Access-Control-Allow-Origin: %s\r\n"
-		    "Access-Control-Allow-Credentials: true\r\n",
-		    r->origin);
+		FCGX_FPrintF(r->fr->out, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n", r->origin);
 	if (extra != NULL)
 		FCGX_PutS(extra, r->fr->out);
 }
 
 void
-http_send_json(struct http_req *r, int status, json_t *j, const char *extra)
+http_send_json(struct http_req *r, int status, json_t *j,
+    const char *extra)
 {
-	char *s = NULL;
+	char	*s = NULL;
 
 	if (j == NULL || (s = json_util_dump(j)) == NULL) {
 		log_warnx("cannot serialise a %d answer", status);
@@ -220,20 +210,26 @@ http_send_json(struct http_req *r, int status, json_t *j, const char *extra)
 		extra = NULL;
 	}
 	send_head(r, status, extra);
-	FCGX_PutS(JSON_HEAD, r->fr->out);
-	FCGX_PutS(s != NULL ? s : JSON_500, r->fr->out);
+	FCGX_PutS("Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n\r\n", r->fr->out);
+	if (s != NULL)
+		FCGX_PutS(s, r->fr->out);
+	else
+		FCGX_PutS("{\"statusCode\":500,\"message\":"
+		    "\"Internal server error\"}", r->fr->out);
 	free(s);
 	json_decref(j);
 }
 
 void
-http_send_error(struct http_req *r, int status, const char *msg, int noerror)
+http_send_error(struct http_req *r, int status, const char *msg,
+    int noerror)
 {
-	json_t *j;
+	json_t	*j;
 
 	if (noerror)
-		j = json_pack("{s:i, s:s}", "statusCode", status, "message",
-		    msg);
+		j = json_pack("{s:i, s:s}", "statusCode", status,
+		    "message", msg);
 	else
 		j = json_pack("{s:i, s:s, s:s}", "statusCode", status,
 		    "message", msg, "error", http_reason(status));

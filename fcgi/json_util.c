@@ -15,10 +15,10 @@
 json_t *
 json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 {
-	json_error_t  e;
-	json_t	     *j;
-	size_t	      pos, i;
-	unsigned char c;
+	json_error_t	 e;
+	json_t		*j;
+	size_t		 pos, i;
+	unsigned char	 c;
 
 	j = json_loadb(buf, len, JSON_ALLOW_NUL, &e);
 	if (j != NULL)
@@ -35,8 +35,8 @@ json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 	if (i == len || pos >= len || strstr(e.text, "end of file") != NULL)
 		snprintf(err, errsz, "Unexpected end of JSON input");
 	else if ((c = (unsigned char)buf[pos]) > ' ' && c < 0x7f)
-		snprintf(err, errsz,
-		    "Unexpected token %c in JSON at position %zu", c, pos);
+		snprintf(err, errsz, "Unexpected token %c in JSON at "
+		    "position %zu", c, pos);
 	else
 		snprintf(err, errsz, "Unexpected token in JSON at position %zu",
 		    pos);
@@ -46,6 +46,6 @@ json_util_parse(const char *buf, size_t len, char *err, size_t errsz)
 char *
 json_util_dump(const json_t *j)
 {
-	return json_dumps(j,
-	    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_ENCODE_ANY);
 }

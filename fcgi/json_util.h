@@ -6,11 +6,11 @@
 #ifndef FCGI_JSON_UTIL_H
 #define FCGI_JSON_UTIL_H
 
-#include <stddef.h> /* size_t */
+#include <stddef.h>	/* size_t */
 
 #include <jansson.h>
 
-#define JSON_UTIL_ERR_MAX 128 /* bytes in a parse error message */
+#define JSON_UTIL_ERR_MAX	128	/* bytes in a parse error message */
 
 /*
  * Parse buf[0..len) (no NUL needed) as one JSON object or array, like
@@ -20,12 +20,13 @@
  * "Unexpected token } in JSON at position 12" (printable ASCII only)
  * in err, which holds errsz bytes.
  */
-json_t *json_util_parse(const char *buf, size_t len, char *err, size_t errsz);
+json_t	*json_util_parse(const char *buf, size_t len, char *err,
+	    size_t errsz);
 
 /*
  * Serialise compactly (no spaces, key order kept, non-ASCII as UTF-8).
  * Returns a string to free(), or NULL.
  */
-char *json_util_dump(const json_t *);
+char	*json_util_dump(const json_t *);
 
 #endif /* !FCGI_JSON_UTIL_H */

@@ -23,8 +23,8 @@ int
 listen_hostport(const char *s, char *host, size_t hostsz, char *port,
     size_t portsz)
 {
-	const char *colon, *h, *he;
-	size_t	    i;
+	const char	*colon, *h, *he;
+	size_t		 i;
 
 	if (s[0] == '[') {
 		h = s + 1;
@@ -35,11 +35,11 @@ listen_hostport(const char *s, char *host, size_t hostsz, char *port,
 		h = s;
 		if ((colon = strrchr(s, ':')) == NULL ||
 		    memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -1; /* bare IPv6 needs brackets */
+			return -1;	/* bare IPv6 needs brackets */
 		he = colon;
 	}
-	if (he == h || (size_t)(he - h) >= hostsz || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= portsz)
+	if (he == h || (size_t)(he - h) >= hostsz ||
+	    strlen(colon + 1) == 0 || strlen(colon + 1) >= portsz)
 		return -1;
 	for (i = 1; colon[i] != '\0'; i++)
 		if (colon[i] < '0' || colon[i] > '9')
@@ -53,12 +53,12 @@ listen_hostport(const char *s, char *host, size_t hostsz, char *port,
 int
 listen_tcp(const char *what, const char *hostport, int backlog)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	char		host[256], port[16];
-	int		fd = -1, one = 1, e;
+	struct addrinfo	 hints, *res = NULL, *ai;
+	char		 host[256], port[16];
+	int		 fd = -1, one = 1, e;
 
-	e = listen_hostport(hostport, host, sizeof(host), port, sizeof(port));
-	if (e == -1) {
+	if (listen_hostport(hostport, host, sizeof(host), port,
+	    sizeof(port)) == -1) {
 		log_warnx("%s: not HOST:PORT: %s", what, hostport);
 		return -1;
 	}
@@ -71,12 +71,11 @@ listen_tcp(const char *what, const char *hostport, int backlog)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family,
-			 ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			 ai->ai_protocol)) == -1)
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, ai->ai_protocol)) == -1)
 			continue;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-			sizeof(one)) == 0 &&
+		    sizeof(one)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, backlog) == 0)
 			break;
@@ -98,9 +97,9 @@ listen_tcp(const char *what, const char *hostport, int backlog)
 int
 listen_unix(const char *path, int backlog, dev_t *dev, ino_t *ino)
 {
-	struct sockaddr_un sun;
-	struct stat	   st;
-	int		   fd = -1, n;
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	int			 fd = -1, n;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -121,7 +120,7 @@ listen_unix(const char *path, int backlog, dev_t *dev, ino_t *ino)
 		return -1;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		 0)) == -1) {
+	    0)) == -1) {
 		log_warn("socket");
 		return -1;
 	}
@@ -131,7 +130,8 @@ listen_unix(const char *path, int backlog, dev_t *dev, ino_t *ino)
 		return -1;
 	}
 	/* nginx workers run as another user. */
-	if (chmod(sun.sun_path, 0666) == -1 || lstat(sun.sun_path, &st) == -1) {
+	if (chmod(sun.sun_path, 0666) == -1 ||
+	    lstat(sun.sun_path, &st) == -1) {
 		log_warn("chmod %s", sun.sun_path);
 		goto fail;
 	}
@@ -155,7 +155,7 @@ fail:
 void
 listen_unix_remove(const char *path, dev_t dev, ino_t ino)
 {
-	struct stat st;
+	struct stat	 st;
 
 	if (lstat(path, &st) == -1) {
 		if (errno != ENOENT)

@@ -47,28 +47,24 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 
-#define LISTEN_BACKLOG 1024
-#define DRAIN_IDLE_MS  100 /* a stopping worker exits after this idle */
-#define DRAIN_MAX_S    8   /* ... or after draining this long (TCP) */
-#define DRAIN_MAX_LOG  "still fed after %d s of draining; stopping anyway"
-#define STOP_GRACE_S   12 /* then SIGKILL (deploy waits 15 s) */
-#define BACKOFF_MAX_S  5  /* seconds between restarts at most */
+#define LISTEN_BACKLOG	1024
+#define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
+#define DRAIN_MAX_S	8	/* ... or after draining this long (TCP) */
+#define STOP_GRACE_S	12	/* then SIGKILL (deploy waits 15 s) */
+#define BACKOFF_MAX_S	5	/* seconds between restarts at most */
 
-#define REQ_ID_MAX 64 /* bytes of a request id */
-#define REQ_LOG                                   \
-	"req id=%s method=%s route=%s status=%d " \
-	"ms=%lld.%03lld path=%s ip=%s"
+#define REQ_ID_MAX	64	/* bytes of a request id */
 
-static volatile sig_atomic_t   stopping;
-static int		       wake_fd = -1; /* parent's self-pipe */
-static struct fcgi_metrics    *metrics;
-static struct fcgi_metrics_srv msrv;
+static volatile sig_atomic_t	 stopping;
+static int			 wake_fd = -1;	/* parent's self-pipe */
+static struct fcgi_metrics		*metrics;
+static struct fcgi_metrics_srv	 msrv;
 
 /* SIGTERM, SIGINT: stop (see worker() and main()); wake the parent. */
 static void
 on_stop(int sig)
 {
-	int e = errno;
+	int	 e = errno;
 
 	(void)sig;
 	stopping = 1;
@@ -81,7 +77,7 @@ on_stop(int sig)
 static void
 on_child(int sig)
 {
-	int e = errno;
+	int	 e = errno;
 
 	(void)sig;
 	if (wake_fd != -1)
@@ -93,7 +89,7 @@ on_child(int sig)
 static int
 catch_stop(void)
 {
-	struct sigaction sa;
+	struct sigaction	 sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -109,8 +105,7 @@ catch_stop(void)
 static void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
+	fprintf(stderr, "usage: chat-fcgi -s /path/to.sock | -s HOST:PORT "
 	    "[-m HOST:PORT]\n");
 	exit(2);
 }
@@ -130,7 +125,7 @@ ensure_dir(const char *dir)
 static long
 ms_since(const struct timespec *t0)
 {
-	struct timespec t1;
+	struct timespec	 t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (t1.tv_sec - t0->tv_sec) * 1000L +
@@ -140,7 +135,7 @@ ms_since(const struct timespec *t0)
 static long long
 us_since(const struct timespec *t0)
 {
-	struct timespec t1;
+	struct timespec	 t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (t1.tv_sec - t0->tv_sec) * 1000000LL +
@@ -155,14 +150,14 @@ us_since(const struct timespec *t0)
 static void
 request_id(FCGX_Request *fr, unsigned long long n, char *id, size_t idsz)
 {
-	const char *s = FCGX_GetParam("REQUEST_ID", fr->envp);
-	size_t	    i;
+	const char	*s = FCGX_GetParam("REQUEST_ID", fr->envp);
+	size_t		 i;
 
 	if (s != NULL && *s != '\0' && strlen(s) < idsz) {
 		for (i = 0; s[i] != '\0'; i++)
 			if (!((s[i] >= '0' && s[i] <= '9') ||
-				(s[i] >= 'a' && s[i] <= 'z') ||
-				(s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
+			    (s[i] >= 'a' && s[i] <= 'z') ||
+			    (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'))
 				break;
 		if (s[i] == '\0') {
 			memcpy(id, s, i + 1);
@@ -180,12 +175,12 @@ request_id(FCGX_Request *fr, unsigned long long n, char *id, size_t idsz)
 static void
 log_value(const char *s, char *out, size_t outsz)
 {
-	size_t i, o = 0;
-	int    plain = *s != '\0';
+	size_t	 i, o = 0;
+	int	 plain = *s != '\0';
 
 	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] == ' ' || s[i] == '"' || s[i] == '\\' || s[i] == '=' ||
-		    (unsigned char)s[i] < 0x20)
+		if (s[i] == ' ' || s[i] == '"' || s[i] == '\\' ||
+		    s[i] == '=' || (unsigned char)s[i] < 0x20)
 			plain = 0;
 	if (!plain && o + 1 < outsz)
 		out[o++] = '"';
@@ -208,15 +203,17 @@ static void
 log_request(const struct http_req *r, enum route_id rid, const char *id,
     long long usec)
 {
-	char path[224], method[48];
+	char	 path[224], method[48];
 
 	log_value(r->path, path, sizeof(path));
 	log_value(r->method, method, sizeof(method));
 	if (r->status >= 500)
-		log_warnx(REQ_LOG, id, method, route_name(rid), r->status,
+		log_warnx("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
+		    " path=%s ip=%s", id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 	else
-		log_info(REQ_LOG, id, method, route_name(rid), r->status,
+		log_info("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
+		    " path=%s ip=%s", id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 }
 
@@ -236,18 +233,18 @@ log_request(const struct http_req *r, enum route_id rid, const char *id,
 static int
 worker(int lfd, const struct conf *c, int slot)
 {
-	struct app	   a;
-	FCGX_Request	   fr;
-	struct http_req	   r;
-	enum route_id	   rid;
-	struct epoll_event ev;
-	struct timespec	   t0, td;
-	sigset_t	   term, open, pend;
-	unsigned long	   pg_seen = 0, redis_seen = 0;
-	unsigned long long nreq = 0, ndrain = 0;
-	long long	   usec;
-	char		   id[REQ_ID_MAX];
-	int		   rc = 1, efd = -1, draining = 0, tmo, ne;
+	struct app		 a;
+	FCGX_Request		 fr;
+	struct http_req		 r;
+	enum route_id		 rid;
+	struct epoll_event	 ev;
+	struct timespec		 t0, td;
+	sigset_t		 term, open, pend;
+	unsigned long		 pg_seen = 0, redis_seen = 0;
+	unsigned long long	 nreq = 0, ndrain = 0;
+	long long		 usec;
+	char			 id[REQ_ID_MAX];
+	int			 rc = 1, efd = -1, draining = 0, tmo, ne;
 
 	/* Blocked from here on but in epoll_pwait (mask `open'). */
 	sigemptyset(&term);
@@ -295,7 +292,7 @@ worker(int lfd, const struct conf *c, int slot)
 		 */
 		if (!stopping && sigpending(&pend) == 0 &&
 		    (sigismember(&pend, SIGTERM) == 1 ||
-			sigismember(&pend, SIGINT) == 1))
+		    sigismember(&pend, SIGINT) == 1))
 			stopping = 1;
 		tmo = -1;
 		if (stopping) {
@@ -304,20 +301,21 @@ worker(int lfd, const struct conf *c, int slot)
 				draining = 1;
 			}
 			if (ms_since(&td) > DRAIN_MAX_S * 1000L) {
-				log_warnx(DRAIN_MAX_LOG, DRAIN_MAX_S);
+				log_warnx("still fed after %d s of draining; "
+				    "stopping anyway", DRAIN_MAX_S);
 				break;
 			}
 			tmo = DRAIN_IDLE_MS;
 		}
 		if ((ne = epoll_pwait(efd, &ev, 1, tmo, &open)) == -1) {
 			if (errno == EINTR)
-				continue; /* stopping now, or another */
+				continue;	/* stopping now, or another */
 			log_warn("epoll_pwait");
 			goto out;
 		}
 		if (ne == 0) {
 			if (stopping)
-				break; /* drained */
+				break;		/* drained */
 			continue;
 		}
 		/* Lost the race for it (-EAGAIN), or a broken peer. */
@@ -345,7 +343,8 @@ worker(int lfd, const struct conf *c, int slot)
 		 * (shutdown, then up to 2 s for nginx to close first), a
 		 * wait on nginx every request would pay.
 		 */
-		if (FCGX_HasSeenEOF(fr.in) == EOF && FCGX_GetError(fr.in) == 0)
+		if (FCGX_HasSeenEOF(fr.in) == EOF &&
+		    FCGX_GetError(fr.in) == 0)
 			fr.detached = 1;
 		FCGX_Finish_r(&fr);
 	}
@@ -365,14 +364,14 @@ out:
 static pid_t
 spawn(int lfd, const struct conf *c, int slot)
 {
-	pid_t pid, parent = getpid();
+	pid_t	 pid, parent = getpid();
 
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		return -1;
 	}
 	if (pid == 0) {
-		struct sigaction sa;
+		struct sigaction	 sa;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
@@ -400,9 +399,9 @@ spawn(int lfd, const struct conf *c, int slot)
 static void
 stop_all(pid_t *pids, int n)
 {
-	struct timespec t0, nap = { 0, 50 * 1000000L };
-	int		i, left, st;
-	pid_t		p;
+	struct timespec	 t0, nap = { 0, 50 * 1000000L };
+	int		 i, left, st;
+	pid_t		 p;
 
 	for (i = 0; i < n; i++)
 		if (pids[i] > 0)
@@ -434,7 +433,7 @@ stop_all(pid_t *pids, int n)
 static int
 wake_pipe(int *rfd)
 {
-	int fds[2];
+	int	 fds[2];
 
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe2");
@@ -454,9 +453,9 @@ wake_pipe(int *rfd)
 static void
 redis_check(const char *url)
 {
-	struct redis_url u;
-	redisContext	*rc;
-	const char	*why;
+	struct redis_url	 u;
+	redisContext		*rc;
+	const char		*why;
 
 	if (redis_url_parse(url, &u, &why) == -1)
 		log_errx("%s", why);
@@ -471,18 +470,18 @@ redis_check(const char *url)
 int
 main(int argc, char *argv[])
 {
-	struct conf	 c;
-	struct sigaction sa;
-	struct pollfd	 pfd[METRICS_CLIENTS + 2];
-	struct timespec	 ts;
-	dev_t		 sdev = 0;
-	ino_t		 sino = 0;
-	const char	*why, *sock = NULL, *maddr;
-	pid_t		*pids = NULL, p;
-	time_t		*born = NULL, *due = NULL;
-	char		 drain[64];
-	int		 ch, lfd = -1, i, n, st, rc = 1, fails = 0;
-	int		 rfd = -1, np, timeout, is_unix = 0;
+	struct conf		 c;
+	struct sigaction	 sa;
+	struct pollfd		 pfd[METRICS_CLIENTS + 2];
+	struct timespec		 ts;
+	dev_t			 sdev = 0;
+	ino_t			 sino = 0;
+	const char		*why, *sock = NULL, *maddr;
+	pid_t			*pids = NULL, p;
+	time_t			*born = NULL, *due = NULL;
+	char			 drain[64];
+	int			 ch, lfd = -1, i, n, st, rc = 1, fails = 0;
+	int			 rfd = -1, np, timeout, is_unix = 0;
 
 	log_init("chat-fcgi");
 	maddr = getenv("METRICS_ADDR");
@@ -507,12 +506,11 @@ main(int argc, char *argv[])
 		log_errx("%s", why);
 	redis_check(c.redis_url);
 	{
-		char dir[PATH_MAX];
+		char	 dir[PATH_MAX];
 
-		if (ensure_dir(c.upload_dir) == -1)
-			return 1;
-		n = snprintf(dir, sizeof(dir), "%s/avatars", c.upload_dir);
-		if (n < 0 || (size_t)n >= sizeof(dir) || ensure_dir(dir) == -1)
+		if (ensure_dir(c.upload_dir) == -1 ||
+		    snprintf(dir, sizeof(dir), "%s/avatars", c.upload_dir) >=
+		    (int)sizeof(dir) || ensure_dir(dir) == -1)
 			return 1;
 	}
 	n = c.fcgi_workers;
@@ -535,7 +533,7 @@ main(int argc, char *argv[])
 	/* A path has a '/' ("./fcgi.sock" for one here); else HOST:PORT. */
 	is_unix = strchr(sock, '/') != NULL;
 	if ((lfd = is_unix ? listen_unix(sock, LISTEN_BACKLOG, &sdev, &sino) :
-			     listen_tcp("-s", sock, LISTEN_BACKLOG)) == -1)
+	    listen_tcp("-s", sock, LISTEN_BACKLOG)) == -1)
 		return 1;
 	if (maddr != NULL && metrics_srv_open(&msrv, maddr, metrics) == -1)
 		goto out;
@@ -595,7 +593,7 @@ main(int argc, char *argv[])
 				}
 				born[i] = time(NULL);
 			} else
-				timeout = 200; /* due is in whole seconds */
+				timeout = 200;	/* due is in whole seconds */
 		}
 		pfd[0].fd = rfd;
 		pfd[0].events = POLLIN;

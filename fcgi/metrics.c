@@ -27,41 +27,46 @@
 #include "lib/prom.h"
 
 /* Series per route: route.h's ids, labelled with their names. */
-#define NROUTES ROUTE__MAX
+#define NROUTES		ROUTE__MAX
 
 /* Statuses counted apart; the last slot is "other". */
-static const int statuses[] = { 200, 201, 204, 400, 401, 403, 404, 409, 413,
-	415, 429, 500, 502, 503, 0 };
-#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+static const int	 statuses[] = {
+	200, 201, 204, 400, 401, 403, 404, 409, 413, 415, 429, 500, 502,
+	503, 0
+};
+#define NSTATUS		(sizeof(statuses) / sizeof(statuses[0]))
 
 /* Histogram upper bounds in µs (1 ms ... 10 s), then +Inf. */
-static const long long bounds[] = { 1000, 2500, 5000, 10000, 25000, 50000,
-	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000 };
-/* ... as the "le" label writes them. */
-static const char *const bound_names[] = { "0.001", "0.0025", "0.005", "0.01",
-	"0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10" };
-#define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
+static const long long	 bounds[] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000
+};
+static const char *const bound_names[] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+	"0.5", "1", "2.5", "5", "10"
+};
+#define NBOUNDS		(sizeof(bounds) / sizeof(bounds[0]))
 
-struct fcgi_metrics {
-	uint64_t req[NROUTES][NSTATUS];
-	uint64_t hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
-	uint64_t sum_us[NROUTES];
-	uint64_t pg_errors;
-	uint64_t redis_errors;
-	uint64_t restarts;
-	int	 workers;
-	uint32_t inflight[]; /* per worker slot: 0 or 1 */
+struct	fcgi_metrics {
+	uint64_t	 req[NROUTES][NSTATUS];
+	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
+	uint64_t	 sum_us[NROUTES];
+	uint64_t	 pg_errors;
+	uint64_t	 redis_errors;
+	uint64_t	 restarts;
+	int		 workers;
+	uint32_t	 inflight[];	/* per worker slot: 0 or 1 */
 };
 
-#define ADD(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
-#define LOAD(p)	    __atomic_load_n((p), __ATOMIC_RELAXED)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define ADD(p, v)	__atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 struct fcgi_metrics *
 metrics_new(int workers)
 {
-	struct fcgi_metrics *m;
-	size_t		     sz;
+	struct fcgi_metrics	*m;
+	size_t		 sz;
 
 	if (workers < 1 || workers > 65536)
 		return NULL;
@@ -88,7 +93,7 @@ void
 metrics_end(struct fcgi_metrics *m, int slot, enum route_id route, int status,
     long long usec)
 {
-	size_t ri, si, bi;
+	size_t	 ri, si, bi;
 
 	if (m == NULL)
 		return;
@@ -130,12 +135,12 @@ metrics_restart(struct fcgi_metrics *m, int slot)
 int
 metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 {
-	struct prom p;
-	uint64_t    v, n, bucket[NBOUNDS + 1];
-	size_t	    r, i;
-	uint64_t    inflight = 0;
-	char	    st[16];
-	int	    w;
+	struct prom	 p;
+	uint64_t	 v, n, bucket[NBOUNDS + 1];
+	size_t		 r, i;
+	uint64_t	 inflight = 0;
+	char		 st[16];
+	int		 w;
 
 	prom_init(&p, METRICS_OUT_MAX);
 	prom_family(&p, "chat_fcgi_requests_total", "counter",
@@ -148,8 +153,8 @@ metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 				snprintf(st, sizeof(st), "%d", statuses[i]);
 			else
 				memcpy(st, "other", sizeof("other"));
-			prom_sample(&p, "chat_fcgi_requests_total", v, "route",
-			    route_name(r), "status", st, NULL);
+			prom_sample(&p, "chat_fcgi_requests_total", v,
+			    "route", route_name(r), "status", st, NULL);
 		}
 	prom_family(&p, "chat_fcgi_request_duration_seconds", "histogram",
 	    "Time from accepting a request to answering it, by route.");
@@ -186,7 +191,7 @@ metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 void
 metrics_srv_init(struct fcgi_metrics_srv *s, struct fcgi_metrics *m)
 {
-	int i;
+	int	 i;
 
 	memset(s, 0, sizeof(*s));
 	s->lfd = -1;
@@ -218,7 +223,7 @@ client_close(struct fcgi_metrics_client *c)
 void
 metrics_srv_close(struct fcgi_metrics_srv *s)
 {
-	int i;
+	int	 i;
 
 	for (i = 0; i < METRICS_CLIENTS; i++)
 		if (s->c[i].fd != -1)
@@ -232,7 +237,7 @@ metrics_srv_close(struct fcgi_metrics_srv *s)
 static long
 ms_until(const struct timespec *t)
 {
-	struct timespec now;
+	struct timespec	 now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (t->tv_sec - now.tv_sec) * 1000L +
@@ -243,8 +248,8 @@ int
 metrics_srv_pollfd(struct fcgi_metrics_srv *s, struct pollfd *pfd,
     int *timeout_ms)
 {
-	int  i, n = 0;
-	long left;
+	int	 i, n = 0;
+	long	 left;
 
 	if (s->lfd == -1)
 		return 0;
@@ -271,9 +276,9 @@ static void
 client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c,
     const struct prom_req *rq)
 {
-	char  *body = NULL, head[PROM_HEAD_MAX];
-	size_t blen = 0;
-	int    hlen, status = 404;
+	char	*body = NULL, head[PROM_HEAD_MAX];
+	size_t	 blen = 0;
+	int	 hlen, status = 404;
 
 	if (prom_http_is(rq, "GET", "/metrics"))
 		status = metrics_render(s->m, &body, &blen) == 0 ? 200 : 500;
@@ -296,8 +301,8 @@ client_answer(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c,
 static void
 client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 {
-	struct prom_req rq;
-	ssize_t		n;
+	struct prom_req	 rq;
+	ssize_t		 n;
 
 	n = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -314,7 +319,7 @@ client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 		client_answer(s, c, &rq);
 		break;
 	default:
-		client_close(c); /* headers too large, or not HTTP */
+		client_close(c);	/* headers too large, or not HTTP */
 		break;
 	}
 }
@@ -327,7 +332,7 @@ client_read(struct fcgi_metrics_srv *s, struct fcgi_metrics_client *c)
 static void
 client_write(struct fcgi_metrics_client *c)
 {
-	ssize_t n;
+	ssize_t	 n;
 
 	n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -346,8 +351,8 @@ client_write(struct fcgi_metrics_client *c)
 static void
 srv_accept(struct fcgi_metrics_srv *s)
 {
-	struct fcgi_metrics_client *c;
-	int			    fd, i, k;
+	struct fcgi_metrics_client	*c;
+	int			 fd, i, k;
 
 	/* A few per wakeup: a flood cannot keep the supervisor here. */
 	for (k = 0; k < METRICS_CLIENTS; k++) {
@@ -361,7 +366,7 @@ srv_accept(struct fcgi_metrics_srv *s)
 		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != -1; i++)
 			continue;
 		if (i == METRICS_CLIENTS) {
-			close(fd); /* busy: the scraper retries */
+			close(fd);	/* busy: the scraper retries */
 			continue;
 		}
 		c = &s->c[i];
@@ -375,13 +380,14 @@ srv_accept(struct fcgi_metrics_srv *s)
 void
 metrics_srv_run(struct fcgi_metrics_srv *s, const struct pollfd *pfd, int n)
 {
-	struct fcgi_metrics_client *c;
-	int			    i, j;
+	struct fcgi_metrics_client	*c;
+	int			 i, j;
 
 	if (s->lfd == -1)
 		return;
 	for (j = 1; j < n; j++) {
-		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != pfd[j].fd; i++)
+		for (i = 0; i < METRICS_CLIENTS && s->c[i].fd != pfd[j].fd;
+		    i++)
 			continue;
 		if (i == METRICS_CLIENTS || pfd[j].revents == 0)
 			continue;

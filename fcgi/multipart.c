@@ -16,9 +16,9 @@
 
 #include "fcgi/multipart.h"
 
-enum mstate {
+enum	mstate {
 	MS_PREAMBLE,	/* before the first boundary: discarded */
-	MS_AFTER_DELIM, /* "CRLF--boundary" seen: "--", blanks or CRLF? */
+	MS_AFTER_DELIM,	/* "CRLF--boundary" seen: "--", blanks or CRLF? */
 	MS_CLOSE_DASH,	/* "-" seen after the delimiter: want "-" */
 	MS_PADDING,	/* blanks after the delimiter: want more or CR */
 	MS_DELIM_LF,	/* CR after the delimiter: want LF */
@@ -27,35 +27,35 @@ enum mstate {
 	MS_EPILOGUE	/* after "--boundary--": discarded */
 };
 
-struct multipart {
-	enum mstate	    state;
-	int		    err; /* sticky enum multipart_err */
+struct	multipart {
+	enum mstate	 state;
+	int		 err;		/* sticky enum multipart_err */
 	struct multipart_cb cb;
-	void		   *arg;		  /* for every callback */
-	char   delim[4 + MULTIPART_BOUNDARY_MAX]; /* CRLF--boundary */
-	size_t dlen;				  /* bytes in delim */
-	size_t match;	/* bytes of delim matched, held back */
-	int    inpart;	/* part_begin called, part_end not yet */
-	size_t nparts;	/* parts begun */
-	size_t skipped; /* preamble or epilogue bytes */
-	size_t pad;	/* blanks after the current delimiter */
-	char   hdr[MULTIPART_HEADER_MAX]; /* raw header block */
-	size_t hlen;			  /* bytes in hdr */
-	size_t hline; /* offset in hdr of the current line */
-	size_t nhdrs; /* header lines in hdr */
-	char   strs[MULTIPART_HEADER_MAX + 8]; /* decoded strings */
-	size_t slen;			       /* bytes used in strs */
+	void		*arg;		/* for every callback */
+	char		 delim[4 + MULTIPART_BOUNDARY_MAX]; /* CRLF--boundary */
+	size_t		 dlen;		/* bytes in delim */
+	size_t		 match;		/* bytes of delim matched, held back */
+	int		 inpart;	/* part_begin called, part_end not yet */
+	size_t		 nparts;	/* parts begun */
+	size_t		 skipped;	/* preamble or epilogue bytes */
+	size_t		 pad;		/* blanks after the current delimiter */
+	char		 hdr[MULTIPART_HEADER_MAX]; /* raw header block */
+	size_t		 hlen;		/* bytes in hdr */
+	size_t		 hline;		/* offset in hdr of the current line */
+	size_t		 nhdrs;		/* header lines in hdr */
+	char		 strs[MULTIPART_HEADER_MAX + 8]; /* decoded strings */
+	size_t		 slen;		/* bytes used in strs */
 };
 
 static const char *const errs[MULTIPART_ERR__MAX] = {
-	"success",		       /* MULTIPART_OK */
-	"malformed multipart body",    /* MULTIPART_ERR_MALFORMED */
-	"part header block too large", /* MULTIPART_ERR_HEADER_SIZE */
-	"too many part headers",       /* MULTIPART_ERR_HEADER_COUNT */
-	"too many parts",	       /* MULTIPART_ERR_PART_COUNT */
-	"missing final boundary",      /* MULTIPART_ERR_UNTERMINATED */
-	"aborted by callback",	       /* MULTIPART_ERR_ABORTED */
-	"out of memory",	       /* MULTIPART_ERR_NOMEM */
+	"success",				/* MULTIPART_OK */
+	"malformed multipart body",		/* MULTIPART_ERR_MALFORMED */
+	"part header block too large",		/* MULTIPART_ERR_HEADER_SIZE */
+	"too many part headers",		/* MULTIPART_ERR_HEADER_COUNT */
+	"too many parts",			/* MULTIPART_ERR_PART_COUNT */
+	"missing final boundary",		/* MULTIPART_ERR_UNTERMINATED */
+	"aborted by callback",			/* MULTIPART_ERR_ABORTED */
+	"out of memory",			/* MULTIPART_ERR_NOMEM */
 };
 
 /* Is c a letter, a digit, or one of the bytes in "extra"? */
@@ -69,18 +69,18 @@ alnum_or(unsigned char c, const char *extra)
 }
 
 /* RFC 7230 section 3.2.6 tchar: the bytes of a token. */
-#define istchar(c) alnum_or((c), "!#$%&'*+-.^_`|~")
+#define istchar(c)	alnum_or((c), "!#$%&'*+-.^_`|~")
 /*
  * RFC 2046 section 5.1.1 bcharsnospace.  A space is also allowed, but
  * not as the last byte.
  */
-#define isbchar(c) alnum_or((c), "'()+_,-./:=?")
+#define isbchar(c)	alnum_or((c), "'()+_,-./:=?")
 
 /* Is the boundary b (len bytes) well formed per RFC 2046? */
 static int
 boundary_ok(const char *b, size_t len)
 {
-	size_t i;
+	size_t	 i;
 
 	if (len < 1 || len > MULTIPART_BOUNDARY_MAX || b[len - 1] == ' ')
 		return 0;
@@ -94,8 +94,8 @@ boundary_ok(const char *b, size_t len)
 static int
 ci_eq(const char *p, size_t len, const char *lit)
 {
-	size_t i;
-	int    a, b;
+	size_t	 i;
+	int	 a, b;
 
 	if (strlen(lit) != len)
 		return 0;
@@ -143,14 +143,14 @@ skip_token(const char *p, size_t pos, size_t len)
 static int
 unquote(const char *p, size_t *pos, size_t len, char *out, size_t outsz)
 {
-	size_t	      i = *pos + 1, n = 0;
-	unsigned char c;
+	size_t		 i = *pos + 1, n = 0;
+	unsigned char	 c;
 
 	if (*pos >= len || p[*pos] != '"')
 		return -1;
 	for (;;) {
 		if (i >= len)
-			return -1; /* no closing quote */
+			return -1;	/* no closing quote */
 		c = (unsigned char)p[i];
 		if (c == '"')
 			break;
@@ -179,7 +179,7 @@ static int
 param_value(const char *p, size_t *pos, size_t len, char *out, size_t outsz,
     int tokenonly)
 {
-	size_t start = *pos, end;
+	size_t	 start = *pos, end;
 
 	if (start < len && p[start] == '"')
 		return unquote(p, pos, len, out, outsz);
@@ -207,10 +207,10 @@ param_value(const char *p, size_t *pos, size_t len, char *out, size_t outsz,
  * if malformed.  Advances *pos past what it read.
  */
 static int
-next_param(const char *p, size_t *pos, size_t len, size_t *name, size_t *nlen,
-    char *out, size_t outsz, int tokenonly, int *vlen)
+next_param(const char *p, size_t *pos, size_t len, size_t *name,
+    size_t *nlen, char *out, size_t outsz, int tokenonly, int *vlen)
 {
-	size_t i;
+	size_t	 i;
 
 	i = skip_ows(p, *pos, len);
 	if (i == len)
@@ -234,9 +234,9 @@ next_param(const char *p, size_t *pos, size_t len, size_t *name, size_t *nlen,
 int
 multipart_boundary(const char *ct, char *out, size_t outsz)
 {
-	char   val[1024];
-	size_t len, pos, name, nlen;
-	int    rc, vlen, found = 0;
+	char	 val[1024];
+	size_t	 len, pos, name, nlen;
+	int	 rc, vlen, found = 0;
 
 	if (ct == NULL || out == NULL)
 		return -1;
@@ -252,8 +252,8 @@ multipart_boundary(const char *ct, char *out, size_t outsz)
 	pos = skip_token(ct, pos + 1, len);
 	if (!ci_eq(ct + name, pos - name, "multipart/form-data"))
 		return -1;
-	while ((rc = next_param(ct, &pos, len, &name, &nlen, val, sizeof(val),
-		    0, &vlen)) != 0) {
+	while ((rc = next_param(ct, &pos, len, &name, &nlen, val,
+	    sizeof(val), 0, &vlen)) != 0) {
 		if (rc == -1)
 			return -1;
 		if (!ci_eq(ct + name, nlen, "boundary"))
@@ -268,10 +268,11 @@ multipart_boundary(const char *ct, char *out, size_t outsz)
 }
 
 struct multipart *
-multipart_new(const char *boundary, const struct multipart_cb *cb, void *arg)
+multipart_new(const char *boundary, const struct multipart_cb *cb,
+    void *arg)
 {
-	struct multipart *m;
-	size_t		  blen;
+	struct multipart	*m;
+	size_t			 blen;
 
 	if (boundary == NULL)
 		return NULL;
@@ -310,7 +311,7 @@ fail(struct multipart *m, int err)
 static const char *
 save(struct multipart *m, const char *p, size_t n)
 {
-	char *s;
+	char	*s;
 
 	if (n + 1 > sizeof(m->strs) - m->slen)
 		return NULL;
@@ -331,10 +332,10 @@ static int
 disposition(struct multipart *m, const char *p, size_t len,
     struct multipart_part *part)
 {
-	size_t	    pos, start, nlen;
-	const char *s;
-	char	   *out;
-	int	    rc, vlen;
+	size_t		 pos, start, nlen;
+	const char	*s;
+	char		*out;
+	int		 rc, vlen;
 
 	pos = skip_token(p, 0, len);
 	if (!ci_eq(p, pos, "form-data"))
@@ -343,7 +344,7 @@ disposition(struct multipart *m, const char *p, size_t len,
 		/* Decode in place at the end of strs. */
 		out = m->strs + m->slen;
 		if ((rc = next_param(p, &pos, len, &start, &nlen, out,
-			 sizeof(m->strs) - m->slen, 1, &vlen)) == 0)
+		    sizeof(m->strs) - m->slen, 1, &vlen)) == 0)
 			break;
 		if (rc == -1)
 			return -1;
@@ -356,7 +357,7 @@ disposition(struct multipart *m, const char *p, size_t len,
 				return -1;
 			s = part->filename = out;
 		} else
-			s = NULL; /* decoded, not kept */
+			s = NULL;	/* decoded, not kept */
 		if (s != NULL)
 			m->slen += (size_t)vlen + 1;
 	}
@@ -371,9 +372,9 @@ disposition(struct multipart *m, const char *p, size_t len,
 static int
 headers_done(struct multipart *m)
 {
-	struct multipart_part part;
-	const char	     *p, *line, *colon, *eol, *v, *ve;
-	int		      seencd = 0;
+	struct multipart_part	 part;
+	const char		*p, *line, *colon, *eol, *v, *ve;
+	int			 seencd = 0;
 
 	memset(&part, 0, sizeof(part));
 	part.index = m->nparts - 1;
@@ -385,12 +386,10 @@ headers_done(struct multipart *m)
 		if (eol == NULL)
 			return fail(m, MULTIPART_ERR_MALFORMED);
 		if (eol == line)
-			break; /* the empty line */
+			break;		/* the empty line */
 		colon = memchr(line, ':', (size_t)(eol - line));
-		if (colon == NULL || colon == line)
-			return fail(m, MULTIPART_ERR_MALFORMED);
-		/* The field name is one token. */
-		if (skip_token(line, 0, (size_t)(colon - line)) !=
+		if (colon == NULL || colon == line ||
+		    skip_token(line, 0, (size_t)(colon - line)) !=
 		    (size_t)(colon - line))
 			return fail(m, MULTIPART_ERR_MALFORMED);
 		v = colon + 1;
@@ -400,12 +399,12 @@ headers_done(struct multipart *m)
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
 		if (ci_eq(line, (size_t)(colon - line),
-			"content-disposition")) {
+		    "content-disposition")) {
 			if (seencd++ ||
 			    disposition(m, v, (size_t)(ve - v), &part) == -1)
 				return fail(m, MULTIPART_ERR_MALFORMED);
 		} else if (ci_eq(line, (size_t)(colon - line),
-			       "content-type")) {
+		    "content-type")) {
 			if (part.type != NULL ||
 			    (part.type = save(m, v, (size_t)(ve - v))) == NULL)
 				return fail(m, MULTIPART_ERR_MALFORMED);
@@ -448,9 +447,9 @@ emit(struct multipart *m, const char *p, size_t n)
 static int
 scan(struct multipart *m, const char *buf, size_t len, size_t *pos)
 {
-	const char *cr;
-	size_t	    i = *pos, end;
-	int	    rc = MULTIPART_OK;
+	const char	*cr;
+	size_t		 i = *pos, end;
+	int		 rc = MULTIPART_OK;
 
 	while (i < len) {
 		if (m->match == 0) {
@@ -506,7 +505,7 @@ header_byte(struct multipart *m, unsigned char c)
 	if (m->hlen == sizeof(m->hdr))
 		return fail(m, MULTIPART_ERR_HEADER_SIZE);
 	if (m->hlen > 0 && m->hdr[m->hlen - 1] == '\r' && c != '\n')
-		return fail(m, MULTIPART_ERR_MALFORMED); /* bare CR */
+		return fail(m, MULTIPART_ERR_MALFORMED);	/* bare CR */
 	if (c == '\n') {
 		if (m->hlen == 0 || m->hdr[m->hlen - 1] != '\r')
 			return fail(m, MULTIPART_ERR_MALFORMED); /* bare LF */
@@ -534,7 +533,7 @@ header_byte(struct multipart *m, unsigned char c)
 static int
 part_start(struct multipart *m)
 {
-	int rc;
+	int	 rc;
 
 	if ((rc = part_end(m)) != MULTIPART_OK)
 		return rc;
@@ -548,9 +547,9 @@ part_start(struct multipart *m)
 int
 multipart_feed(struct multipart *m, const char *buf, size_t len)
 {
-	size_t	      i = 0;
-	unsigned char c;
-	int	      rc = MULTIPART_OK;
+	size_t		 i = 0;
+	unsigned char	 c;
+	int		 rc = MULTIPART_OK;
 
 	if (m->err != MULTIPART_OK)
 		return m->err;
@@ -609,7 +608,7 @@ multipart_feed(struct multipart *m, const char *buf, size_t len)
 			rc = header_byte(m, c);
 			break;
 		default:
-			rc = fail(m, MULTIPART_ERR_MALFORMED); /* not reached */
+			rc = fail(m, MULTIPART_ERR_MALFORMED);	/* not reached */
 			break;
 		}
 	}

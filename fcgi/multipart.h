@@ -7,25 +7,25 @@
 #ifndef FCGI_MULTIPART_H
 #define FCGI_MULTIPART_H
 
-#include <stddef.h> /* size_t */
+#include <stddef.h>	/* size_t */
 
-#define MULTIPART_BOUNDARY_MAX 70    /* bytes in a boundary (RFC 2046) */
-#define MULTIPART_HEADER_MAX   8192  /* bytes in one part's header block */
-#define MULTIPART_HEADERS_MAX  16    /* header lines per part */
-#define MULTIPART_PARTS_MAX    16    /* parts per body */
-#define MULTIPART_PREAMBLE_MAX 16384 /* bytes before the first boundary */
-#define MULTIPART_EPILOGUE_MAX 16384 /* bytes after the close boundary */
-#define MULTIPART_PADDING_MAX  64    /* blanks after a boundary (RFC 2046) */
+#define MULTIPART_BOUNDARY_MAX	70	/* bytes in a boundary (RFC 2046) */
+#define MULTIPART_HEADER_MAX	8192	/* bytes in one part's header block */
+#define MULTIPART_HEADERS_MAX	16	/* header lines per part */
+#define MULTIPART_PARTS_MAX	16	/* parts per body */
+#define MULTIPART_PREAMBLE_MAX	16384	/* bytes before the first boundary */
+#define MULTIPART_EPILOGUE_MAX	16384	/* bytes after the close boundary */
+#define MULTIPART_PADDING_MAX	64	/* blanks after a boundary (RFC 2046) */
 
-enum multipart_err {
+enum	multipart_err {
 	MULTIPART_OK = 0,
-	MULTIPART_ERR_MALFORMED,    /* syntax error, bad CRLF, caps above */
-	MULTIPART_ERR_HEADER_SIZE,  /* header block > MULTIPART_HEADER_MAX */
-	MULTIPART_ERR_HEADER_COUNT, /* > MULTIPART_HEADERS_MAX lines */
-	MULTIPART_ERR_PART_COUNT,   /* > MULTIPART_PARTS_MAX parts */
-	MULTIPART_ERR_UNTERMINATED, /* finish without "--boundary--" */
-	MULTIPART_ERR_ABORTED,	    /* a callback returned non-zero */
-	MULTIPART_ERR_NOMEM,	    /* multipart_new: out of memory */
+	MULTIPART_ERR_MALFORMED,	/* syntax error, bad CRLF, caps above */
+	MULTIPART_ERR_HEADER_SIZE,	/* header block > MULTIPART_HEADER_MAX */
+	MULTIPART_ERR_HEADER_COUNT,	/* > MULTIPART_HEADERS_MAX lines */
+	MULTIPART_ERR_PART_COUNT,	/* > MULTIPART_PARTS_MAX parts */
+	MULTIPART_ERR_UNTERMINATED,	/* finish without "--boundary--" */
+	MULTIPART_ERR_ABORTED,		/* a callback returned non-zero */
+	MULTIPART_ERR_NOMEM,		/* multipart_new: out of memory */
 	MULTIPART_ERR__MAX
 };
 
@@ -34,11 +34,11 @@ enum multipart_err {
  * contain no control bytes but may hold any other byte (UTF-8, "/", "\"),
  * and live only during the call: copy what you keep.
  */
-struct multipart_part {
-	const char *name;     /* Content-Disposition name= (never NULL) */
-	const char *filename; /* filename= as sent, or NULL if absent */
-	const char *type;     /* Content-Type value, or NULL if absent */
-	size_t	    index;    /* 0 for the first part */
+struct	multipart_part {
+	const char	*name;		/* Content-Disposition name= (never NULL) */
+	const char	*filename;	/* filename= as sent, or NULL if absent */
+	const char	*type;		/* Content-Type value, or NULL if absent */
+	size_t		 index;		/* 0 for the first part */
 };
 
 /*
@@ -49,17 +49,17 @@ struct multipart_part {
  * part_end is called only when the part's closing boundary was seen.
  * Callbacks must not call multipart_feed/finish/free on their parser.
  */
-typedef int multipart_begin_cb(void *arg, const struct multipart_part *);
-typedef int multipart_data_cb(void *arg, const char *buf, size_t len);
-typedef int multipart_end_cb(void *arg);
+typedef int	 multipart_begin_cb(void *arg, const struct multipart_part *);
+typedef int	 multipart_data_cb(void *arg, const char *buf, size_t len);
+typedef int	 multipart_end_cb(void *arg);
 
-struct multipart_cb {
-	multipart_begin_cb *part_begin;
-	multipart_data_cb  *part_data;
-	multipart_end_cb   *part_end;
+struct	multipart_cb {
+	multipart_begin_cb	*part_begin;
+	multipart_data_cb	*part_data;
+	multipart_end_cb	*part_end;
 };
 
-struct multipart;
+struct	multipart;
 
 /*
  * Copy the boundary parameter of a Content-Type header value such as
@@ -70,7 +70,8 @@ struct multipart;
  * invalid (RFC 2046 bchars), or does not fit in outsz bytes, or if the
  * header value is longer than 1023 bytes.
  */
-int multipart_boundary(const char *content_type, char *out, size_t outsz);
+int	 multipart_boundary(const char *content_type, char *out,
+	    size_t outsz);
 
 /*
  * Returns a new parser for bodies delimited by "boundary" (as returned by
@@ -78,8 +79,8 @@ int multipart_boundary(const char *content_type, char *out, size_t outsz);
  * "arg" is passed to every callback.  Returns NULL if the boundary is
  * invalid or memory is short.
  */
-struct multipart *multipart_new(const char *boundary,
-    const struct multipart_cb *cb, void *arg);
+struct multipart	*multipart_new(const char *boundary,
+			    const struct multipart_cb *cb, void *arg);
 
 /*
  * Parse the next len bytes of the body; chunks may split the body at any
@@ -87,21 +88,21 @@ struct multipart *multipart_new(const char *boundary,
  * sticky: once one is returned, every later call returns it.  Bytes after
  * the close boundary (the epilogue) are ignored up to a cap.
  */
-int multipart_feed(struct multipart *, const char *buf, size_t len);
+int	 multipart_feed(struct multipart *, const char *buf, size_t len);
 
 /*
  * End of body.  Returns MULTIPART_OK if the close boundary was seen,
  * else the sticky error or MULTIPART_ERR_UNTERMINATED.
  */
-int multipart_finish(struct multipart *);
+int	 multipart_finish(struct multipart *);
 
 /* The sticky error so far (MULTIPART_OK if none). */
-int multipart_error(const struct multipart *);
+int	 multipart_error(const struct multipart *);
 
 /* Accepts NULL. */
-void multipart_free(struct multipart *);
+void	 multipart_free(struct multipart *);
 
 /* A static description of an enum multipart_err value; never NULL. */
-const char *multipart_strerror(int);
+const char	*multipart_strerror(int);
 
 #endif /* !FCGI_MULTIPART_H */

@@ -22,7 +22,7 @@ static int
 expect_ok(redisContext *c, redisReply *r, const char *what, const char *refused,
     const char *failed, const char **why)
 {
-	int rc = -1;
+	int	 rc = -1;
 
 	if (r == NULL) {
 		log_warnx("redis %s: %s", what, c->errstr);
@@ -39,11 +39,11 @@ expect_ok(redisContext *c, redisReply *r, const char *what, const char *refused,
 redisContext *
 redis_connect(const struct redis_url *u, const char **why)
 {
-	redisContext  *c = NULL;
-	struct timeval tv = { REDIS_TIMEOUT_MS / 1000,
-		(REDIS_TIMEOUT_MS % 1000) * 1000 };
-	redisReply    *r;
-	const char    *dummy;
+	redisContext	*c = NULL;
+	struct timeval	 tv = { REDIS_TIMEOUT_MS / 1000,
+	    (REDIS_TIMEOUT_MS % 1000) * 1000 };
+	redisReply	*r;
+	const char	*dummy;
 
 	if (why == NULL)
 		why = &dummy;
@@ -57,9 +57,8 @@ redis_connect(const struct redis_url *u, const char **why)
 		goto fail;
 	}
 	if (c->err) {
-		log_warnx("redis connect %s:%d: %s",
-		    u->path[0] ? u->path : u->host, u->path[0] ? 0 : u->port,
-		    c->errstr);
+		log_warnx("redis connect %s:%d: %s", u->path[0] ? u->path :
+		    u->host, u->path[0] ? 0 : u->port, c->errstr);
 		goto fail;
 	}
 	if (redisSetTimeout(c, tv) != REDIS_OK) {
@@ -71,16 +70,14 @@ redis_connect(const struct redis_url *u, const char **why)
 			r = redisCommand(c, "AUTH %s %s", u->user, u->pass);
 		else
 			r = redisCommand(c, "AUTH %s", u->pass);
-		if (expect_ok(c, r, "AUTH",
-			"Redis refused the password in REDIS_URL",
-			"Redis did not answer AUTH", why) == -1)
+		if (expect_ok(c, r, "AUTH", "Redis refused the password in "
+		    "REDIS_URL", "Redis did not answer AUTH", why) == -1)
 			goto fail;
 	}
 	if (u->db != 0) {
 		r = redisCommand(c, "SELECT %d", u->db);
-		if (expect_ok(c, r, "SELECT",
-			"Redis refused the database in REDIS_URL",
-			"Redis did not answer SELECT", why) == -1)
+		if (expect_ok(c, r, "SELECT", "Redis refused the database in "
+		    "REDIS_URL", "Redis did not answer SELECT", why) == -1)
 			goto fail;
 	}
 	*why = NULL;

@@ -9,7 +9,7 @@
 
 #include "lib/redis_util.h"
 
-#define REDIS_TIMEOUT_MS 2000 /* connect and command timeout */
+#define REDIS_TIMEOUT_MS	2000	/* connect and command timeout */
 
 /*
  * Connect (blocking, REDIS_TIMEOUT_MS for connect and each command),
@@ -17,6 +17,6 @@
  * redisFree(), or NULL (logged) with *why (if "why" is not NULL) set to
  * a static message for operators (a refused password says so).
  */
-redisContext *redis_connect(const struct redis_url *u, const char **why);
+redisContext	*redis_connect(const struct redis_url *u, const char **why);
 
 #endif /* !FCGI_REDIS_H */

@@ -21,7 +21,7 @@
 #include "lib/hex.h"
 #include "lib/log.h"
 
-static const char RL_SCRIPT[] =
+static const char	 RL_SCRIPT[] =
     "local n = redis.call('INCR', KEYS[1]) "
     "local t = redis.call('PTTL', KEYS[1]) "
     "if n == 1 or t < 0 then "
@@ -35,13 +35,11 @@ static const char RL_SCRIPT[] =
 static size_t
 key_put(char *key, size_t pos, size_t keysz, const char *s, int sep)
 {
-	size_t i;
-	char   c;
+	size_t	 i;
 
-	for (i = 0; s[i] != '\0' && i < 100 && pos + 2 < keysz; i++, pos++) {
-		c = s[i];
-		key[pos] = c > ' ' && c <= '~' && c != ':' ? c : '_';
-	}
+	for (i = 0; s[i] != '\0' && i < 100 && pos + 2 < keysz; i++, pos++)
+		key[pos] = (s[i] > ' ' && s[i] <= '~' && s[i] != ':') ?
+		    s[i] : '_';
 	if (sep && pos + 1 < keysz)
 		key[pos++] = ':';
 	key[pos] = '\0';
@@ -52,27 +50,26 @@ key_put(char *key, size_t pos, size_t keysz, const char *s, int sep)
 static const char *
 script_sha(void)
 {
-	static char   hex[41];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int  n = 0;
+	static char	 hex[41];
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0;
 
 	if (hex[0] != '\0')
 		return hex;
 	if (EVP_Digest(RL_SCRIPT, sizeof(RL_SCRIPT) - 1, md, &n, EVP_sha1(),
-		NULL) != 1 ||
-	    n != 20)
+	    NULL) != 1 || n != 20)
 		return NULL;
 	hex_encode(md, n, hex);
 	return hex;
 }
 
 int
-rl_send(redisContext *c, struct rl_req *q, const char *route, const char *ip,
-    const struct conf_rate *r)
+rl_send(redisContext *c, struct rl_req *q, const char *route,
+    const char *ip, const struct conf_rate *r)
 {
-	const char *sha;
-	size_t	    pos;
-	int	    done = 0, rc;
+	const char	*sha;
+	size_t		 pos;
+	int		 done = 0;
 
 	memset(q, 0, sizeof(*q));
 	q->limit = r->limit;
@@ -82,10 +79,11 @@ rl_send(redisContext *c, struct rl_req *q, const char *route, const char *ip,
 	/* "rl:<route>:<ip>"; IPv6 ':' become '_'. */
 	memcpy(q->key, "rl:", 4);
 	pos = key_put(q->key, 3, sizeof(q->key), route, 1);
-	(void)key_put(q->key, pos, sizeof(q->key), ip[0] != '\0' ? ip : "-", 0);
+	(void)key_put(q->key, pos, sizeof(q->key), ip[0] != '\0' ? ip : "-",
+	    0);
 	snprintf(q->ms, sizeof(q->ms), "%lld", (long long)r->window * 1000);
-	rc = redisAppendCommand(c, "EVALSHA %s 1 %s %s", sha, q->key, q->ms);
-	if (rc != REDIS_OK) {
+	if (redisAppendCommand(c, "EVALSHA %s 1 %s %s", sha, q->key,
+	    q->ms) != REDIS_OK) {
 		log_warnx("rl: redis: %s", c->errstr);
 		return -1;
 	}
@@ -102,10 +100,10 @@ rl_send(redisContext *c, struct rl_req *q, const char *route, const char *ip,
 enum rl_result
 rl_recv(redisContext *c, struct rl_req *q, long *retry_after)
 {
-	redisReply    *rep = NULL;
-	void	      *v = NULL;
-	long long      n, left;
-	enum rl_result rc = RL_ERROR;
+	redisReply	*rep = NULL;
+	void		*v = NULL;
+	long long	 n, left;
+	enum rl_result	 rc = RL_ERROR;
 
 	if (!q->sent)
 		goto out;
@@ -128,8 +126,8 @@ rl_recv(redisContext *c, struct rl_req *q, long *retry_after)
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
 	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
-		log_warnx("rl: redis: unexpected reply type %d%s%s", rep->type,
-		    rep->type == REDIS_REPLY_ERROR ? ": " : "",
+		log_warnx("rl: redis: unexpected reply type %d%s%s",
+		    rep->type, rep->type == REDIS_REPLY_ERROR ? ": " : "",
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "");
 		goto out;
 	}
@@ -138,11 +136,8 @@ rl_recv(redisContext *c, struct rl_req *q, long *retry_after)
 	if (n > q->limit) {
 		/* Whole seconds, rounded up: never "come back in 0 s". */
 		left = (left + 999) / 1000;
-		if (left < 1)
-			left = 1;
-		else if (left > q->window)
-			left = q->window;
-		*retry_after = (long)left;
+		*retry_after = left < 1 ? 1 : left > q->window ? q->window :
+		    (long)left;
 		rc = RL_DENY;
 	} else
 		rc = RL_ALLOW;
@@ -156,7 +151,7 @@ enum rl_result
 rl_check(redisContext *c, const char *route, const char *ip,
     const struct conf_rate *r, long *retry_after)
 {
-	struct rl_req q;
+	struct rl_req	 q;
 
 	if (rl_send(c, &q, route, ip, r) == -1)
 		return RL_ERROR;

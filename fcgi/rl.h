@@ -11,14 +11,14 @@
 
 #include <hiredis.h>
 
-#include "lib/conf.h" /* struct conf_rate */
+#include "lib/conf.h"	/* struct conf_rate */
 
-#define RL_KEY_MAX 256 /* bytes in a counter key */
+#define RL_KEY_MAX	256	/* bytes in a counter key */
 
-enum rl_result {
-	RL_ALLOW = 0, /* under the limit; counted */
-	RL_DENY,      /* over the limit; *retry_after is set */
-	RL_ERROR      /* Redis failed (logged); caller decides */
+enum	rl_result {
+	RL_ALLOW = 0,		/* under the limit; counted */
+	RL_DENY,		/* over the limit; *retry_after is set */
+	RL_ERROR		/* Redis failed (logged); caller decides */
 };
 
 /*
@@ -31,16 +31,17 @@ enum rl_result {
  * [!-~] are replaced in the key).  On RL_ERROR the context may be
  * broken (c->err set): the caller should free it and reconnect.
  */
-enum rl_result rl_check(redisContext *c, const char *route, const char *ip,
-    const struct conf_rate *r, long *retry_after);
+enum rl_result	 rl_check(redisContext *c, const char *route,
+		    const char *ip, const struct conf_rate *r,
+		    long *retry_after);
 
 /* One check sent ahead of its reply. */
-struct rl_req {
-	char key[RL_KEY_MAX];
-	char ms[32]; /* window in ms, as text */
-	long limit;
-	long window;
-	int  sent; /* awaiting a reply */
+struct	rl_req {
+	char		 key[RL_KEY_MAX];
+	char		 ms[32];	/* window in ms, as text */
+	long		 limit;
+	long		 window;
+	int		 sent;		/* awaiting a reply */
 };
 
 /*
@@ -50,8 +51,9 @@ struct rl_req {
  * answer with rl_check's meaning.  Nothing else may be sent on c in
  * between.
  */
-int	       rl_send(redisContext *c, struct rl_req *q, const char *route,
-	       const char *ip, const struct conf_rate *r);
-enum rl_result rl_recv(redisContext *c, struct rl_req *q, long *retry_after);
+int	 rl_send(redisContext *c, struct rl_req *q, const char *route,
+	    const char *ip, const struct conf_rate *r);
+enum rl_result	 rl_recv(redisContext *c, struct rl_req *q,
+		    long *retry_after);
 
 #endif /* !FCGI_RL_H */

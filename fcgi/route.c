@@ -23,22 +23,22 @@
 #include "fcgi/route.h"
 #include "lib/log.h"
 
-enum rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };
+enum	rl_class { RL_NONE, RL_CLASS_AUTH, RL_CLASS_REFRESH, RL_CLASS_DEFAULT };
 
-typedef void route_fn(struct app *, struct http_req *);
+typedef void	 route_fn(struct app *, struct http_req *);
 
-struct route {
-	const char   *method;
-	const char   *path;
-	enum route_id id; /* its name: log and rate-limit key */
-	enum rl_class rl;
-	route_fn     *fn;
-	int	      early; /* fn settles the limit itself */
+struct	route {
+	const char	*method;
+	const char	*path;
+	enum route_id	 id;		/* its name: log and rate-limit key */
+	enum rl_class	 rl;
+	route_fn	*fn;
+	int		 early;		/* fn settles the limit itself */
 };
 
-static void healthz(struct app *, struct http_req *);
+static void	 healthz(struct app *, struct http_req *);
 
-static const struct route routes[] = {
+static const struct route	 routes[] = {
 	{ "POST", "/auth/register", ROUTE_REGISTER, RL_CLASS_AUTH,
 	    auth_register, 0 },
 	{ "POST", "/auth/login", ROUTE_LOGIN, RL_CLASS_AUTH, auth_login, 0 },
@@ -61,33 +61,33 @@ static const struct route routes[] = {
 };
 
 /* The names of enum route_id, in its order. */
-static const char *const route_names[ROUTE__MAX] = { "register", "login",
-	"refresh", "logout", "me", "me-patch", "avatar", "avatar-delete",
-	"healthz", "preflight", "404", "other" };
+static const char *const	 route_names[ROUTE__MAX] = {
+	"register", "login", "refresh", "logout", "me", "me-patch",
+	"avatar", "avatar-delete", "healthz", "preflight", "404", "other"
+};
 
-#define CORS_PREFLIGHT                                                    \
-	"Access-Control-Allow-Methods: GET,POST,PATCH,DELETE,OPTIONS\r\n" \
-	"Access-Control-Allow-Headers: Authorization,Content-Type\r\n"    \
-	"Access-Control-Max-Age: 600\r\n"
+#define CORS_PREFLIGHT \
+    "Access-Control-Allow-Methods: GET,POST,PATCH,DELETE,OPTIONS\r\n" \
+    "Access-Control-Allow-Headers: Authorization,Content-Type\r\n" \
+    "Access-Control-Max-Age: 600\r\n"
 
 const char *
 route_name(enum route_id id)
 {
-	if ((unsigned)id >= ROUTE__MAX)
-		id = ROUTE_OTHER;
-	return route_names[id];
+	return (unsigned)id < ROUTE__MAX ? route_names[id] :
+	    route_names[ROUTE_OTHER];
 }
 
 /* 200 {"status":"ok",...} when PostgreSQL and Redis answer, else 503. */
 static void
 healthz(struct app *a, struct http_req *r)
 {
-	PGresult     *res;
-	redisReply   *rep = NULL;
-	redisContext *c;
-	json_t	     *body;
-	enum db_err   err = DB_ERR;
-	int	      pg_ok = 0, redis_ok = 0;
+	PGresult	*res;
+	redisReply	*rep = NULL;
+	redisContext	*c;
+	json_t		*body;
+	enum db_err	 err = DB_ERR;
+	int		 pg_ok = 0, redis_ok = 0;
 
 	http_drain(r);
 	if (db_get(&a->db) != NULL) {
@@ -109,13 +109,13 @@ healthz(struct app *a, struct http_req *r)
 			app_redis_drop(a);
 		}
 	}
-	body = json_pack("{s:s, s:s, s:s}", "status",
-	    pg_ok && redis_ok ? "ok" : "error", "db", pg_ok ? "up" : "down",
-	    "redis", redis_ok ? "up" : "down");
+	body = json_pack("{s:s, s:s, s:s}",
+	    "status", pg_ok && redis_ok ? "ok" : "error",
+	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down");
 	/* Say why Redis is down when we know (a wrong password, say). */
 	if (body != NULL && !redis_ok && c == NULL && a->redis_why != NULL &&
 	    json_object_set_new(body, "redisError",
-		json_string(a->redis_why)) == -1) {
+	    json_string(a->redis_why)) == -1) {
 		json_decref(body);
 		body = NULL;
 	}
@@ -141,9 +141,9 @@ route_rate(const struct app *a, enum rl_class rl)
 enum route_id
 route_dispatch(struct app *a, struct http_req *r)
 {
-	const struct route *rt = NULL;
-	char		    msg[256];
-	size_t		    i, plen;
+	const struct route	*rt = NULL;
+	char			 msg[256];
+	size_t			 i, plen;
 
 	if (strcmp(r->method, "OPTIONS") == 0) {
 		http_drain(r);
@@ -161,8 +161,8 @@ route_dispatch(struct app *a, struct http_req *r)
 		if (strlen(routes[i].path) == plen &&
 		    strncasecmp(routes[i].path, r->path, plen) == 0 &&
 		    (strcmp(routes[i].method, r->method) == 0 ||
-			(strcmp(r->method, "HEAD") == 0 &&
-			    strcmp(routes[i].method, "GET") == 0))) {
+		    (strcmp(r->method, "HEAD") == 0 &&
+		    strcmp(routes[i].method, "GET") == 0))) {
 			rt = &routes[i];
 			break;
 		}

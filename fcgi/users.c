@@ -23,13 +23,12 @@
 #include "fcgi/http.h"
 #include "lib/ts.h"
 
-#define SQL_PROFILE_COLS "id, username, display_name, avatar_url, avatar_color"
+#define SQL_PROFILE_COLS \
+    "id, username, display_name, avatar_url, avatar_color"
 
-/* clang-format off */
 static const char SQL_ME[] =
     "SELECT " SQL_PROFILE_COLS ", " TS_SQL("created_at")
     " FROM users WHERE id = $1";
-/* clang-format on */
 static const char SQL_PATCH[] =
     "UPDATE users SET display_name = CASE WHEN $2 = 'set' THEN $3"
     " WHEN $2 = 'null' THEN NULL ELSE display_name END"
@@ -48,12 +47,12 @@ col(PGresult *res, int i)
 static json_t *
 profile(PGresult *res, int created)
 {
-	json_t *j;
+	json_t	*j;
 
-	j = json_pack("{s:I, s:o, s:o, s:o, s:o}", "id",
-	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "username",
-	    col(res, 1), "displayName", col(res, 2), "avatarUrl", col(res, 3),
-	    "avatarColor", col(res, 4));
+	j = json_pack("{s:I, s:o, s:o, s:o, s:o}",
+	    "id", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+	    "username", col(res, 1), "displayName", col(res, 2),
+	    "avatarUrl", col(res, 3), "avatarColor", col(res, 4));
 	if (j != NULL && created &&
 	    json_object_set_new(j, "createdAt", col(res, 5)) == -1) {
 		json_decref(j);
@@ -66,12 +65,12 @@ profile(PGresult *res, int created)
 void
 users_me_get(struct app *a, struct http_req *r)
 {
-	struct app_user u;
-	PGresult       *res = NULL;
-	enum db_err	err;
-	char		id[32];
-	const char     *args[1] = { id };
-	int		authed, sent = 0;
+	struct app_user	 u;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	char		 id[32];
+	const char	*args[1] = { id };
+	int		 authed, sent = 0;
 
 	http_drain(r);
 	/*
@@ -99,7 +98,7 @@ users_me_get(struct app *a, struct http_req *r)
 		res = db_exec(&a->db, SQL_ME, 1, args, &err);
 	if (err != DB_OK)
 		app_fail(r);
-	else if (PQntuples(res) != 1) /* deleted since the token */
+	else if (PQntuples(res) != 1)	/* deleted since the token */
 		http_send_error(r, 401, "Unauthorized", 1);
 	else
 		http_send_json(r, 200, profile(res, 1), NULL);
@@ -110,15 +109,15 @@ users_me_get(struct app *a, struct http_req *r)
 void
 users_me_patch(struct app *a, struct http_req *r)
 {
-	struct app_user u;
-	struct dto	d;
-	PGresult       *res = NULL;
-	enum db_err	err;
-	char		id[32], *body = NULL;
-	const char     *args[3];
-	size_t		len;
-	json_t	       *e = NULL;
-	int		rc;
+	struct app_user	 u;
+	struct dto	 d;
+	PGresult	*res = NULL;
+	enum db_err	 err;
+	char		 id[32], *body = NULL;
+	const char	*args[3];
+	size_t		 len;
+	json_t		*e = NULL;
+	int		 rc;
 
 	memset(&d, 0, sizeof(d));
 	/* body-parser runs before the guard: 413 comes first. */
@@ -133,18 +132,14 @@ users_me_patch(struct app *a, struct http_req *r)
 	if (app_auth(a, r, &u) == -1)
 		goto out;
 	if ((rc = dto_parse(DTO_PROFILE, body, len, app_body_type(r), &d,
-		 &e)) != 0) {
+	    &e)) != 0) {
 		http_send_json(r, rc, e, NULL);
 		goto out;
 	}
 	snprintf(id, sizeof(id), "%lld", u.id);
 	args[0] = id;
-	if (d.display == DTO_SET)
-		args[1] = "set";
-	else if (d.display == DTO_NULL)
-		args[1] = "null";
-	else
-		args[1] = "keep";
+	args[1] = d.display == DTO_SET ? "set" : d.display == DTO_NULL ?
+	    "null" : "keep";
 	args[2] = d.display == DTO_SET ? d.display_name : NULL;
 	res = db_exec(&a->db, SQL_PATCH, 3, args, &err);
 	if (err != DB_OK)

@@ -16,7 +16,7 @@
 static const char *
 env_or(const char *name, const char *dflt)
 {
-	const char *v = getenv(name);
+	const char	*v = getenv(name);
 
 	return (v == NULL || *v == '\0') ? dflt : v;
 }
@@ -24,8 +24,8 @@ env_or(const char *name, const char *dflt)
 int
 conf_parse_long(const char *s, long lo, long hi, long *out)
 {
-	char *end;
-	long  v;
+	char	*end;
+	long	 v;
 
 	if (s == NULL || *s < '0' || *s > '9')
 		return -1;
@@ -40,9 +40,9 @@ conf_parse_long(const char *s, long lo, long hi, long *out)
 int
 conf_parse_rate(const char *s, struct conf_rate *r)
 {
-	char  buf[64];
-	char *slash;
-	long  n, w;
+	char	 buf[64];
+	char	*slash;
+	long	 n, w;
 
 	if (s == NULL || strlen(s) >= sizeof(buf))
 		return -1;
@@ -62,7 +62,7 @@ conf_parse_rate(const char *s, struct conf_rate *r)
 static int
 env_long(const char *name, long dflt, long lo, long hi, long *out)
 {
-	const char *v = getenv(name);
+	const char	*v = getenv(name);
 
 	if (v == NULL || *v == '\0') {
 		*out = dflt;
@@ -81,7 +81,7 @@ env_rate(const char *name, const char *dflt, struct conf_rate *r)
 int
 conf_load(struct conf *c, const char **why)
 {
-	long v;
+	long	 v;
 
 	memset(c, 0, sizeof(*c));
 	c->db_host = env_or("DB_HOST", "localhost");
@@ -109,12 +109,12 @@ conf_load(struct conf *c, const char **why)
 	}
 	c->port = (int)v;
 	if (env_long("ACCESS_TOKEN_TTL", 900, 1, 86400L * 365,
-		&c->access_ttl) == -1) {
+	    &c->access_ttl) == -1) {
 		*why = "ACCESS_TOKEN_TTL must be a number of seconds";
 		return -1;
 	}
 	if (env_long("REFRESH_TOKEN_TTL", 604800, 1, 86400L * 3650,
-		&c->refresh_ttl) == -1) {
+	    &c->refresh_ttl) == -1) {
 		*why = "REFRESH_TOKEN_TTL must be a number of seconds";
 		return -1;
 	}
@@ -147,13 +147,9 @@ void
 conf_pg_params(const struct conf *c, const char *app, const char *timeout,
     struct conf_pg *p)
 {
-	size_t n = 0;
+	size_t	 n = 0;
 
-#define KV(k, v)                    \
-	do {                        \
-		p->keys[n] = (k);   \
-		p->vals[n++] = (v); \
-	} while (0)
+#define KV(k, v)	do { p->keys[n] = (k); p->vals[n++] = (v); } while (0)
 	KV("host", c->db_host);
 	KV("port", c->db_port);
 	KV("user", c->db_user);

@@ -8,19 +8,19 @@
 
 #include <stddef.h>
 
-struct conf_rate {
-	long limit;  /* requests per window */
-	long window; /* seconds */
+struct	conf_rate {
+	long		 limit;		/* requests per window */
+	long		 window;	/* seconds */
 };
 
-struct conf {
-	const char *db_host;		/* DB_HOST (host name or socket dir) */
-	const char *db_port;		/* DB_PORT, kept as text for libpq */
-	const char *db_user;		/* DB_USER */
-	const char *db_pass;		/* DB_PASS */
-	const char *db_name;		/* DB_NAME */
-	const char *jwt_secret;		/* JWT_SECRET, required */
-	const char *jwt_refresh_secret; /* JWT_REFRESH_SECRET, required */
+struct	conf {
+	const char	*db_host;	/* DB_HOST (host name or socket dir) */
+	const char	*db_port;	/* DB_PORT, kept as text for libpq */
+	const char	*db_user;	/* DB_USER */
+	const char	*db_pass;	/* DB_PASS */
+	const char	*db_name;	/* DB_NAME */
+	const char	*jwt_secret;	/* JWT_SECRET, required */
+	const char	*jwt_refresh_secret; /* JWT_REFRESH_SECRET, required */
 	/*
 	 * CORS_ORIGIN (docs/api.md §1.7), default "http://localhost:3000":
 	 * "*" (any origin) or a comma-separated list of origins, spaces
@@ -28,28 +28,28 @@ struct conf {
 	 * Taken as one string: "*" inside a list is just an entry.
 	 */
 	const char	*cors_origin;
-	const char	*redis_url;	 /* REDIS_URL (lib/redis_util.h) */
-	const char	*upload_dir;	 /* UPLOAD_DIR: holds avatars/ */
-	int		 port;		 /* PORT: the public nginx port */
-	long		 access_ttl;	 /* ACCESS_TOKEN_TTL, seconds */
-	long		 refresh_ttl;	 /* REFRESH_TOKEN_TTL, seconds */
-	struct conf_rate rl_default;	 /* RATE_LIMIT_DEFAULT "N/SECONDS" */
-	struct conf_rate rl_auth;	 /* RATE_LIMIT_AUTH */
-	struct conf_rate rl_refresh;	 /* RATE_LIMIT_REFRESH */
-	int		 fcgi_workers;	 /* FCGI_WORKERS */
+	const char	*redis_url;	/* REDIS_URL: redis://host:port[/db] or unix:/path */
+	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
+	int		 port;		/* PORT: the public nginx port */
+	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */
+	long		 refresh_ttl;	/* REFRESH_TOKEN_TTL, seconds */
+	struct conf_rate rl_default;	/* RATE_LIMIT_DEFAULT "N/SECONDS" */
+	struct conf_rate rl_auth;	/* RATE_LIMIT_AUTH */
+	struct conf_rate rl_refresh;	/* RATE_LIMIT_REFRESH */
+	int		 fcgi_workers;	/* FCGI_WORKERS */
 	int		 realtime_nodes; /* REALTIME_NODES */
 };
 
-#define CONF_PG_PARAMS 8 /* libpq keywords conf_pg_params fills, +1 */
+#define CONF_PG_PARAMS	8	/* libpq keywords conf_pg_params fills, +1 */
 
 /*
  * PostgreSQL connection settings as libpq keyword and value arrays, for
  * PQconnectdbParams(keys, vals, 0) and PQconnectStartParams(keys, vals,
  * 0): no conninfo string is built, so no value is ever quoted by hand.
  */
-struct conf_pg {
-	const char *keys[CONF_PG_PARAMS]; /* NULL after the last */
-	const char *vals[CONF_PG_PARAMS]; /* borrowed; NULL: default */
+struct	conf_pg {
+	const char	*keys[CONF_PG_PARAMS];	/* NULL after the last */
+	const char	*vals[CONF_PG_PARAMS];	/* borrowed; NULL: default */
 };
 
 /*
@@ -58,22 +58,22 @@ struct conf_pg {
  * "app".  The strings stay c's and the caller's: p is valid while they
  * are.
  */
-void conf_pg_params(const struct conf *c, const char *app, const char *timeout,
-    struct conf_pg *p);
+void	 conf_pg_params(const struct conf *c, const char *app,
+	    const char *timeout, struct conf_pg *p);
 
 /*
  * Fill "c" from the environment (strings are borrowed from environ).
  * Returns 0, or -1 with *why set to a static message naming the variable.
  */
-int conf_load(struct conf *c, const char **why);
+int	 conf_load(struct conf *c, const char **why);
 
 /*
  * Parse s, a decimal of digits only (no sign, no blanks), into *out if
  * it lies in [lo, hi].  Returns 0, or -1 (*out untouched).
  */
-int conf_parse_long(const char *s, long lo, long hi, long *out);
+int	 conf_parse_long(const char *s, long lo, long hi, long *out);
 
 /* Parse "N/SECONDS" into r.  Returns 0 or -1 (r untouched). */
-int conf_parse_rate(const char *s, struct conf_rate *r);
+int	 conf_parse_rate(const char *s, struct conf_rate *r);
 
 #endif /* !LIB_CONF_H */

@@ -21,7 +21,7 @@
 static int
 plausible(const char *s, size_t len)
 {
-	size_t i;
+	size_t	 i;
 
 	if (len == 0 || len > CORS_ORIGIN_MAX)
 		return 0;
@@ -34,8 +34,8 @@ plausible(const char *s, size_t len)
 int
 cors_origin_allowed(const char *list, const char *origin, size_t len)
 {
-	const char *p, *e;
-	size_t	    n;
+	const char	*p, *e;
+	size_t		 n;
 
 	if (list == NULL || origin == NULL || !plausible(origin, len))
 		return 0;
@@ -59,5 +59,6 @@ cors_check(const char *list, const char *origin, size_t len)
 		return CORS_OFF;
 	if (strcmp(list, "*") == 0)
 		return CORS_ANY;
-	return cors_origin_allowed(list, origin, len) ? CORS_ORIGIN : CORS_NONE;
+	return cors_origin_allowed(list, origin, len) ? CORS_ORIGIN :
+	    CORS_NONE;
 }

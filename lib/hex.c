@@ -5,7 +5,7 @@
 
 #include "lib/hex.h"
 
-static const char digits[] = "0123456789abcdef";
+static const char	 digits[] = "0123456789abcdef";
 
 int
 hex_digit(int c)
@@ -22,8 +22,8 @@ hex_digit(int c)
 void
 hex_encode(const void *in, size_t n, char *out)
 {
-	const unsigned char *p = in;
-	size_t		     i;
+	const unsigned char	*p = in;
+	size_t			 i;
 
 	for (i = 0; i < n; i++) {
 		out[2 * i] = digits[p[i] >> 4];
@@ -35,11 +35,11 @@ hex_encode(const void *in, size_t n, char *out)
 int
 hex_is_lower(const char *s, size_t len)
 {
-	size_t i;
+	size_t	 i;
 
 	for (i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
-			(s[i] >= 'a' && s[i] <= 'f')))
+		    (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }

@@ -23,17 +23,17 @@
 #include "lib/jwt_util.h"
 #include "lib/log.h"
 
-#define HMAC_BLOCK 64	/* SHA-256 block size */
-#define HMAC_LEN   32	/* SHA-256 output size */
-#define PART_MAX   1024 /* decoded bytes of header or payload */
+#define HMAC_BLOCK	64	/* SHA-256 block size */
+#define HMAC_LEN	32	/* SHA-256 output size */
+#define PART_MAX	1024	/* decoded bytes of header or payload */
 
 char *
 jwt_access_sign(const char *secret, long long uid, const char *uname,
     time_t now, long ttl)
 {
-	jwt_t *j = NULL;
-	char  *tok = NULL;
-	size_t klen;
+	jwt_t	*j = NULL;
+	char	*tok = NULL;
+	size_t	 klen;
 
 	if (secret == NULL || uname == NULL || uid <= 0 || ttl <= 0)
 		goto out;
@@ -46,7 +46,7 @@ jwt_access_sign(const char *secret, long long uid, const char *uname,
 		goto out;
 	}
 	if (jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)secret,
-		(int)klen) != 0 ||
+	    (int)klen) != 0 ||
 	    jwt_add_grant_int(j, "sub", (long)uid) != 0 ||
 	    jwt_add_grant(j, "username", uname) != 0 ||
 	    jwt_add_grant_int(j, "iat", (long)now) != 0 ||
@@ -68,11 +68,12 @@ out:
  * encoding.  Returns the decoded length, or -1.
  */
 static long
-b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
+b64url_decode(const char *in, size_t len, unsigned char *out,
+    size_t outsz)
 {
-	unsigned int  acc = 0, v;
-	size_t	      i, o = 0, bits = 0;
-	unsigned char c;
+	unsigned int	 acc = 0, v;
+	size_t		 i, o = 0, bits = 0;
+	unsigned char	 c;
 
 	if (len % 4 == 1 || len > SIZE_MAX / 3 || (len * 3) / 4 > outsz)
 		return -1;
@@ -108,14 +109,14 @@ b64url_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
  * per thread: the secret is fixed for a process's life, so a call costs
  * two context copies and the message's own blocks.
  */
-struct hmac_key {
-	char	   *secret; /* copy, to notice a different key */
-	EVP_MD_CTX *inner;  /* after (K ^ ipad) */
-	EVP_MD_CTX *outer;  /* after (K ^ opad) */
-	EVP_MD_CTX *work;
+struct	hmac_key {
+	char		*secret;	/* copy, to notice a different key */
+	EVP_MD_CTX	*inner;		/* after (K ^ ipad) */
+	EVP_MD_CTX	*outer;		/* after (K ^ opad) */
+	EVP_MD_CTX	*work;
 };
 
-static __thread struct hmac_key hk;
+static __thread struct hmac_key	 hk;
 
 /* Forget k's key: free and zero everything. */
 static void
@@ -135,11 +136,12 @@ hmac_key_clear(struct hmac_key *k)
 static int
 hmac_key_set(struct hmac_key *k, const char *secret, size_t klen)
 {
-	static __thread EVP_MD *md;
-	unsigned char key[HMAC_BLOCK], ipad[HMAC_BLOCK], opad[HMAC_BLOCK];
-	unsigned int  n;
-	size_t	      i;
-	int	      rc = -1;
+	static __thread EVP_MD	*md;
+	unsigned char		 key[HMAC_BLOCK], ipad[HMAC_BLOCK],
+				 opad[HMAC_BLOCK];
+	unsigned int		 n;
+	size_t			 i;
+	int			 rc = -1;
 
 	if (k->secret != NULL && strlen(k->secret) == klen &&
 	    memcmp(k->secret, secret, klen) == 0)
@@ -181,8 +183,8 @@ static int
 hmac_sha256(struct hmac_key *k, const char *msg, size_t len,
     unsigned char mac[HMAC_LEN])
 {
-	unsigned char in[HMAC_LEN];
-	unsigned int  n = 0;
+	unsigned char	 in[HMAC_LEN];
+	unsigned int	 n = 0;
 
 	if (EVP_MD_CTX_copy_ex(k->work, k->inner) != 1 ||
 	    EVP_DigestUpdate(k->work, msg, len) != 1 ||
@@ -198,14 +200,14 @@ hmac_sha256(struct hmac_key *k, const char *msg, size_t len,
 static json_t *
 part_json(const char *s, size_t len)
 {
-	unsigned char buf[PART_MAX];
-	long	      n;
-	json_t	     *o;
+	unsigned char	 buf[PART_MAX];
+	long		 n;
+	json_t		*o;
 
 	if ((n = b64url_decode(s, len, buf, sizeof(buf))) <= 0)
 		return NULL;
-	o = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES,
-	    NULL);
+	o = json_loadb((const char *)buf, (size_t)n,
+	    JSON_REJECT_DUPLICATES, NULL);
 	if (o != NULL && !json_is_object(o)) {
 		json_decref(o);
 		o = NULL;
@@ -217,12 +219,12 @@ int
 jwt_access_verify(const char *secret, const char *token, time_t now,
     long long *uid, char *uname, size_t unamesz)
 {
-	const char   *d1, *d2, *s;
-	unsigned char mac[HMAC_LEN], sig[HMAC_LEN];
-	json_t	     *h = NULL, *o = NULL, *v;
-	size_t	      klen, tlen, slen;
-	json_int_t    sub, exp;
-	int	      rc = -1;
+	const char	*d1, *d2, *s;
+	unsigned char	 mac[HMAC_LEN], sig[HMAC_LEN];
+	json_t		*h = NULL, *o = NULL, *v;
+	size_t		 klen, tlen, slen;
+	json_int_t	 sub, exp;
+	int		 rc = -1;
 
 	if (secret == NULL || token == NULL || uname == NULL || unamesz == 0)
 		goto out;
@@ -231,15 +233,14 @@ jwt_access_verify(const char *secret, const char *token, time_t now,
 	    (tlen = strnlen(token, JWT_TOKEN_MAX + 1)) > JWT_TOKEN_MAX)
 		goto out;
 	/* Exactly three parts: header.payload.signature. */
-	if ((d1 = memchr(token, '.', tlen)) == NULL)
-		goto out;
-	d2 = memchr(d1 + 1, '.', tlen - (size_t)(d1 + 1 - token));
-	if (d2 == NULL ||
-	    memchr(d2 + 1, '.', tlen - (size_t)(d2 + 1 - token)) != NULL)
+	if ((d1 = memchr(token, '.', tlen)) == NULL ||
+	    (d2 = memchr(d1 + 1, '.', tlen - (size_t)(d1 + 1 - token))) ==
+	    NULL || memchr(d2 + 1, '.', tlen - (size_t)(d2 + 1 - token)) !=
+	    NULL)
 		goto out;
 	/* The signature first: nothing unsigned is parsed. */
 	if (b64url_decode(d2 + 1, tlen - (size_t)(d2 + 1 - token), sig,
-		sizeof(sig)) != HMAC_LEN ||
+	    sizeof(sig)) != HMAC_LEN ||
 	    hmac_key_set(&hk, secret, klen) == -1 ||
 	    hmac_sha256(&hk, token, (size_t)(d2 - token), mac) == -1 ||
 	    CRYPTO_memcmp(mac, sig, HMAC_LEN) != 0)

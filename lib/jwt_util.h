@@ -8,19 +8,19 @@
 #ifndef LIB_JWT_UTIL_H
 #define LIB_JWT_UTIL_H
 
-#include <stddef.h> /* size_t */
-#include <time.h>   /* time_t */
+#include <stddef.h>	/* size_t */
+#include <time.h>	/* time_t */
 
-#define JWT_TOKEN_MAX 4096 /* bytes: longer tokens are refused unread */
-#define JWT_UNAME_MAX 64   /* bytes incl. NUL: enough for any username */
+#define JWT_TOKEN_MAX	4096	/* bytes: longer tokens are refused unread */
+#define JWT_UNAME_MAX	64	/* bytes incl. NUL: enough for any username */
 
 /*
  * Sign an access token for user "uid" named "uname", issued at "now",
  * valid "ttl" seconds.  Returns a new NUL-terminated string the caller
  * frees with free(), or NULL on error (logged).
  */
-char *jwt_access_sign(const char *secret, long long uid, const char *uname,
-    time_t now, long ttl);
+char	*jwt_access_sign(const char *secret, long long uid,
+	    const char *uname, time_t now, long ttl);
 
 /*
  * Verify an access token.  On success returns 0, stores the user id in
@@ -32,7 +32,7 @@ char *jwt_access_sign(const char *secret, long long uid, const char *uname,
  * and frequent.  "token" is NUL-terminated; at most JWT_TOKEN_MAX bytes
  * are looked at.
  */
-int jwt_access_verify(const char *secret, const char *token, time_t now,
-    long long *uid, char *uname, size_t unamesz);
+int	 jwt_access_verify(const char *secret, const char *token,
+	    time_t now, long long *uid, char *uname, size_t unamesz);
 
 #endif /* !LIB_JWT_UTIL_H */

@@ -17,7 +17,7 @@
 #include "lib/log.h"
 #include "lib/ts.h"
 
-#define LOG_LINE_MAX 2048 /* bytes of message kept per line */
+#define LOG_LINE_MAX	2048	/* bytes of message kept per line */
 
 static const char	*prog = "chat";
 static enum log_level	 min_level = LOG_LVL_INFO;
@@ -26,8 +26,8 @@ static const char *const level_names[] = { "debug", "info", "warn", "error" };
 void
 log_init(const char *name)
 {
-	const char *lv;
-	size_t	    i;
+	const char	*lv;
+	size_t		 i;
 
 	if (name != NULL)
 		prog = name;
@@ -51,11 +51,11 @@ log_enabled(enum log_level lv)
 static void
 emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 {
-	char	       msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 128];
-	char	       ts[TS_ISO_LEN];
-	struct timeval tv;
-	size_t	       n = 0, i;
-	int	       len;
+	char		 msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 128];
+	char		 ts[TS_ISO_LEN];
+	struct timeval	 tv;
+	size_t		 n = 0, i;
+	int		 len;
 
 	if (!log_enabled(lv))
 		return;
@@ -63,7 +63,8 @@ emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 	if (len < 0)
 		return;
 	gettimeofday(&tv, NULL);
-	if (ts_iso(ts, sizeof(ts), tv.tv_sec, (long)(tv.tv_usec / 1000)) == -1)
+	if (ts_iso(ts, sizeof(ts), tv.tv_sec, (long)(tv.tv_usec / 1000)) ==
+	    -1)
 		ts[0] = '\0';
 	len = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, prog,
 	    (long)getpid(), level_names[lv]);
@@ -90,8 +91,6 @@ emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 	(void)write(STDERR_FILENO, line, n);
 }
 
-/* A function, laid out as one (not as clang-format lays out macros). */
-/* clang-format off */
 #define LOG_FN(name, lv, with_errno)				\
 void								\
 name(const char *fmt, ...)					\
@@ -105,8 +104,6 @@ name(const char *fmt, ...)					\
 	errno = e;						\
 }
 
-/* clang-format on */
-
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_warn, LOG_LVL_WARN, 1)
@@ -116,7 +113,7 @@ LOG_FN(log_warnx, LOG_LVL_WARN, 0)
 void
 log_errx(const char *fmt, ...)
 {
-	va_list ap;
+	va_list	 ap;
 
 	va_start(ap, fmt);
 	emit(LOG_LVL_ERR, 0, fmt, ap);

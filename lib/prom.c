@@ -16,7 +16,7 @@
 
 #include "lib/prom.h"
 
-#define PROM_CHUNK 4096 /* first allocation, then doubled */
+#define PROM_CHUNK	4096	/* first allocation, then doubled */
 
 void
 prom_init(struct prom *p, size_t max)
@@ -29,8 +29,8 @@ prom_init(struct prom *p, size_t max)
 static int
 grow(struct prom *p, size_t more)
 {
-	size_t want, ncap;
-	char  *nbuf;
+	size_t	 want, ncap;
+	char	*nbuf;
 
 	if (p->err)
 		return -1;
@@ -77,7 +77,7 @@ puts_(struct prom *p, const char *s)
 static void
 put_escaped(struct prom *p, const char *s, int label)
 {
-	size_t n;
+	size_t	 n;
 
 	while (*s != '\0') {
 		n = strcspn(s, label ? "\\\"\n" : "\\\n");
@@ -93,8 +93,8 @@ put_escaped(struct prom *p, const char *s, int label)
 void
 prom_printf(struct prom *p, const char *fmt, ...)
 {
-	va_list ap;
-	int	n;
+	va_list	 ap;
+	int	 n;
 
 	if (p->err)
 		return;
@@ -132,8 +132,8 @@ prom_family(struct prom *p, const char *name, const char *type,
 static void
 put_labels(struct prom *p, va_list ap)
 {
-	const char *k, *v;
-	int	    n = 0;
+	const char	*k, *v;
+	int		 n = 0;
 
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
@@ -148,7 +148,7 @@ put_labels(struct prom *p, va_list ap)
 void
 prom_sample(struct prom *p, const char *name, uint64_t v, ...)
 {
-	va_list ap;
+	va_list	 ap;
 
 	puts_(p, name);
 	va_start(ap, v);
@@ -158,7 +158,8 @@ prom_sample(struct prom *p, const char *name, uint64_t v, ...)
 }
 
 void
-prom_counter(struct prom *p, const char *name, const char *help, uint64_t v)
+prom_counter(struct prom *p, const char *name, const char *help,
+    uint64_t v)
 {
 	prom_family(p, name, "counter", help);
 	prom_sample(p, name, v, (const char *)NULL);
@@ -173,8 +174,8 @@ prom_gauge(struct prom *p, const char *name, const char *help, uint64_t v)
 
 /* "name<suffix>{label="value"," (or "{" / nothing) for a series line. */
 static void
-series(struct prom *p, const char *name, const char *suffix, const char *label,
-    const char *value, int more)
+series(struct prom *p, const char *name, const char *suffix,
+    const char *label, const char *value, int more)
 {
 	prom_printf(p, "%s%s", name, suffix);
 	if (label != NULL) {
@@ -187,11 +188,11 @@ series(struct prom *p, const char *name, const char *suffix, const char *label,
 
 void
 prom_histogram(struct prom *p, const char *name, const char *label,
-    const char *value, const char *const *le, const uint64_t *bucket, size_t nb,
-    double sum)
+    const char *value, const char *const *le, const uint64_t *bucket,
+    size_t nb, double sum)
 {
-	uint64_t cum = 0;
-	size_t	 i;
+	uint64_t	 cum = 0;
+	size_t		 i;
 
 	for (i = 0; i <= nb; i++) {
 		cum += bucket[i];
@@ -209,11 +210,11 @@ prom_histogram(struct prom *p, const char *name, const char *label,
 char *
 prom_done(struct prom *p, size_t *len)
 {
-	char *buf = NULL;
+	char	*buf = NULL;
 
 	*len = 0;
 	if (!p->err && p->buf == NULL)
-		grow(p, 0); /* an empty text is still a text */
+		grow(p, 0);	/* an empty text is still a text */
 	if (!p->err) {
 		buf = p->buf;
 		*len = p->len;
@@ -233,17 +234,15 @@ prom_free(struct prom *p)
 enum prom_http
 prom_http_parse(const char *buf, size_t len, size_t max, struct prom_req *r)
 {
-	const char *end = NULL, *p, *eol;
-	size_t	    i;
+	const char	*end = NULL, *p, *eol;
+	size_t		 i;
 
 	memset(r, 0, sizeof(*r));
 	if (memchr(buf, '\0', len) != NULL)
 		return PROM_HTTP_BAD;
 	for (i = 0; i + 1 < len && end == NULL; i++)
-		if (buf[i] == '\n' &&
-		    (buf[i + 1] == '\n' ||
-			(buf[i + 1] == '\r' && i + 2 < len &&
-			    buf[i + 2] == '\n')))
+		if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
+		    (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')))
 			end = buf + i;
 	if (end == NULL)
 		return len >= max ? PROM_HTTP_BIG : PROM_HTTP_MORE;
@@ -265,7 +264,8 @@ prom_http_parse(const char *buf, size_t len, size_t max, struct prom_req *r)
 }
 
 int
-prom_http_is(const struct prom_req *r, const char *method, const char *path)
+prom_http_is(const struct prom_req *r, const char *method,
+    const char *path)
 {
 	return r->method_len == strlen(method) &&
 	    memcmp(r->method, method, r->method_len) == 0 &&
@@ -273,8 +273,6 @@ prom_http_is(const struct prom_req *r, const char *method, const char *path)
 	    memcmp(r->path, path, r->path_len) == 0;
 }
 
-/* A table, one status a line (clang-format would break each case). */
-/* clang-format off */
 const char *
 prom_http_reason(int status)
 {
@@ -289,20 +287,17 @@ prom_http_reason(int status)
 	default: return "Error";
 	}
 }
-/* clang-format on */
 
 int
 prom_http_head(char *buf, size_t bufsz, int status, const char *ctype,
     size_t clen)
 {
-	int n;
+	int	 n;
 
-	n = snprintf(buf, bufsz,
-	    "HTTP/1.1 %d %s\r\n%s%s%s"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	    status, prom_http_reason(status),
-	    ctype != NULL ? "Content-Type: " : "", ctype != NULL ? ctype : "",
-	    ctype != NULL ? "\r\n" : "", clen);
+	n = snprintf(buf, bufsz, "HTTP/1.1 %d %s\r\n%s%s%s"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", status,
+	    prom_http_reason(status), ctype != NULL ? "Content-Type: " : "",
+	    ctype != NULL ? ctype : "", ctype != NULL ? "\r\n" : "", clen);
 	if (n < 0 || (size_t)n >= bufsz)
 		return -1;
 	return n;

@@ -12,14 +12,14 @@
 int
 ts_iso(char *buf, size_t bufsz, time_t sec, long ms)
 {
-	struct tm tm;
-	int	  n;
+	struct tm	 tm;
+	int		 n;
 
 	if (ms < 0 || ms > 999 || gmtime_r(&sec, &tm) == NULL)
 		return -1;
 	n = snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ms);
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ms);
 	if (n < 0 || (size_t)n >= bufsz)
 		return -1;
 	return n;

@@ -8,19 +8,18 @@
 #ifndef LIB_TS_H
 #define LIB_TS_H
 
-#include <stddef.h> /* size_t */
-#include <time.h>   /* time_t */
+#include <stddef.h>	/* size_t */
+#include <time.h>	/* time_t */
 
-#define TS_ISO_LEN 25 /* bytes of "2026-01-29T10:00:00.000Z" and NUL */
+#define TS_ISO_LEN	25	/* bytes of "2026-01-29T10:00:00.000Z" and NUL */
 
 /*
  * SQL rendering the timestamptz expression x (a string literal, such as
  * "m.created_at") in the same format: to_char() of it at time zone UTC.
  * NULL stays NULL.
  */
-#define TS_SQL(x)                              \
-	"to_char((" x ") AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define TS_SQL(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \
+			"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /*
  * Write the instant sec (seconds since the epoch) plus ms milliseconds
@@ -28,6 +27,6 @@
  * 1000-9999), or -1 if it does not fit in bufsz or the time cannot be
  * broken down.
  */
-int ts_iso(char *buf, size_t bufsz, time_t sec, long ms);
+int	 ts_iso(char *buf, size_t bufsz, time_t sec, long ms);
 
 #endif /* !LIB_TS_H */

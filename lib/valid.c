@@ -21,8 +21,8 @@
 static size_t
 utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
 {
-	uint32_t c;
-	size_t	 n, i;
+	uint32_t	 c;
+	size_t		 n, i;
 
 	if (len == 0)
 		return 0;
@@ -58,9 +58,9 @@ utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
 int
 valid_utf8(const char *s, size_t len, size_t *ncp)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t		     pos = 0, n = 0, k;
-	uint32_t	     cp;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 pos = 0, n = 0, k;
+	uint32_t		 cp;
 
 	while (pos < len) {
 		if ((k = utf8_next(p + pos, len - pos, &cp)) == 0)
@@ -88,19 +88,19 @@ lengths(size_t nmin, size_t min, size_t nmax, size_t max)
 int
 valid_username(const char *s, size_t len)
 {
-	size_t i, n;
-	int    e = 0;
-	char   c;
+	size_t	 i, n;
+	int	 e = 0;
+	char	 c;
 
 	/* Any non-ASCII byte fails the regex; count bytes as characters. */
 	for (i = 0; i < len; i++) {
 		c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_'))
+		    (c >= '0' && c <= '9') || c == '_'))
 			e |= VALID_E_CHARS;
 	}
 	if (len == 0)
-		e |= VALID_E_CHARS; /* "+" needs one character */
+		e |= VALID_E_CHARS;	/* "+" needs one character */
 	if (e & VALID_E_CHARS) {
 		/* Report lengths in characters when the bytes allow it. */
 		if (valid_utf8(s, len, &n) == -1)
@@ -113,12 +113,12 @@ valid_username(const char *s, size_t len)
 int
 valid_password(const char *s, size_t len)
 {
-	size_t n;
-	int    e = 0;
+	size_t	 n;
+	int	 e = 0;
 
 	if (valid_utf8(s, len, &n) == -1)
-		return VALID_E_UTF8 |
-		    (len > VALID_PASSWORD_MAX ? VALID_E_LONG : 0);
+		return VALID_E_UTF8 | (len > VALID_PASSWORD_MAX ?
+		    VALID_E_LONG : 0);
 	if (memchr(s, '\0', len) != NULL)
 		e |= VALID_E_CHARS;
 	return e | lengths(n, VALID_PASSWORD_MIN, len, VALID_PASSWORD_MAX);
@@ -127,7 +127,7 @@ valid_password(const char *s, size_t len)
 int
 valid_display_name(const char *s, size_t len)
 {
-	size_t n;
+	size_t	 n;
 
 	if (valid_utf8(s, len, &n) == -1)
 		return VALID_E_UTF8;
@@ -140,8 +140,6 @@ static int
 is_js_space(uint32_t c)
 {
 	switch (c) {
-	/* The list as ECMA-262 gives it, not one case a line. */
-	/* clang-format off */
 	case 0x09: case 0x0a: case 0x0b: case 0x0c: case 0x0d: case 0x20:
 	case 0xa0: case 0x1680: case 0x2028: case 0x2029: case 0x202f:
 	case 0x205f: case 0x3000: case 0xfeff:
@@ -150,16 +148,15 @@ is_js_space(uint32_t c)
 		return c >= 0x2000 && c <= 0x200a;
 	}
 }
-/* clang-format on */
 
 int
 valid_content(const char *s, size_t len, const char **start, size_t *tlen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t		     pos = 0, k, n = 0, b = 0, e = 0;
-	size_t		     nspace = 0; /* spaces since last non-space */
-	uint32_t	     cp;
-	int		     seen = 0;
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 pos = 0, k, n = 0, b = 0, e = 0;
+	size_t			 nspace = 0;	/* spaces since last non-space */
+	uint32_t		 cp;
+	int			 seen = 0;
 
 	/*
 	 * One pass: b is the byte offset of the first non-space, e the end
@@ -184,7 +181,7 @@ valid_content(const char *s, size_t len, const char **start, size_t *tlen)
 		pos += k;
 	}
 	if (memchr(s, '\0', len) != NULL)
-		return VALID_E_CHARS; /* PostgreSQL text cannot hold NUL */
+		return VALID_E_CHARS;	/* PostgreSQL text cannot hold NUL */
 	if (n < VALID_CONTENT_MIN)
 		return VALID_E_SHORT;
 	if (n > VALID_CONTENT_MAX)
