@@ -34,7 +34,7 @@ struct	app {
 	struct db	 db;		/* this worker's PostgreSQL */
 	struct redis_url rurl;		/* parsed REDIS_URL */
 	redisContext	*redis;		/* NULL until needed, after errors */
-	const char	*redis_why;	/* why the last connect failed, static */
+	const char	*redis_why;	/* why the last connect failed */
 	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
 	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
 	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */

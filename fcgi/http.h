@@ -28,7 +28,7 @@ struct	http_req {
 	char		 ip[HTTP_IP_MAX]; /* REMOTE_ADDR (nginx realip) */
 	long long	 clen;		/* CONTENT_LENGTH, -1 if absent/bad */
 	long long	 body_read;	/* stdin bytes consumed so far */
-	int		 status;	/* status sent, 0 before (for the log) */
+	int		 status;	/* status sent, or 0 (for the log) */
 };
 
 /* Fill r from fr's parameters (no I/O). */

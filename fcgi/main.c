@@ -194,6 +194,10 @@ log_value(const char *s, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+/* One request's log line: key=value, never a token or a body. */
+#define REQ_LOG	"req id=%s method=%s route=%s status=%d ms=%lld.%03lld " \
+	"path=%s ip=%s"
+
 /*
  * One line per request: "req id=... method=GET route=me status=200
  * ms=1.234 path=/users/me ip=...".  The level is warn for 5xx.  Never
@@ -208,12 +212,10 @@ log_request(const struct http_req *r, enum route_id rid, const char *id,
 	log_value(r->path, path, sizeof(path));
 	log_value(r->method, method, sizeof(method));
 	if (r->status >= 500)
-		log_warnx("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, route_name(rid), r->status,
+		log_warnx(REQ_LOG, id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 	else
-		log_info("req id=%s method=%s route=%s status=%d ms=%lld.%03lld"
-		    " path=%s ip=%s", id, method, route_name(rid), r->status,
+		log_info(REQ_LOG, id, method, route_name(rid), r->status,
 		    usec / 1000, usec % 1000, path, r->ip);
 }
 

@@ -49,7 +49,7 @@ static const char *const bound_names[] = {
 
 struct	fcgi_metrics {
 	uint64_t	 req[NROUTES][NSTATUS];
-	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, not summed */
+	uint64_t	 hist[NROUTES][NBOUNDS + 1]; /* per bucket, unsummed */
 	uint64_t	 sum_us[NROUTES];
 	uint64_t	 pg_errors;
 	uint64_t	 redis_errors;

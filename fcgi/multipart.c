@@ -35,7 +35,7 @@ struct	multipart {
 	char		 delim[4 + MULTIPART_BOUNDARY_MAX]; /* CRLF--boundary */
 	size_t		 dlen;		/* bytes in delim */
 	size_t		 match;		/* bytes of delim matched, held back */
-	int		 inpart;	/* part_begin called, part_end not yet */
+	int		 inpart;	/* in a part: begun, not yet ended */
 	size_t		 nparts;	/* parts begun */
 	size_t		 skipped;	/* preamble or epilogue bytes */
 	size_t		 pad;		/* blanks after the current delimiter */
@@ -608,7 +608,8 @@ multipart_feed(struct multipart *m, const char *buf, size_t len)
 			rc = header_byte(m, c);
 			break;
 		default:
-			rc = fail(m, MULTIPART_ERR_MALFORMED);	/* not reached */
+			/* not reached */
+			rc = fail(m, MULTIPART_ERR_MALFORMED);
 			break;
 		}
 	}

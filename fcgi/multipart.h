@@ -20,7 +20,7 @@
 enum	multipart_err {
 	MULTIPART_OK = 0,
 	MULTIPART_ERR_MALFORMED,	/* syntax error, bad CRLF, caps above */
-	MULTIPART_ERR_HEADER_SIZE,	/* header block > MULTIPART_HEADER_MAX */
+	MULTIPART_ERR_HEADER_SIZE,	/* headers > MULTIPART_HEADER_MAX */
 	MULTIPART_ERR_HEADER_COUNT,	/* > MULTIPART_HEADERS_MAX lines */
 	MULTIPART_ERR_PART_COUNT,	/* > MULTIPART_PARTS_MAX parts */
 	MULTIPART_ERR_UNTERMINATED,	/* finish without "--boundary--" */
@@ -35,9 +35,9 @@ enum	multipart_err {
  * and live only during the call: copy what you keep.
  */
 struct	multipart_part {
-	const char	*name;		/* Content-Disposition name= (never NULL) */
-	const char	*filename;	/* filename= as sent, or NULL if absent */
-	const char	*type;		/* Content-Type value, or NULL if absent */
+	const char	*name;		/* the part's name= (never NULL) */
+	const char	*filename;	/* filename= as sent, or NULL */
+	const char	*type;		/* Content-Type value, or NULL */
 	size_t		 index;		/* 0 for the first part */
 };
 

@@ -28,7 +28,7 @@ struct	conf {
 	 * Taken as one string: "*" inside a list is just an entry.
 	 */
 	const char	*cors_origin;
-	const char	*redis_url;	/* REDIS_URL: redis://host:port[/db] or unix:/path */
+	const char	*redis_url;	/* REDIS_URL (lib/redis_util.h) */
 	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
 	int		 port;		/* PORT: the public nginx port */
 	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */

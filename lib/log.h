@@ -7,7 +7,9 @@
 #ifndef LIB_LOG_H
 #define LIB_LOG_H
 
-enum	log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR };
+enum	log_level {
+	LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERR
+};
 
 /* Set the program name and read LOG_LEVEL (debug|info|warn|error). */
 void	 log_init(const char *prog);

@@ -11,7 +11,7 @@
 #include <stddef.h>	/* size_t */
 #include <time.h>	/* time_t */
 
-#define TS_ISO_LEN	25	/* bytes of "2026-01-29T10:00:00.000Z" and NUL */
+#define TS_ISO_LEN	25	/* "2026-01-29T10:00:00.000Z" and NUL */
 
 /*
  * SQL rendering the timestamptz expression x (a string literal, such as

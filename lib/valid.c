@@ -154,7 +154,7 @@ valid_content(const char *s, size_t len, const char **start, size_t *tlen)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	size_t			 pos = 0, k, n = 0, b = 0, e = 0;
-	size_t			 nspace = 0;	/* spaces since last non-space */
+	size_t			 nspace = 0;	/* spaces since a non-space */
 	uint32_t		 cp;
 	int			 seen = 0;
 

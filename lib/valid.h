@@ -1,7 +1,8 @@
 /*
  * valid.h: field rules of the API's bodies and events (docs/api.md
- * §2.10, §5), shared by chat-fcgi and chat-realtime.  Pure functions over (pointer, length): no NUL needed,
- * nothing allocated.  Lengths count Unicode code points, not bytes.
+ * §2.10, §5), shared by chat-fcgi and chat-realtime.  Pure functions
+ * over (pointer, length): no NUL needed, nothing allocated.  Lengths
+ * count Unicode code points, not bytes.
  */
 #ifndef LIB_VALID_H
 #define LIB_VALID_H
