@@ -9,8 +9,10 @@ DEB_PACKAGES="build-essential autoconf automake pkg-config clang libclang-rt-14-
  libpq-dev libjansson-dev libjwt-dev libhiredis-dev libssl-dev libcrypt-dev
  libfcgi-dev libev-dev postgresql redis-server nginx-light curl ca-certificates
  nodejs npm"
-# And what only the tests need: a real browser for the web client's tests.
-TEST_PACKAGES="chromium fonts-dejavu-core"
+# And what only the tests need: a real browser for the web client's
+# tests, and LLVM (clang's own version) for llvm-symbolizer, so that
+# sanitizer reports name functions and lines.
+TEST_PACKAGES="chromium fonts-dejavu-core llvm"
 
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
