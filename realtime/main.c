@@ -29,9 +29,9 @@
 
 #include "conf.h"
 #include "log.h"
-#include "chat.h"
-#include "sio_server.h"
-#include "metrics.h"
+#include "realtime/chat/chat.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
 
 #define DRAIN_MS	5000	/* for requests in flight to be answered */
 #define GRACE_MS	3000	/* for clients to be told, then for Redis/PG */

@@ -1,6 +1,6 @@
 /*
  * tr_poll.c: the HTTP side of the realtime server.  Reads one request at
- * a time from a connection (realtime/http.h parses the head; the body is
+ * a time from a connection (realtime/codec/http.h parses the head; the body is
  * read up to maxPayload, larger ones get 413), hands it to
  * eio_server.c, and writes the answers: polling payloads, "ok", JSON
  * errors, with CORS headers.  A polling GET may be parked by the session
@@ -16,9 +16,9 @@
 #include <strings.h>
 
 #include "log.h"
-#include "realtime/http.h"
-#include "realtime/conn.h"
-#include "realtime/eio_server.h"
+#include "realtime/codec/http.h"
+#include "realtime/server/conn.h"
+#include "realtime/server/eio_server.h"
 
 struct	tr_http {
 	struct eio_srv	*srv;

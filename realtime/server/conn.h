@@ -6,8 +6,8 @@
  * buffers flushed with writev() once per loop iteration.
  * Private to the realtime server (tr_poll.c, tr_ws.c, eio_server.c).
  */
-#ifndef CONN_H
-#define CONN_H
+#ifndef RT_SERVER_CONN_H
+#define RT_SERVER_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -110,4 +110,4 @@ void	 conn_resume(struct conn *);
 /* Stop (0) or resume (1) reading. */
 void	 conn_set_reading(struct conn *, int);
 
-#endif /* !CONN_H */
+#endif /* !RT_SERVER_CONN_H */

@@ -1,6 +1,6 @@
 /*
  * tr_ws.c: the WebSocket transport of the realtime server.  Frames the
- * bytes of an upgraded connection (realtime/ws.h does the parsing),
+ * bytes of an upgraded connection (realtime/codec/ws.h does the parsing),
  * reassembles fragmented messages up to maxPayload, answers pings and
  * close frames, and hands each complete message to its Engine.IO
  * session (eio_server.c).  Outgoing messages are queued as prebuilt
@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "log.h"
-#include "realtime/ws.h"
-#include "realtime/conn.h"
-#include "realtime/eio_server.h"
+#include "realtime/codec/ws.h"
+#include "realtime/server/conn.h"
+#include "realtime/server/eio_server.h"
 
 struct	tr_ws {
 	struct eio_sess	*sess;

@@ -16,8 +16,8 @@
  * NULL), so nothing waits forever.  Queries stuck longer than
  * PGQ_STUCK_MS reset the connection.  Single-threaded.
  */
-#ifndef PGQ_H
-#define PGQ_H
+#ifndef RT_CHAT_PGQ_H
+#define RT_CHAT_PGQ_H
 
 #include <stddef.h>
 
@@ -66,4 +66,4 @@ int		 pgq_exec(struct pgq *, size_t stmt, int nparams,
 /* 1 when the connection is up. */
 int		 pgq_ready(const struct pgq *);
 
-#endif /* !PGQ_H */
+#endif /* !RT_CHAT_PGQ_H */

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "realtime/sio.h"
+#include "realtime/codec/sio.h"
 
 static const char *const types[SIO__MAX] = {
 	"CONNECT", "DISCONNECT", "EVENT", "ACK", "CONNECT_ERROR",

@@ -19,8 +19,8 @@
  * presence, atomically with the change, so exactly one is sent per
  * transition even when nodes race or a dead node is reaped.
  */
-#ifndef PS_H
-#define PS_H
+#ifndef RT_CHAT_PS_H
+#define RT_CHAT_PS_H
 
 #include <stddef.h>
 
@@ -109,4 +109,4 @@ int		 ps_presence_clear(struct ps *, ps_reply_cb *, void *);
 /* Typing state with TTL (on) or deleted (off). */
 void		 ps_typing(struct ps *, long long conv, long long uid, int on);
 
-#endif /* !PS_H */
+#endif /* !RT_CHAT_PS_H */

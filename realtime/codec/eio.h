@@ -4,8 +4,8 @@
  * return spans into the input; encoders write into caller buffers,
  * snprintf-style (they return the size needed and write only if it fits).
  */
-#ifndef EIO_H
-#define EIO_H
+#ifndef RT_CODEC_EIO_H
+#define RT_CODEC_EIO_H
 
 #include <stddef.h>	/* size_t */
 #include <sys/types.h>	/* ssize_t */
@@ -125,4 +125,4 @@ ssize_t	 eio_base64_decode(void *out, size_t outsz, const char *, size_t);
 const char
 	*eio_type_str(enum eio_type);
 
-#endif /* !EIO_H */
+#endif /* !RT_CODEC_EIO_H */

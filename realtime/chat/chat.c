@@ -35,11 +35,11 @@
 #include "jwt.h"
 #include "log.h"
 #include "valid.h"
-#include "chat.h"
-#include "pgq.h"
-#include "ps.h"
-#include "sio_server.h"
-#include "metrics.h"
+#include "realtime/chat/chat.h"
+#include "realtime/chat/pgq.h"
+#include "realtime/chat/ps.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
 
 /* ISO 8601 UTC with milliseconds. */
 #define TS(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \

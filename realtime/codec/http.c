@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "realtime/http.h"
+#include "realtime/codec/http.h"
 
 static const char *const methods[HTTP_METHOD__MAX] = {
 	"GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "PATCH", NULL

@@ -4,14 +4,14 @@
  * unmasking, the fragmentation state machine with size cap, an
  * incremental UTF-8 validator, close payloads.
  */
-#ifndef WS_H
-#define WS_H
+#ifndef RT_CODEC_WS_H
+#define RT_CODEC_WS_H
 
 #include <stddef.h>	/* size_t */
 #include <stdint.h>	/* uint64_t, uint16_t */
 #include <sys/types.h>	/* ssize_t */
 
-#include "realtime/http.h"
+#include "realtime/codec/http.h"
 
 #define WS_MAX_HEADER		14	/* bytes of a frame header, masked */
 #define WS_MAX_SERVER_HEADER	10	/* bytes of an unmasked (server) header */
@@ -191,4 +191,4 @@ size_t	 ws_frame_encode(void *out, size_t outsz, unsigned opcode,
 size_t	 ws_close_payload(unsigned char *out, uint16_t code,
 	    const char *reason);
 
-#endif /* !WS_H */
+#endif /* !RT_CODEC_WS_H */

@@ -21,8 +21,8 @@
 
 #include "log.h"
 #include "redis_util.h"
-#include "ps.h"
-#include "metrics.h"
+#include "realtime/chat/ps.h"
+#include "realtime/server/metrics.h"
 
 /*
  * Scripts.  ARGV[1] is always the node id.  Presence changes publish

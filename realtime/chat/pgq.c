@@ -18,8 +18,8 @@
 #include <libpq-fe.h>
 
 #include "log.h"
-#include "pgq.h"
-#include "metrics.h"
+#include "realtime/chat/pgq.h"
+#include "realtime/server/metrics.h"
 
 enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };
 enum	pgq_state { ST_DOWN, ST_CONNECTING, ST_READY };

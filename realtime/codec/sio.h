@@ -14,8 +14,8 @@
  * arrive and sio_packet_attach() swaps them for binary values;
  * sio_packet_encode() does the reverse.
  */
-#ifndef SIO_H
-#define SIO_H
+#ifndef RT_CODEC_SIO_H
+#define RT_CODEC_SIO_H
 
 #include <stddef.h>	/* size_t */
 #include <stdint.h>	/* int64_t */
@@ -145,4 +145,4 @@ ssize_t	 sio_encode_disconnect(char *out, size_t outsz, const char *nsp);
 const char
 	*sio_type_str(enum sio_type);
 
-#endif /* !SIO_H */
+#endif /* !RT_CODEC_SIO_H */

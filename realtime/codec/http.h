@@ -4,8 +4,8 @@
  * No I/O: the caller reads bytes into its own buffer and calls
  * http_request_parse() after each read; results are spans into that buffer.
  */
-#ifndef HTTP_H
-#define HTTP_H
+#ifndef RT_CODEC_HTTP_H
+#define RT_CODEC_HTTP_H
 
 #include <stddef.h>	/* size_t */
 #include <stdint.h>	/* int64_t */
@@ -146,4 +146,4 @@ ssize_t	 http_writer_done(const struct http_writer *);
 const char
 	*http_status_text(int);
 
-#endif /* !HTTP_H */
+#endif /* !RT_CODEC_HTTP_H */

@@ -5,15 +5,15 @@
  * HTTP requests and answers polling; tr_ws.c frames WebSocket messages.
  * The layer above (sio_server.c) registers a handler per path.
  */
-#ifndef EIO_SERVER_H
-#define EIO_SERVER_H
+#ifndef RT_SERVER_EIO_SERVER_H
+#define RT_SERVER_EIO_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <ev.h>
 
-#include "realtime/conn.h"
+#include "realtime/server/conn.h"
 
 #define EIO_SID_LEN	20	/* 2 hex digits of node id + 18 base64url */
 #define EIO_MAX_PATHS	4
@@ -166,4 +166,4 @@ void		 tr_poll_park(struct conn *, struct eio_sess *);
 void		 tr_poll_unpark(struct conn *);
 void		 tr_poll_upgraded(struct conn *);
 
-#endif /* !EIO_SERVER_H */
+#endif /* !RT_SERVER_EIO_SERVER_H */

@@ -21,12 +21,12 @@
  * JSON values are jansson json_t.  "Borrowed" means valid only during
  * the call (json_incref() it to keep it); "taken" means the function
  * steals the reference, even on error.  Binary values (Node Buffers) are
- * the binary JSON values of realtime/sio.h: sio_bin_new() makes one,
+ * the binary JSON values of realtime/codec/sio.h: sio_bin_new() makes one,
  * sio_bin_get() reads one.  Args holding any are sent as BINARY_EVENT /
  * BINARY_ACK with attachments, automatically.
  */
-#ifndef SIO_SERVER_H
-#define SIO_SERVER_H
+#ifndef RT_SERVER_SIO_SERVER_H
+#define RT_SERVER_SIO_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -243,4 +243,4 @@ void		 sio_buf_ref(struct sio_buf *);
 void		 sio_buf_unref(struct sio_buf *);
 int		 sio_send_buf(struct sio_socket *s, struct sio_buf *);
 
-#endif /* !SIO_SERVER_H */
+#endif /* !RT_SERVER_SIO_SERVER_H */

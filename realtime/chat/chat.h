@@ -5,8 +5,8 @@
  * chat_on_event and chat_on_disconnect into struct sio_opts with the
  * chat as "arg".
  */
-#ifndef CHAT_H
-#define CHAT_H
+#ifndef RT_CHAT_CHAT_H
+#define RT_CHAT_CHAT_H
 
 #include <stdint.h>
 
@@ -14,8 +14,8 @@
 #include <jansson.h>
 
 #include "conf.h"
-#include "metrics.h"
-#include "sio_server.h"
+#include "realtime/server/metrics.h"
+#include "realtime/server/sio_server.h"
 
 #define CHAT_TYPING_SECS	8	/* a silent typer stops "typing" */
 #define CHAT_LIMIT_DEFAULT	50	/* getMessages */
@@ -47,4 +47,4 @@ sio_connect_cb		 chat_on_connect;
 sio_event_cb		 chat_on_event;
 sio_disconnect_cb	 chat_on_disconnect;
 
-#endif /* !CHAT_H */
+#endif /* !RT_CHAT_CHAT_H */

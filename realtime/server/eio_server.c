@@ -30,12 +30,12 @@
 #include <ev.h>
 
 #include "log.h"
-#include "realtime/http.h"
-#include "realtime/ws.h"
-#include "realtime/eio.h"
-#include "realtime/conn.h"
-#include "realtime/eio_server.h"
-#include "realtime/metrics.h"
+#include "realtime/codec/http.h"
+#include "realtime/codec/ws.h"
+#include "realtime/codec/eio.h"
+#include "realtime/server/conn.h"
+#include "realtime/server/eio_server.h"
+#include "realtime/server/metrics.h"
 
 #define CT_TEXT		"text/plain; charset=UTF-8"
 #define EIO_E_TRANSPORT	0

@@ -15,8 +15,8 @@
 
 #include <openssl/evp.h>
 
-#include "realtime/http.h"
-#include "realtime/ws.h"
+#include "realtime/codec/http.h"
+#include "realtime/codec/ws.h"
 
 #define WS_GUID	"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "realtime/eio.h"
+#include "realtime/codec/eio.h"
 
 static const char b64enc[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -23,8 +23,8 @@
 #include <jansson.h>
 
 #include "log.h"
-#include "realtime/sio_server.h"
-#include "realtime/metrics.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
 
 #define MET_CLIENTS	16		/* scrapes served at once */
 #define MET_REQ_MAX	4096		/* bytes of request head */

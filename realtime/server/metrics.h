@@ -6,8 +6,8 @@
  * plain increments, no locks).  The gauges (open sockets by transport)
  * are read from the Socket.IO server at scrape time.
  */
-#ifndef METRICS_H
-#define METRICS_H
+#ifndef RT_SERVER_METRICS_H
+#define RT_SERVER_METRICS_H
 
 #include <stdint.h>
 
@@ -81,4 +81,4 @@ struct metrics_srv	*metrics_listen(struct ev_loop *, const char *addr,
 /* Stop listening and drop every scrape in progress.  NULL is fine. */
 void			 metrics_close(struct metrics_srv *);
 
-#endif /* !METRICS_H */
+#endif /* !RT_SERVER_METRICS_H */

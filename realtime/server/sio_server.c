@@ -2,7 +2,7 @@
  * sio_server.c: the Socket.IO v5 layer of the realtime server and its
  * public API (sio_server.h).  Sits on eio_server.c: one struct sio_conn
  * per Engine.IO session, one struct sio_socket per namespace joined over
- * it.  Decodes packets with realtime/sio.h, holds BINARY_* packets until
+ * it.  Decodes packets with realtime/codec/sio.h, holds BINARY_* packets until
  * their attachments arrived, enforces connectTimeout, and closes the
  * Engine.IO session on any malformed packet.  The chat layer answers
  * CONNECTs asynchronously (sio_accept/sio_refuse) and keeps sockets alive
@@ -20,11 +20,11 @@
 #include <jansson.h>
 
 #include "log.h"
-#include "realtime/sio.h"
-#include "realtime/conn.h"
-#include "realtime/eio_server.h"
-#include "realtime/sio_server.h"
-#include "realtime/metrics.h"
+#include "realtime/codec/sio.h"
+#include "realtime/server/conn.h"
+#include "realtime/server/eio_server.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
 
 #define ENC_STACK	4096
 #define MAX_NSPS	32	/* namespaces (pending or joined) per connection */

@@ -37,8 +37,8 @@
 #include <ev.h>
 
 #include "log.h"
-#include "realtime/conn.h"
-#include "realtime/metrics.h"
+#include "realtime/server/conn.h"
+#include "realtime/server/metrics.h"
 
 #define CONN_MAXLISTEN	4
 

@@ -1,0 +1,10 @@
+# realtime/chat/local.mk: the chat layer of chat-realtime, on top of the
+# Socket.IO server (realtime/server/local.mk): chat events, async
+# PostgreSQL (pgq), Redis presence and fan-out (ps).  chat-realtime
+# (realtime/local.mk) adds $(RT_CHAT_SOURCES) to its _SOURCES and
+# $(RT_CHAT_CFLAGS) to its _CFLAGS.
+RT_CHAT_SOURCES = \
+	realtime/chat/chat.c realtime/chat/chat.h \
+	realtime/chat/pgq.c realtime/chat/pgq.h \
+	realtime/chat/ps.c realtime/chat/ps.h
+RT_CHAT_CFLAGS = $(PQ_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)
