@@ -17,10 +17,6 @@
 #include "tap.h"
 #include "log.h"
 #include "realtime/chat/pgq.h"
-#include "realtime/server/metrics.h"
-
-/* pgq.c counts errors here; the server layer is not linked. */
-struct metrics	 metrics;
 
 static const char *const sqls[] = {
 	"SELECT $1::int + 1",

@@ -17,10 +17,6 @@
 #include "tap.h"
 #include "log.h"
 #include "realtime/chat/ps.h"
-#include "realtime/server/metrics.h"
-
-/* ps.c counts errors here; the server layer is not linked. */
-struct metrics	 metrics;
 
 static struct ev_loop	*loop;
 static int		 up_cmd, up_sub, nonline, noffline, nmsg, nreaped;

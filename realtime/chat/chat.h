@@ -46,5 +46,10 @@ metrics_health_cb	 chat_health;
 sio_connect_cb		 chat_on_connect;
 sio_event_cb		 chat_on_event;
 sio_disconnect_cb	 chat_on_disconnect;
+sio_req_tag_cb		 chat_req_tag;
+sio_req_done_cb		 chat_req_done;
+
+/* The chat layer's /metrics families (metrics_listen's "more"). */
+metrics_write_cb	 chat_metrics;
 
 #endif /* !RT_CHAT_CHAT_H */

@@ -19,7 +19,6 @@
 
 #include "log.h"
 #include "realtime/chat/pgq.h"
-#include "realtime/server/metrics.h"
 
 enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };
 enum	pgq_state { ST_DOWN, ST_CONNECTING, ST_READY };
@@ -63,6 +62,7 @@ struct	pgq {
 	int		 batch_inflight; /* a batch transaction is on the wire */
 	int		 batch_failed;
 	int		 broken;	/* reset after the current drain */
+	struct pgq_stats st;		/* counters, read by pgq_stats() */
 };
 
 static void	 pgq_connect(struct pgq *);
@@ -158,8 +158,8 @@ pgq_reset(struct pgq *q, const char *why)
 		PQfinish(q->conn);
 		q->conn = NULL;
 	}
-	metrics.pg_errors++;
-	metrics.pg_reconnects++;
+	q->st.errors++;
+	q->st.reconnects++;
 	io_set(q, -1, 0);
 	q->state = ST_DOWN;
 	q->broken = 0;
@@ -324,7 +324,7 @@ log_res(struct pgq *q, const struct item *it)
 	if (it->res == NULL ||
 	    PQresultStatus(it->res) == PGRES_PIPELINE_ABORTED)
 		return;
-	metrics.pg_errors++;
+	q->st.errors++;
 	msg = PQresultErrorMessage(it->res);
 	log_warnx("pgq %s: statement s%zu: %.200s", q->name, it->stmt,
 	    msg != NULL ? msg : "?");
@@ -684,4 +684,10 @@ int
 pgq_ready(const struct pgq *q)
 {
 	return q->state == ST_READY;
+}
+
+void
+pgq_stats(const struct pgq *q, struct pgq_stats *st)
+{
+	*st = q->st;
 }

@@ -20,6 +20,7 @@
 #define RT_CHAT_PGQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ev.h>
 #include <libpq-fe.h>
@@ -65,5 +66,11 @@ int		 pgq_exec(struct pgq *, size_t stmt, int nparams,
 
 /* 1 when the connection is up. */
 int		 pgq_ready(const struct pgq *);
+/* The queue's counters since pgq_new(). */
+struct	pgq_stats {
+	uint64_t	 errors;	/* connections lost or failed, failed statements */
+	uint64_t	 reconnects;	/* reconnect attempts */
+};
+void		 pgq_stats(const struct pgq *, struct pgq_stats *);
 
 #endif /* !RT_CHAT_PGQ_H */

@@ -22,7 +22,6 @@
 #include "log.h"
 #include "redis_util.h"
 #include "realtime/chat/ps.h"
-#include "realtime/server/metrics.h"
 
 /*
  * Scripts.  ARGV[1] is always the node id.  Presence changes publish
@@ -145,6 +144,7 @@ struct	ps {
 	char		 node[16];
 	struct rconn	 cmd;
 	struct rconn	 sub;
+	struct ps_stats	 st;		/* counters, read by ps_stats() */
 	ev_timer	 beat;
 	int		 beat_pending;	/* a heartbeat awaits its reply */
 	ev_tstamp	 beat_sent;
@@ -159,8 +159,8 @@ retry_later(struct rconn *rc)
 {
 	if (rc->ps->stopping)
 		return;
-	metrics.redis_errors++;
-	metrics.redis_reconnects++;
+	rc->ps->st.errors++;
+	rc->ps->st.reconnects++;
 	ev_timer_stop(rc->ps->loop, &rc->retry);
 	ev_timer_set(&rc->retry, rc->backoff / 1000.0, 0.);
 	ev_timer_start(rc->ps->loop, &rc->retry);
@@ -515,6 +515,7 @@ ps_error(const struct ps *p)
 }
 
 struct	cmdctx {
+	struct ps	*ps;
 	ps_reply_cb	*cb;
 	void		*arg;
 };
@@ -527,7 +528,7 @@ command_cb(redisAsyncContext *ac, void *reply, void *priv)
 
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		log_warnx("ps: command: %.200s", r->str);
-		metrics.redis_errors++;
+		c->ps->st.errors++;
 		r = NULL;
 	}
 	c->cb(c->arg, r);
@@ -544,6 +545,7 @@ ps_command(struct ps *p, ps_reply_cb *cb, void *arg, int argc,
 		return -1;
 	if ((c = malloc(sizeof(*c))) == NULL)
 		return -1;
+	c->ps = p;
 	c->cb = cb;
 	c->arg = arg;
 	if (redisAsyncCommandArgv(p->cmd.ac, command_cb, c, argc, argv,
@@ -668,4 +670,10 @@ ps_typing(struct ps *p, long long conv, long long uid, int on)
 	else
 		redisAsyncCommand(p->cmd.ac, NULL, NULL,
 		    "DEL rt:typing:%lld:%lld", conv, uid);
+}
+
+void
+ps_stats(const struct ps *ps, struct ps_stats *st)
+{
+	*st = ps->st;
 }

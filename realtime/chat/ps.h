@@ -23,6 +23,7 @@
 #define RT_CHAT_PS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ev.h>
 #include <hiredis/hiredis.h>
@@ -69,6 +70,12 @@ void		 ps_free(struct ps *);
 int		 ps_ready(const struct ps *);
 /* NULL when both connections are up, else why not (static, for logs). */
 const char	*ps_error(const struct ps *);
+/* The counters since ps_new(). */
+struct	ps_stats {
+	uint64_t	 errors;	/* connections lost or failed, error replies */
+	uint64_t	 reconnects;	/* reconnect attempts */
+};
+void		 ps_stats(const struct ps *, struct ps_stats *);
 
 /*
  * Generic command ("argv" copied).  Returns 0 (cb will be called exactly

@@ -38,7 +38,6 @@
 
 #include "log.h"
 #include "realtime/server/conn.h"
-#include "realtime/server/metrics.h"
 
 #define CONN_MAXLISTEN	4
 
@@ -67,6 +66,7 @@ struct	conn_loop {
 	struct conn	*ready;		/* readable, in arrival order */
 	size_t		 count;
 	size_t		 trim_at;	/* count at the last malloc_trim() */
+	uint64_t	 outq_drops;	/* connections cut at outq_max */
 	size_t		 outq_max;
 	size_t		 rmax;
 	conn_accept_cb	*accept_cb;
@@ -227,7 +227,7 @@ conn_send(struct conn *c, struct conn_buf *b, size_t off, size_t len)
 	if (c->qbytes + len > c->cl->outq_max) {
 		log_warnx("conn: fd=%d output queue over %zu bytes: closing",
 		    c->io.fd, c->cl->outq_max);
-		metrics.outq_drops++;
+		c->cl->outq_drops++;
 		c->flags |= CONN_FAILED;
 		conn_close(c);
 		return -1;
@@ -760,6 +760,12 @@ size_t
 conn_count(const struct conn_loop *cl)
 {
 	return cl->count;
+}
+
+uint64_t
+conn_outq_drops(const struct conn_loop *cl)
+{
+	return cl->outq_drops;
 }
 
 struct conn *

@@ -35,7 +35,6 @@
 #include "realtime/codec/eio.h"
 #include "realtime/server/conn.h"
 #include "realtime/server/eio_server.h"
-#include "realtime/server/metrics.h"
 
 #define CT_TEXT		"text/plain; charset=UTF-8"
 #define EIO_E_TRANSPORT	0
@@ -54,6 +53,8 @@ struct	eio_srv {
 	size_t			 nb, nmap;
 	struct eio_sess		*all;
 	size_t			 nsess;
+	uint64_t		 upgrades;	/* polling -> WebSocket, done */
+	uint64_t		 outq_drops;	/* sessions cut: polling queue full */
 	struct eio_sess		*dirty;		/* GETs to answer */
 	unsigned char		 rnd[240];
 	size_t			 rndpos;
@@ -237,7 +238,7 @@ eio_sess_send(struct eio_sess *s, const struct eio_msg *m)
 	}
 	if (s->qbytes + len > s->srv->o.outq_max) {
 		log_warnx("eio: sid=%s polling queue full: closing", s->sid);
-		metrics.outq_drops++;
+		s->srv->outq_drops++;
 		eio_sess_close(s, "transport error", 1);
 		return -1;
 	}
@@ -556,7 +557,7 @@ upgrade_done(struct eio_sess *s, struct conn *c)
 		if (conn_send(c, q->b, q->ws_off, q->b->len - q->ws_off) == -1)
 			break;
 	queue_free(s);
-	metrics.upgrades++;
+	s->srv->upgrades++;
 	if (s->path->h.upgraded != NULL)
 		s->path->h.upgraded(s, s->path->arg);
 }
@@ -952,6 +953,20 @@ size_t
 eio_srv_nsessions(const struct eio_srv *srv)
 {
 	return srv->nsess;
+}
+
+/*
+ * The session layer's counters, with those of its connections: a
+ * connection cut at its output cap and a polling session cut at its
+ * queue cap are both one "outq drop".
+ */
+void
+eio_srv_stats(const struct eio_srv *srv, struct eio_stats *st)
+{
+	st->conns = conn_count(srv->cl);
+	st->sessions = srv->nsess;
+	st->upgrades = srv->upgrades;
+	st->outq_drops = srv->outq_drops + conn_outq_drops(srv->cl);
 }
 
 void

@@ -113,6 +113,13 @@ struct conn_loop *eio_srv_conns(struct eio_srv *);
 /* Close every session (reason static) and stop accepting. */
 void		 eio_srv_close_all(struct eio_srv *, const char *reason);
 size_t		 eio_srv_nsessions(const struct eio_srv *);
+struct	eio_stats {
+	size_t		 conns;		/* TCP connections */
+	size_t		 sessions;	/* open sessions */
+	uint64_t	 upgrades;	/* polling sessions moved to WebSocket */
+	uint64_t	 outq_drops;	/* closed: output queue over outq_max */
+};
+void		 eio_srv_stats(const struct eio_srv *, struct eio_stats *);
 const struct eio_opts *eio_srv_opts(const struct eio_srv *);
 /* Fill "out" with n chars of [A-Za-z0-9_-] prefixed by the node id (2 hex). */
 void		 eio_srv_make_id(struct eio_srv *, char *out, size_t n);

@@ -1,8 +1,10 @@
 /*
- * metrics.c: the counters of chat-realtime (metrics.h) and a minimal
- * HTTP/1.x endpoint answering GET /metrics in the Prometheus text format
- * on the node's own libev loop.  Bounded: at most MET_CLIENTS scrapes at
- * once, MET_REQ_MAX bytes of request, MET_TIMEOUT seconds per scrape;
+ * metrics.c: a minimal HTTP/1.x endpoint answering GET /metrics in the
+ * Prometheus text format (and GET /healthz) on the node's own libev
+ * loop.  Server layer: it reads the Socket.IO server's counters at scrape
+ * time and leaves the rest to the callback of the layer above.
+ * Bounded: at most MET_CLIENTS scrapes at once, MET_REQ_MAX bytes of
+ * request, MET_TIMEOUT seconds per scrape;
  * every socket is non-blocking, one answer per connection, then close.
  * Meant for a loopback address only (never proxied by nginx).
  */
@@ -31,20 +33,6 @@
 #define MET_TIMEOUT	5.		/* seconds to read and answer */
 #define MET_BODY_MAX	(64 * 1024)	/* the answer, bytes */
 
-struct metrics	 metrics;
-
-static const char *const ev_names[MET_EV_N] = {
-	"sendMessage", "getMessages", "getConversations",
-	"startConversation", "typing", "stopTyping", "markRead",
-	"getOnlineUsers", "other"
-};
-static const char *const st_names[MET_ST_N] = {
-	"ok", "error", "noack", "closed", "drained"
-};
-static const double lat_le[MET_LAT_N] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
-};
-
 struct	mclient {
 	ev_io			 io;
 	ev_timer		 t;
@@ -58,6 +46,8 @@ struct	mclient {
 struct	metrics_srv {
 	struct ev_loop		*loop;
 	struct sio_server	*sio;
+	metrics_write_cb	*more;
+	void			*marg;
 	metrics_health_cb	*health;
 	void			*harg;
 	ev_io			 lio;
@@ -65,64 +55,17 @@ struct	metrics_srv {
 	struct mclient		*c[MET_CLIENTS];
 };
 
-enum met_ev
-metrics_event(const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < MET_EV_OTHER; i++)
-		if (strcmp(name, ev_names[i]) == 0)
-			return (enum met_ev)i;
-	return MET_EV_OTHER;
-}
-
-const char *
-metrics_event_name(enum met_ev e)
-{
-	return e < MET_EV_N ? ev_names[e] : "other";
-}
-
-const char *
-metrics_status_name(enum met_st s)
-{
-	return s < MET_ST_N ? st_names[s] : "?";
-}
-
-void
-metrics_request(enum met_ev e, enum met_st s, double secs)
-{
-	size_t	 i;
-
-	if (e >= MET_EV_N || s >= MET_ST_N)
-		return;
-	metrics.events[e][s]++;
-	if (e != MET_EV_SEND || secs < 0 ||
-	    (s != MET_ST_OK && s != MET_ST_ERROR))
-		return;
-	metrics.ack_lat_sum += secs;
-	for (i = 0; i < MET_LAT_N; i++)
-		if (secs <= lat_le[i]) {
-			metrics.ack_lat[i]++;
-			return;
-		}
-	metrics.ack_lat_inf++;
-}
-
 /* ------------------------------------------------------------------ */
 /* The text */
 
-struct	mbuf {
+struct	metrics_out {
 	char	*p;
 	size_t	 len, cap;
 	int	 err;
 };
 
-static void
-put(struct mbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-put(struct mbuf *b, const char *fmt, ...)
+void
+metrics_printf(struct metrics_out *b, const char *fmt, ...)
 {
 	va_list	 ap;
 	int	 n;
@@ -139,86 +82,61 @@ put(struct mbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-static void
-counter(struct mbuf *b, const char *name, const char *help, uint64_t v)
+void
+metrics_counter(struct metrics_out *b, const char *name, const char *help,
+    uint64_t v)
 {
-	put(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help,
-	    name, name, (unsigned long long)v);
+	metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
+	    name, help, name, name, (unsigned long long)v);
 }
 
+/*
+ * The server layer's families, then those of the layer above.  Gauges
+ * and counters are read now, from the state of the layer that keeps them.
+ */
 static void
-body(struct mbuf *b, struct sio_server *sio)
+body(struct metrics_out *b, struct metrics_srv *ms)
 {
 	struct sio_stats	 st;
-	uint64_t		 cum;
-	size_t			 e, s, i;
 
 	memset(&st, 0, sizeof(st));
-	if (sio != NULL)
-		sio_server_stats(sio, &st);
-	put(b, "# HELP chat_realtime_sockets Open Socket.IO sockets "
+	if (ms->sio != NULL)
+		sio_server_stats(ms->sio, &st);
+	metrics_printf(b, "# HELP chat_realtime_sockets Open Socket.IO "
+	    "sockets "
 	    "(accepted) by transport.\n"
 	    "# TYPE chat_realtime_sockets gauge\n"
 	    "chat_realtime_sockets{transport=\"websocket\"} %zu\n"
 	    "chat_realtime_sockets{transport=\"polling\"} %zu\n",
 	    st.sockets_ws, st.sockets - st.sockets_ws);
-	put(b, "# HELP chat_realtime_connections Open TCP connections.\n"
+	metrics_printf(b, "# HELP chat_realtime_connections Open TCP "
+	    "connections.\n"
 	    "# TYPE chat_realtime_connections gauge\n"
 	    "chat_realtime_connections %zu\n", st.conns);
-	put(b, "# HELP chat_realtime_sessions Open Engine.IO sessions.\n"
+	metrics_printf(b, "# HELP chat_realtime_sessions Open Engine.IO "
+	    "sessions.\n"
 	    "# TYPE chat_realtime_sessions gauge\n"
 	    "chat_realtime_sessions %zu\n", st.sessions);
-	put(b, "# HELP chat_realtime_draining 1 while shutting down.\n"
+	metrics_printf(b, "# HELP chat_realtime_draining 1 while shutting "
+	    "down.\n"
 	    "# TYPE chat_realtime_draining gauge\n"
 	    "chat_realtime_draining %d\n", st.draining);
-	put(b, "# HELP chat_realtime_connects_total Socket.IO connects "
-	    "answered, by result.\n"
+	metrics_printf(b, "# HELP chat_realtime_connects_total Socket.IO "
+	    "connects answered, by result.\n"
 	    "# TYPE chat_realtime_connects_total counter\n"
 	    "chat_realtime_connects_total{result=\"accepted\"} %llu\n"
 	    "chat_realtime_connects_total{result=\"refused\"} %llu\n",
-	    (unsigned long long)metrics.connects_accepted,
-	    (unsigned long long)metrics.connects_refused);
-	counter(b, "chat_realtime_disconnects_total",
-	    "Accepted sockets gone.", metrics.disconnects);
-	counter(b, "chat_realtime_upgrades_total",
-	    "Polling sessions upgraded to WebSocket.", metrics.upgrades);
-	put(b, "# HELP chat_realtime_events_total Chat events received, "
-	    "by name and how they ended.\n"
-	    "# TYPE chat_realtime_events_total counter\n");
-	for (e = 0; e < MET_EV_N; e++)
-		for (s = 0; s < MET_ST_N; s++)
-			put(b, "chat_realtime_events_total{event=\"%s\","
-			    "status=\"%s\"} %llu\n", ev_names[e], st_names[s],
-			    (unsigned long long)metrics.events[e][s]);
-	counter(b, "chat_realtime_messages_sent_total",
-	    "Messages stored by sendMessage.", metrics.messages_sent);
-	put(b, "# HELP chat_realtime_ack_latency_seconds sendMessage: "
-	    "event received to ack queued.\n"
-	    "# TYPE chat_realtime_ack_latency_seconds histogram\n");
-	for (cum = 0, i = 0; i < MET_LAT_N; i++) {
-		cum += metrics.ack_lat[i];
-		put(b, "chat_realtime_ack_latency_seconds_bucket{le=\"%g\"} "
-		    "%llu\n", lat_le[i], (unsigned long long)cum);
-	}
-	cum += metrics.ack_lat_inf;
-	put(b, "chat_realtime_ack_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-	    "chat_realtime_ack_latency_seconds_sum %.6f\n"
-	    "chat_realtime_ack_latency_seconds_count %llu\n",
-	    (unsigned long long)cum, metrics.ack_lat_sum,
-	    (unsigned long long)cum);
-	counter(b, "chat_realtime_redis_errors_total",
-	    "Redis connections lost or failed, error replies.",
-	    metrics.redis_errors);
-	counter(b, "chat_realtime_redis_reconnects_total",
-	    "Redis reconnect attempts.", metrics.redis_reconnects);
-	counter(b, "chat_realtime_pg_errors_total",
-	    "PostgreSQL connections lost or failed, failed statements.",
-	    metrics.pg_errors);
-	counter(b, "chat_realtime_pg_reconnects_total",
-	    "PostgreSQL reconnect attempts.", metrics.pg_reconnects);
-	counter(b, "chat_realtime_outq_drops_total",
+	    (unsigned long long)st.connects_accepted,
+	    (unsigned long long)st.connects_refused);
+	metrics_counter(b, "chat_realtime_disconnects_total",
+	    "Accepted sockets gone.", st.disconnects);
+	metrics_counter(b, "chat_realtime_upgrades_total",
+	    "Polling sessions upgraded to WebSocket.", st.upgrades);
+	metrics_counter(b, "chat_realtime_outq_drops_total",
 	    "Connections closed because their output queue was full.",
-	    metrics.outq_drops);
+	    st.outq_drops);
+	if (ms->more != NULL)
+		ms->more(b, ms->marg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -274,7 +192,7 @@ client_write(struct mclient *c)
  * says so here rather than in a crash loop).  Returns the status code.
  */
 static int
-health_body(struct mbuf *b, struct metrics_srv *ms)
+health_body(struct metrics_out *b, struct metrics_srv *ms)
 {
 	struct metrics_health	 h;
 	json_t			*o;
@@ -296,7 +214,7 @@ health_body(struct mbuf *b, struct metrics_srv *ms)
 		json_decref(o);
 		return 500;
 	}
-	put(b, "%s\n", s);
+	metrics_printf(b, "%s\n", s);
 	free(s);
 	json_decref(o);
 	return ok ? 200 : 503;
@@ -305,7 +223,7 @@ health_body(struct mbuf *b, struct metrics_srv *ms)
 static void
 answer(struct mclient *c, int status, const char *reason)
 {
-	struct mbuf	 b;
+	struct metrics_out	 b;
 	char		 head[256];
 	const char	*type = "text/plain; version=0.0.4; charset=utf-8";
 	int		 n;
@@ -323,9 +241,9 @@ answer(struct mclient *c, int status, const char *reason)
 		else
 			reason = "Service Unavailable";
 	} else if (status == 200)
-		body(&b, c->ms->sio);
+		body(&b, c->ms);
 	else
-		put(&b, "%s\n", reason);
+		metrics_printf(&b, "%s\n", reason);
 	if (b.err) {
 		log_warnx("metrics: the answer passes %d bytes", MET_BODY_MAX);
 		b.len = 0;
@@ -453,7 +371,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 struct metrics_srv *
 metrics_listen(struct ev_loop *loop, const char *addr, struct sio_server *sio,
-    metrics_health_cb *health, void *harg)
+    metrics_write_cb *more, void *marg, metrics_health_cb *health, void *harg)
 {
 	struct metrics_srv	*ms = NULL;
 	struct sockaddr_in	 sin;
@@ -494,6 +412,8 @@ metrics_listen(struct ev_loop *loop, const char *addr, struct sio_server *sio,
 	}
 	ms->loop = loop;
 	ms->sio = sio;
+	ms->more = more;
+	ms->marg = marg;
 	ms->health = health;
 	ms->harg = harg;
 	ms->listening = 1;

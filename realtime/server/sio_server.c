@@ -24,7 +24,6 @@
 #include "realtime/server/conn.h"
 #include "realtime/server/eio_server.h"
 #include "realtime/server/sio_server.h"
-#include "realtime/server/metrics.h"
 
 #define ENC_STACK	4096
 #define MAX_NSPS	32	/* namespaces (pending or joined) per connection */
@@ -40,7 +39,7 @@ struct	sio_pack {
 	struct sio_pack		*next;
 	int64_t			 id;
 	ev_tstamp		 t0;
-	enum met_ev		 ev;
+	int			 tag;		/* from req_tag() */
 };
 
 struct	sio_socket {
@@ -93,6 +92,9 @@ struct	sio_server {
 	void			(*done)(void *);
 	void			*done_arg;
 	size_t			 npending;	/* acks owed, all sockets */
+	uint64_t		 connects_accepted;
+	uint64_t		 connects_refused;
+	uint64_t		 disconnects;
 	int			 draining;
 	ev_timer		 drain;
 	ev_tstamp		 drain_t0, drain_until;
@@ -271,6 +273,22 @@ sio_socket_set_uid(struct sio_socket *s, long long uid)
 	s->uid = uid;
 }
 
+long long
+sio_socket_uid(const struct sio_socket *s)
+{
+	return s->uid;
+}
+
+/* A request of "s" ended: tell the layer above, if it asked. */
+static void
+req_done(struct sio_socket *s, int tag, enum sio_req_end how, double secs)
+{
+	struct sio_server	*srv = s->srv;
+
+	if (srv->o.req_done != NULL)
+		srv->o.req_done(s, tag, how, secs, srv->o.arg);
+}
+
 void
 sio_socket_set_data(struct sio_socket *s, void *p)
 {
@@ -319,12 +337,12 @@ sock_close(struct sio_socket *s, const char *reason)
 	while ((pa = s->acks) != NULL) {
 		s->acks = pa->next;
 		srv->npending--;
-		metrics_request(pa->ev, MET_ST_CLOSED, -1);
+		req_done(s, pa->tag, SIO_REQ_CLOSED, -1);
 		free(pa);
 	}
 	s->nacks = 0;
 	if (was == SOCK_CONNECTED) {
-		metrics.disconnects++;
+		srv->disconnects++;
 		log_info("conn event=disconnect sid=%s uid=%lld reason=\"%s\" "
 		    "transport=%s secs=%.1f", s->id, s->uid, reason,
 		    tr_name(s->es), ev_now(srv->loop) - s->t0);
@@ -385,7 +403,7 @@ sio_accept(struct sio_socket *s)
 	s->srv->nsockets++;
 	s->t0 = ev_now(s->srv->loop);
 	ev_timer_stop(s->srv->loop, &sc->ct);
-	metrics.connects_accepted++;
+	s->srv->connects_accepted++;
 	log_info("conn event=connect result=accepted sid=%s eio=%s uid=%lld "
 	    "transport=%s addr=%s", s->id, s->es->sid, s->uid,
 	    tr_name(s->es), s->es->addr);
@@ -411,7 +429,7 @@ sio_refuse(struct sio_socket *s, json_t *data)
 		a.data = json_object_get(data, "data");
 	}
 	code = json_string_value(json_object_get(a.data, "code"));
-	metrics.connects_refused++;
+	s->srv->connects_refused++;
 	log_info("conn event=connect result=refused sid=%s eio=%s "
 	    "reason=\"%.64s\" code=%.32s transport=%s addr=%s", s->id,
 	    s->es->sid, a.name, code != NULL ? code : "-", tr_name(s->es),
@@ -438,8 +456,7 @@ sio_ack(struct sio_socket *s, int64_t ackid, json_t *args)
 	struct enc_args	 a = { ENC_ACK, s->nsp, ackid, NULL, args };
 	struct sio_pack	**pp, *pa;
 	json_t		*first;
-	enum met_st	 st;
-	double		 secs;
+	enum sio_req_end how;
 
 	if (s->state != SOCK_CONNECTED || ackid < 0)
 		return -1;
@@ -452,16 +469,10 @@ sio_ack(struct sio_socket *s, int64_t ackid, json_t *args)
 		}
 	if (pa != NULL) {
 		first = json_array_get(args, 0);
-		st = json_is_object(first) &&
+		how = json_is_object(first) &&
 		    json_object_get(first, "error") != NULL ?
-		    MET_ST_ERROR : MET_ST_OK;
-		secs = ev_now(s->srv->loop) - pa->t0;
-		metrics_request(pa->ev, st, secs);
-		if (log_enabled(LOG_LVL_DEBUG))
-			log_debug("req event=%s status=%s ms=%.1f sid=%s "
-			    "uid=%lld", metrics_event_name(pa->ev),
-			    metrics_status_name(st), secs * 1000., s->id,
-			    s->uid);
+		    SIO_REQ_ERROR : SIO_REQ_OK;
+		req_done(s, pa->tag, how, ev_now(s->srv->loop) - pa->t0);
 		free(pa);
 	}
 	return sock_send(s, &a);
@@ -539,7 +550,7 @@ dispatch_event(struct sio_conn *sc, struct sio_packet *pk,
 	char			 nsp[SIO_MAX_NSP + 1];
 	json_t			*args = NULL;
 	const char		*name;
-	enum met_ev		 ev;
+	int			 tag;
 	size_t			 i;
 
 	if (pk->nsp_len > SIO_MAX_NSP)
@@ -552,26 +563,19 @@ dispatch_event(struct sio_conn *sc, struct sio_packet *pk,
 		return;		/* the server asks for no acks */
 	if ((name = sio_packet_event(pk)) == NULL)
 		return;
-	ev = metrics_event(name);
+	tag = srv->o.req_tag != NULL ? srv->o.req_tag(name, srv->o.arg) : 0;
 	if (srv->draining) {
 		/* Shutting down: new requests are for the next node. */
-		metrics_request(ev, MET_ST_DRAINED, -1);
-		if (log_enabled(LOG_LVL_DEBUG))
-			log_debug("req event=%s status=drained sid=%s "
-			    "uid=%lld", metrics_event_name(ev), s->id,
-			    s->uid);
+		req_done(s, tag, SIO_REQ_DRAINED, -1);
 		return;
 	}
-	if (pk->id < 0) {
-		metrics_request(ev, MET_ST_NOACK, -1);
-		if (log_enabled(LOG_LVL_DEBUG))
-			log_debug("req event=%s status=noack sid=%s uid=%lld",
-			    metrics_event_name(ev), s->id, s->uid);
-	} else if (s->nacks < ACKS_MAX &&
+	if (pk->id < 0)
+		req_done(s, tag, SIO_REQ_NOACK, -1);
+	else if (s->nacks < ACKS_MAX &&
 	    (pa = malloc(sizeof(*pa))) != NULL) {
 		pa->id = pk->id;
 		pa->t0 = ev_now(srv->loop);
-		pa->ev = ev;
+		pa->tag = tag;
 		pa->next = s->acks;
 		s->acks = pa;
 		s->nacks++;
@@ -960,11 +964,13 @@ sio_server_port(const struct sio_server *srv)
 void
 sio_server_stats(const struct sio_server *srv, struct sio_stats *st)
 {
+	struct eio_stats	 es;
 	struct sio_conn		*sc;
 	struct sio_socket	*s;
 
-	st->conns = conn_count(eio_srv_conns(srv->eio));
-	st->sessions = eio_srv_nsessions(srv->eio);
+	eio_srv_stats(srv->eio, &es);
+	st->conns = es.conns;
+	st->sessions = es.sessions;
 	st->sockets = srv->nsockets;
 	st->sockets_ws = 0;
 	for (sc = srv->conns; sc != NULL; sc = sc->next)
@@ -974,6 +980,11 @@ sio_server_stats(const struct sio_server *srv, struct sio_stats *st)
 				st->sockets_ws++;
 	st->acks_pending = srv->npending;
 	st->draining = srv->draining;
+	st->connects_accepted = srv->connects_accepted;
+	st->connects_refused = srv->connects_refused;
+	st->disconnects = srv->disconnects;
+	st->upgrades = es.upgrades;
+	st->outq_drops = es.outq_drops;
 }
 
 static void

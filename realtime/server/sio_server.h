@@ -88,6 +88,27 @@ typedef void	 sio_event_cb(struct sio_socket *s, const char *name,
 typedef void	 sio_disconnect_cb(struct sio_socket *s, const char *reason,
 		    void *arg);
 
+/*
+ * Request accounting, for the layer above's counters and logs; the
+ * server itself never looks at event names.  Every EVENT received on an
+ * accepted socket is one request.  req_tag(name) is called first and
+ * returns a small number of the caller's choosing (its label for that
+ * event name); req_done() is called once the request has ended, with
+ * that tag, how it ended and, for SIO_REQ_OK and SIO_REQ_ERROR, the
+ * seconds from receipt to sio_ack() (else -1).  Both are optional.
+ */
+enum	sio_req_end {
+	SIO_REQ_OK = 0,		/* acked, first argument without "error" */
+	SIO_REQ_ERROR,		/* acked with {"error": ...} */
+	SIO_REQ_NOACK,		/* no ack asked (counted at receipt) */
+	SIO_REQ_CLOSED,		/* the socket closed before the ack */
+	SIO_REQ_DRAINED,	/* dropped: the server is draining */
+	SIO_REQ__MAX
+};
+typedef int	 sio_req_tag_cb(const char *name, void *arg);
+typedef void	 sio_req_done_cb(struct sio_socket *s, int tag,
+		    enum sio_req_end how, double secs, void *arg);
+
 struct	sio_opts {
 	const char	*path;		/* Engine.IO path, e.g. "/socket.io/" */
 	unsigned int	 node_id;	/* 0..255: first 2 hex digits of every id */
@@ -100,6 +121,8 @@ struct	sio_opts {
 	sio_connect_cb	*on_connect;
 	sio_event_cb	*on_event;
 	sio_disconnect_cb *on_disconnect;
+	sio_req_tag_cb	*req_tag;	/* optional, see above */
+	sio_req_done_cb	*req_done;	/* optional, see above */
 	void		*arg;		/* passed to every callback */
 };
 
@@ -167,6 +190,11 @@ struct	sio_stats {
 	size_t		 sockets_ws;	/* of which over WebSocket */
 	size_t		 acks_pending;	/* events waiting for their sio_ack() */
 	int		 draining;	/* sio_server_drain() was called */
+	uint64_t	 connects_accepted;	/* since sio_server_new() */
+	uint64_t	 connects_refused;
+	uint64_t	 disconnects;	/* accepted sockets gone */
+	uint64_t	 upgrades;	/* polling sessions moved to WebSocket */
+	uint64_t	 outq_drops;	/* connections cut: output queue full */
 };
 void	 sio_server_stats(const struct sio_server *, struct sio_stats *);
 
@@ -210,6 +238,7 @@ const char	*sio_socket_addr(const struct sio_socket *s);
  * before sio_accept() so the connect line names it.
  */
 void		 sio_socket_set_uid(struct sio_socket *s, long long uid);
+long long	 sio_socket_uid(const struct sio_socket *s);
 void		 sio_socket_set_data(struct sio_socket *s, void *);
 void		*sio_socket_data(const struct sio_socket *s);
 
