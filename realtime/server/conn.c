@@ -762,6 +762,18 @@ conn_count(const struct conn_loop *cl)
 	return cl->count;
 }
 
+size_t
+conn_loop_queued(const struct conn_loop *cl)
+{
+	const struct conn	*c;
+	size_t			 n = 0;
+
+	for (c = cl->head; c != NULL; c = c->next)
+		if (!(c->flags & CONN_CLOSED))
+			n += c->qbytes;
+	return n;
+}
+
 uint64_t
 conn_outq_drops(const struct conn_loop *cl)
 {

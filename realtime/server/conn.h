@@ -4,7 +4,9 @@
  * (a connection holds a heap buffer only while a partial message is
  * pending), and a bounded per-connection output queue of refcounted
  * buffers flushed with writev() once per loop iteration.
- * Private to the realtime server (tr_poll.c, tr_ws.c, eio_server.c).
+ * Server layer, the lowest part: used by the transports (tr_poll.c,
+ * tr_ws.c), eio_server.c, and sio_server.c (buffers, listeners, the
+ * output still queued); it calls up only through struct conn_ops.
  */
 #ifndef RT_SERVER_CONN_H
 #define RT_SERVER_CONN_H
@@ -81,6 +83,8 @@ void	 conn_unlisten(struct conn_loop *);
 /* Close every connection, free everything. */
 void	 conn_loop_free(struct conn_loop *);
 size_t	 conn_count(const struct conn_loop *);
+/* Bytes queued for output on the open connections. */
+size_t	 conn_loop_queued(const struct conn_loop *);
 /* Connections closed so far because their output queue passed outq_max. */
 uint64_t conn_outq_drops(const struct conn_loop *);
 struct conn	*conn_first(struct conn_loop *);

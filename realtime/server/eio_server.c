@@ -1,7 +1,9 @@
 /*
- * eio_server.c: Engine.IO v4 sessions for the realtime server.
- * Called by tr_poll.c (each complete HTTP request), tr_ws.c (each
- * WebSocket message) and sio_server.c (send, close).  Owns: session ids
+ * eio_server.c: Engine.IO v4 sessions for the realtime server (server
+ * layer, above the transports and below sio_server.c).  Hears from
+ * tr_poll.c (each complete HTTP request) and tr_ws.c (each WebSocket
+ * message, a connection gone) through the tr_up callbacks it registers
+ * (tr.h), and is called by sio_server.c (send, close).  Owns: session ids
  * (node id as 2 hex digits, then random base64url), the id -> session map
  * (every open session: polling, upgrades, one WebSocket per session),
  * the server-sent heartbeat (ping every pingInterval, close without pong
@@ -34,6 +36,7 @@
 #include "realtime/codec/ws.h"
 #include "realtime/codec/eio.h"
 #include "realtime/server/conn.h"
+#include "realtime/server/tr.h"
 #include "realtime/server/eio_server.h"
 
 #define CT_TEXT		"text/plain; charset=UTF-8"
@@ -42,6 +45,60 @@
 #define EIO_E_METHOD	2
 #define EIO_E_BAD	3
 #define EIO_E_VERSION	5
+
+enum	sess_state { ST_OPEN = 0, ST_CLOSED };
+
+/*
+ * Where a polling session is in its upgrade (spec, "Upgrade"): a
+ * WebSocket naming it is open (UPG_PROBING), it answered "2probe" with
+ * "3probe" (UPG_PROBED: the parked GET is answered with a noop so the
+ * client can send "5" on the WebSocket), then "5" makes the WebSocket
+ * the transport and the state goes back to UPG_NONE.
+ */
+enum	upg { UPG_NONE = 0, UPG_PROBING, UPG_PROBED };
+
+/* One queued outgoing packet (polling). */
+struct	eio_qitem {
+	struct eio_qitem	*next;
+	struct conn_buf		*b;
+	uint32_t		 ws_off;	/* WebSocket frame */
+	uint32_t		 off;	/* Engine.IO packet ("4..."), or raw binary */
+	uint32_t		 len;
+	int			 binary;
+};
+
+struct	eio_path {
+	char			*path;	/* "/socket.io/" */
+	size_t			 len;
+	struct eio_handler	 h;
+	void			*arg;
+};
+
+struct	eio_sess {
+	char			 sid[EIO_SID_LEN + 1];
+	uint8_t			 tr;		/* enum eio_tr */
+	uint8_t			 state;		/* enum sess_state */
+	uint8_t			 hb_wait;	/* ping sent, waiting for pong */
+	uint8_t			 upgrading;	/* enum upg */
+	uint8_t			 in_map;
+	uint8_t			 dirty;		/* on the answer list */
+	uint16_t		 refs;
+	struct eio_srv		*srv;
+	struct eio_path		*path;
+	void			*upper;		/* the layer above's object */
+	ev_timer		 hb;
+	ev_tstamp		 hb_due;	/* hb fires: ping due, or pong deadline */
+	struct conn		*ws;		/* transport WebSocket */
+	struct conn		*probe;		/* upgrading WebSocket */
+	struct conn		*get;		/* parked polling GET */
+	struct eio_qitem	*qh, *qt;	/* polling queue */
+	size_t			 qbytes;
+	struct eio_sess		*hnext;		/* hash chain */
+	struct eio_sess		*sprev, *snext;	/* all sessions */
+	struct eio_sess		*dnext;		/* answer list */
+	char			*query;		/* of the opening request */
+	char			 addr[46];
+};
 
 struct	eio_srv {
 	struct ev_loop		*loop;
@@ -56,9 +113,20 @@ struct	eio_srv {
 	uint64_t		 upgrades;	/* polling -> WebSocket, done */
 	uint64_t		 outq_drops;	/* sessions cut: polling queue full */
 	struct eio_sess		*dirty;		/* GETs to answer */
+	struct tr_ctx		 tr;		/* for tr_poll.c: callbacks, limits */
 	unsigned char		 rnd[240];
 	size_t			 rndpos;
 };
+
+static void	 http_request(void *, struct conn *,
+		    const struct http_request *, char *, size_t);
+static void	 ws_message(void *, struct conn *, char *, size_t, int);
+static void	 ws_gone(void *, struct conn *);
+static void	 get_gone(void *, struct conn *);
+
+/* What the transports report to this layer (tr.h). */
+static const struct tr_up up = { http_request, ws_message, ws_gone,
+	get_gone };
 
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -229,10 +297,10 @@ eio_sess_send(struct eio_sess *s, const struct eio_msg *m)
 	struct eio_qitem	*q;
 	size_t			 len = m->b->len - m->pkt_off;
 
-	if (s->state != EIO_ST_OPEN)
+	if (s->state != ST_OPEN)
 		return -1;
 	if (s->tr == EIO_TR_WS) {
-		if (s->ws == NULL || tr_ws_send(s->ws, m) == -1)
+		if (s->ws == NULL || tr_ws_send(s->ws, m->b, m->ws_off) == -1)
 			return -1;
 		return 0;
 	}
@@ -331,8 +399,8 @@ preflush(void *arg)
 	for (; s != NULL; s = nx) {
 		nx = s->dnext;
 		s->dirty = 0;
-		if (s->state == EIO_ST_OPEN && s->get != NULL &&
-		    (s->qh != NULL || s->upgrading == 2))
+		if (s->state == ST_OPEN && s->get != NULL &&
+		    (s->qh != NULL || s->upgrading == UPG_PROBED))
 			answer_get(s, NULL);
 		eio_sess_unref(s);
 	}
@@ -354,6 +422,42 @@ eio_sess_unref(struct eio_sess *s)
 		return;
 	free(s->query);
 	free(s);
+}
+
+const char *
+eio_sess_id(const struct eio_sess *s)
+{
+	return s->sid;
+}
+
+enum eio_tr
+eio_sess_transport(const struct eio_sess *s)
+{
+	return (enum eio_tr)s->tr;
+}
+
+const char *
+eio_sess_addr(const struct eio_sess *s)
+{
+	return s->addr;
+}
+
+const char *
+eio_sess_query(const struct eio_sess *s)
+{
+	return s->query;
+}
+
+void
+eio_sess_set_upper(struct eio_sess *s, void *upper)
+{
+	s->upper = upper;
+}
+
+void *
+eio_sess_upper(const struct eio_sess *s)
+{
+	return s->upper;
 }
 
 static void
@@ -482,9 +586,9 @@ eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
 	struct eio_srv	*srv = s->srv;
 	struct conn	*c;
 
-	if (s->state == EIO_ST_CLOSED)
+	if (s->state == ST_CLOSED)
 		return;
-	s->state = EIO_ST_CLOSED;
+	s->state = ST_CLOSED;
 	log_debug("eio: sid=%s closed: %s", s->sid, reason);
 	ev_timer_stop(srv->loop, &s->hb);
 	map_del(srv, s);
@@ -517,13 +621,15 @@ eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
 	eio_sess_unref(s);
 }
 
-void
-eio_sess_ws_gone(struct eio_sess *s, struct conn *c)
+static void
+ws_gone(void *arg, struct conn *c)
 {
+	struct eio_sess	*s = arg;
+
 	tr_ws_detach(c);
 	if (c == s->probe) {
 		s->probe = NULL;
-		s->upgrading = 0;
+		s->upgrading = UPG_NONE;
 	} else if (c == s->ws) {
 		s->ws = NULL;
 		eio_sess_close(s, (c->flags & CONN_FAILED) ? "transport error" :
@@ -531,9 +637,11 @@ eio_sess_ws_gone(struct eio_sess *s, struct conn *c)
 	}
 }
 
-void
-eio_sess_get_gone(struct eio_sess *s, struct conn *c)
+static void
+get_gone(void *arg, struct conn *c)
 {
+	struct eio_sess	*s = arg;
+
 	if (s->get != c)
 		return;
 	s->get = NULL;
@@ -549,7 +657,7 @@ upgrade_done(struct eio_sess *s, struct conn *c)
 	s->tr = EIO_TR_WS;
 	s->ws = c;
 	s->probe = NULL;
-	s->upgrading = 0;
+	s->upgrading = UPG_NONE;
 	c->deadline = 0;
 	if (s->get != NULL)
 		answer_get(s, "6");
@@ -571,13 +679,13 @@ probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
 
 	if (eio_packet_decode(p, len, bin, &pk, &why) == 0) {
 		if (pk.type == EIO_PING && pk.len == 5 &&
-		    memcmp(pk.data, "probe", 5) == 0 && s->upgrading == 1) {
+		    memcmp(pk.data, "probe", 5) == 0 && s->upgrading == UPG_PROBING) {
 			(void)tr_ws_send_text(c, "3probe", 6);
-			s->upgrading = 2;
+			s->upgrading = UPG_PROBED;
 			mark_dirty(s);
 			return;
 		}
-		if (pk.type == EIO_UPGRADE && s->upgrading == 2) {
+		if (pk.type == EIO_UPGRADE && s->upgrading == UPG_PROBED) {
 			upgrade_done(s, c);
 			return;
 		}
@@ -585,13 +693,13 @@ probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
 	}
 	log_debug("eio: sid=%s upgrade failed: %s", s->sid, why);
 	s->probe = NULL;
-	s->upgrading = 0;
+	s->upgrading = UPG_NONE;
 	tr_ws_detach(c);
 	tr_ws_close(c, WS_CLOSE_PROTOCOL);
 }
 
-int
-eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
+static int
+sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
     int ws_binary)
 {
 	struct eio_packet	 pk;
@@ -599,7 +707,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 	ssize_t			 n;
 	int			 rc = 0;
 
-	if (s->state != EIO_ST_OPEN)
+	if (s->state != ST_OPEN)
 		return -1;
 	if (from != NULL && from == s->probe) {
 		probe_packet(s, from, p, len, ws_binary);
@@ -631,7 +739,7 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 		if (s->path->h.message != NULL)
 			s->path->h.message(s, (char *)pk.data, pk.len,
 			    pk.binary, s->path->arg);
-		rc = s->state == EIO_ST_OPEN ? 0 : -1;
+		rc = s->state == ST_OPEN ? 0 : -1;
 		eio_sess_unref(s);
 		break;
 	case EIO_CLOSE:
@@ -650,6 +758,13 @@ eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 		break;
 	}
 	return rc;
+}
+
+/* tr_ws.c: a WebSocket message for session "arg". */
+static void
+ws_message(void *arg, struct conn *c, char *p, size_t len, int binary)
+{
+	(void)sess_packet(arg, c, p, len, binary);
 }
 
 /* ------------------------------------------------------------------ */
@@ -681,7 +796,7 @@ ws_refuse(struct eio_srv *srv, struct conn *c, const struct eio_sess *s,
 	if (conn_send_copy(c, resp, len) == -1)
 		return;		/* the connection is closed */
 	tr_poll_upgraded(c);
-	if (tr_ws_attach(c, NULL, srv->o.max_payload) == -1) {
+	if (tr_ws_attach(c, &up, NULL, srv->o.max_payload) == -1) {
 		conn_close(c);
 		return;
 	}
@@ -705,7 +820,7 @@ ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
 		return;
 	}
-	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading)) {
+	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading != UPG_NONE)) {
 		ws_refuse(srv, c, s, out, (size_t)n);
 		return;
 	}
@@ -719,7 +834,7 @@ ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 		return;
 	}
 	tr_poll_upgraded(c);
-	if (tr_ws_attach(c, s, srv->o.max_payload) == -1) {
+	if (tr_ws_attach(c, &up, s, srv->o.max_payload) == -1) {
 		conn_close(c);
 		if (s->tr == EIO_TR_WS)
 			eio_sess_close(s, "transport error", 0);
@@ -727,7 +842,7 @@ ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	}
 	if (s->tr == EIO_TR_POLL) {
 		s->probe = c;
-		s->upgrading = 1;
+		s->upgrading = UPG_PROBING;
 		c->deadline = conn_now(c->cl) + EIO_UPGRADE_TIMEOUT;
 		return;
 	}
@@ -758,10 +873,10 @@ poll_post(struct eio_sess *s, struct conn *c, char *body, size_t blen)
 		return;
 	}
 	eio_sess_ref(s);
-	while (pos <= blen && s->state == EIO_ST_OPEN) {
+	while (pos <= blen && s->state == ST_OPEN) {
 		sep = memchr(body + pos, 0x1e, blen - pos);
 		end = sep == NULL ? blen : (size_t)(sep - body);
-		if (eio_sess_packet(s, NULL, body + pos, end - pos, 0) == -2) {
+		if (sess_packet(s, NULL, body + pos, end - pos, 0) == -2) {
 			bad = 1;
 			break;
 		}
@@ -787,14 +902,15 @@ poll_get(struct eio_sess *s, struct conn *c)
 	}
 	s->get = c;
 	tr_poll_park(c, s);
-	if (s->qh != NULL || s->upgrading == 2)
+	if (s->qh != NULL || s->upgrading == UPG_PROBED)
 		mark_dirty(s);
 }
 
-void
-eio_http_request(struct eio_srv *srv, struct conn *c,
-    const struct http_request *r, char *body, size_t blen)
+static void
+http_request(void *arg, struct conn *c, const struct http_request *r,
+    char *body, size_t blen)
 {
+	struct eio_srv	*srv = arg;
 	struct eio_path	*p = NULL;
 	struct eio_sess	*s = NULL;
 	char		 tr[16], sid[EIO_MAX_SID + 1], ver[8], hs[256];
@@ -877,10 +993,12 @@ eio_http_request(struct eio_srv *srv, struct conn *c,
 		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
 }
 
-void
-eio_http_accept(struct conn *c, void *arg)
+static void
+http_accept(struct conn *c, void *arg)
 {
-	tr_poll_accept(c, arg);
+	struct eio_srv	*srv = arg;
+
+	tr_poll_accept(c, &srv->tr);
 }
 
 /* ------------------------------------------------------------------ */
@@ -902,8 +1020,12 @@ eio_srv_new(struct ev_loop *loop, const struct eio_opts *o)
 		goto fail;
 	rmax = o->max_payload + HTTP_MAX_HEAD + 1024;
 	if ((srv->cl = conn_loop_new(loop, o->outq_max, rmax,
-	    eio_http_accept, srv)) == NULL)
+	    http_accept, srv)) == NULL)
 		goto fail;
+	srv->tr.up = &up;
+	srv->tr.arg = srv;
+	srv->tr.cors_origin = srv->o.cors_origin;
+	srv->tr.max_payload = srv->o.max_payload;
 	conn_loop_preflush(srv->cl, preflush, srv);
 	return srv;
 fail:
@@ -941,12 +1063,6 @@ struct conn_loop *
 eio_srv_conns(struct eio_srv *srv)
 {
 	return srv->cl;
-}
-
-const struct eio_opts *
-eio_srv_opts(const struct eio_srv *srv)
-{
-	return &srv->o;
 }
 
 size_t

@@ -114,7 +114,7 @@ struct	sio_server {
 static const char *
 tr_name(const struct eio_sess *es)
 {
-	return es->tr == EIO_TR_WS ? "websocket" : "polling";
+	return eio_sess_transport(es) == EIO_TR_WS ? "websocket" : "polling";
 }
 
 /* ------------------------------------------------------------------ */
@@ -246,7 +246,7 @@ sio_socket_id(const struct sio_socket *s)
 const char *
 sio_socket_eio_id(const struct sio_socket *s)
 {
-	return s->es->sid;
+	return eio_sess_id(s->es);
 }
 
 const char *
@@ -258,13 +258,13 @@ sio_socket_nsp(const struct sio_socket *s)
 const char *
 sio_socket_query(const struct sio_socket *s)
 {
-	return s->es->query != NULL ? s->es->query : "";
+	return eio_sess_query(s->es) != NULL ? eio_sess_query(s->es) : "";
 }
 
 const char *
 sio_socket_addr(const struct sio_socket *s)
 {
-	return s->es->addr;
+	return eio_sess_addr(s->es);
 }
 
 void
@@ -405,8 +405,8 @@ sio_accept(struct sio_socket *s)
 	ev_timer_stop(s->srv->loop, &sc->ct);
 	s->srv->connects_accepted++;
 	log_info("conn event=connect result=accepted sid=%s eio=%s uid=%lld "
-	    "transport=%s addr=%s", s->id, s->es->sid, s->uid,
-	    tr_name(s->es), s->es->addr);
+	    "transport=%s addr=%s", s->id, eio_sess_id(s->es), s->uid,
+	    tr_name(s->es), eio_sess_addr(s->es));
 	return sock_send(s, &a);
 }
 
@@ -432,8 +432,8 @@ sio_refuse(struct sio_socket *s, json_t *data)
 	s->srv->connects_refused++;
 	log_info("conn event=connect result=refused sid=%s eio=%s "
 	    "reason=\"%.64s\" code=%.32s transport=%s addr=%s", s->id,
-	    s->es->sid, a.name, code != NULL ? code : "-", tr_name(s->es),
-	    s->es->addr);
+	    eio_sess_id(s->es), a.name, code != NULL ? code : "-", tr_name(s->es),
+	    eio_sess_addr(s->es));
 	rc = sock_send(s, &a);
 	json_decref(data);
 	sock_close(s, "server namespace disconnect");
@@ -697,7 +697,7 @@ on_text(struct sio_conn *sc, char *p, size_t len)
 	rc = 0;
 out:
 	if (rc == -1 && !sc->closed) {
-		log_debug("sio: eio=%s bad packet: %s", sc->es->sid,
+		log_debug("sio: eio=%s bad packet: %s", eio_sess_id(sc->es),
 		    why ? why : "out of memory");
 		eio_sess_close(sc->es, "parse error", 1);
 	}
@@ -740,7 +740,7 @@ on_binary(struct sio_conn *sc, const char *p, size_t len)
 	return 0;
 fail:
 	if (!sc->closed) {
-		log_debug("sio: eio=%s bad attachment: %s", sc->es->sid, why);
+		log_debug("sio: eio=%s bad attachment: %s", eio_sess_id(sc->es), why);
 		eio_sess_close(sc->es, "parse error", 1);
 	}
 	return -1;
@@ -760,7 +760,7 @@ ct_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (s = sc->socks; s != NULL; s = s->next)
 		if (s->state == SOCK_CONNECTED)
 			return;
-	log_debug("sio: eio=%s no CONNECT in time", sc->es->sid);
+	log_debug("sio: eio=%s no CONNECT in time", eio_sess_id(sc->es));
 	eio_sess_close(sc->es, "connect timeout", 1);
 }
 
@@ -777,7 +777,7 @@ h_open(struct eio_sess *es, void *arg)
 	sc->refs = 1;
 	sc->srv = srv;
 	sc->es = es;
-	es->upper = sc;
+	eio_sess_set_upper(es, sc);
 	ev_timer_init(&sc->ct, ct_cb, srv->o.connect_timeout / 1000., 0.);
 	sc->ct.data = sc;
 	ev_timer_start(srv->loop, &sc->ct);
@@ -790,7 +790,7 @@ h_open(struct eio_sess *es, void *arg)
 static void
 h_message(struct eio_sess *es, char *p, size_t len, int binary, void *arg)
 {
-	struct sio_conn	*sc = es->upper;
+	struct sio_conn	*sc = eio_sess_upper(es);
 
 	(void)arg;
 	if (sc == NULL || sc->closed)
@@ -807,11 +807,11 @@ static void
 h_close(struct eio_sess *es, const char *reason, void *arg)
 {
 	struct sio_server	*srv = arg;
-	struct sio_conn		*sc = es->upper;
+	struct sio_conn		*sc = eio_sess_upper(es);
 
 	if (sc == NULL)
 		return;
-	es->upper = NULL;
+	eio_sess_set_upper(es, NULL);
 	sc->closed = 1;
 	ev_timer_stop(srv->loop, &sc->ct);
 	while (sc->socks != NULL)
@@ -829,7 +829,7 @@ h_close(struct eio_sess *es, const char *reason, void *arg)
 static void
 h_upgraded(struct eio_sess *es, void *arg)
 {
-	struct sio_conn		*sc = es->upper;
+	struct sio_conn		*sc = eio_sess_upper(es);
 	struct sio_socket	*s;
 
 	(void)arg;
@@ -837,7 +837,7 @@ h_upgraded(struct eio_sess *es, void *arg)
 		return;
 	for (s = sc->socks; s != NULL; s = s->next)
 		log_info("conn event=upgrade sid=%s eio=%s uid=%lld "
-		    "transport=websocket", s->id, es->sid, s->uid);
+		    "transport=websocket", s->id, eio_sess_id(es), s->uid);
 }
 
 static const struct eio_handler sio_handler = { h_open, h_message, h_close,
@@ -976,7 +976,7 @@ sio_server_stats(const struct sio_server *srv, struct sio_stats *st)
 	for (sc = srv->conns; sc != NULL; sc = sc->next)
 		for (s = sc->socks; s != NULL; s = s->next)
 			if (s->state == SOCK_CONNECTED &&
-			    s->es->tr == EIO_TR_WS)
+			    eio_sess_transport(s->es) == EIO_TR_WS)
 				st->sockets_ws++;
 	st->acks_pending = srv->npending;
 	st->draining = srv->draining;
@@ -1010,14 +1010,8 @@ down_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static int
 drained(struct sio_server *srv)
 {
-	struct conn	*c;
-
-	if (srv->npending > 0)
-		return 0;
-	for (c = conn_first(eio_srv_conns(srv->eio)); c != NULL; c = c->next)
-		if (c->qbytes > 0 && !(c->flags & CONN_CLOSED))
-			return 0;
-	return 1;
+	return srv->npending == 0 &&
+	    conn_loop_queued(eio_srv_conns(srv->eio)) == 0;
 }
 
 static void

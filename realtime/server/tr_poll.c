@@ -1,9 +1,11 @@
 /*
- * tr_poll.c: the HTTP side of the realtime server.  Reads one request at
- * a time from a connection (realtime/codec/http.h parses the head; the body is
- * read up to maxPayload, larger ones get 413), hands it to
- * eio_server.c, and writes the answers: polling payloads, "ok", JSON
- * errors, with CORS headers.  A polling GET may be parked by the session
+ * tr_poll.c: the HTTP side of the realtime server (server layer, a
+ * transport).  Reads one request at a time from a connection
+ * (realtime/codec/http.h parses the head; the body is read up to
+ * maxPayload, larger ones get 413), hands it up through the tr_up
+ * callbacks (tr.h) that eio_server.c registers, and writes the answers:
+ * polling payloads, "ok", JSON errors, with CORS headers.  The Origin
+ * matcher (check_origin) may give way to the shared one of lib/.  A polling GET may be parked by the session
  * until there is something to send; meanwhile the connection reads but
  * does not parse further requests.  WebSocket upgrades switch the
  * connection to tr_ws.c.
@@ -18,11 +20,11 @@
 #include "log.h"
 #include "realtime/codec/http.h"
 #include "realtime/server/conn.h"
-#include "realtime/server/eio_server.h"
+#include "realtime/server/tr.h"
 
 struct	tr_http {
-	struct eio_srv	*srv;
-	struct eio_sess	*sess;		/* session holding the parked GET */
+	const struct tr_ctx *ctx;
+	void		*sess;		/* session holding the parked GET */
 	uint8_t		 busy;		/* request being answered */
 	uint8_t		 keep;		/* keep-alive */
 	uint8_t		 origin_ok;	/* request Origin is allowed (echo it) */
@@ -36,7 +38,7 @@ static void	 http_closed(struct conn *);
 static const struct conn_ops http_ops = { http_input, http_closed, NULL };
 
 void
-tr_poll_accept(struct conn *c, struct eio_srv *srv)
+tr_poll_accept(struct conn *c, const struct tr_ctx *ctx)
 {
 	struct tr_http	*h;
 
@@ -45,10 +47,10 @@ tr_poll_accept(struct conn *c, struct eio_srv *srv)
 		conn_close(c);
 		return;
 	}
-	h->srv = srv;
+	h->ctx = ctx;
 	c->owner = h;
 	c->ops = &http_ops;
-	c->deadline = conn_now(c->cl) + EIO_HTTP_HEAD;
+	c->deadline = conn_now(c->cl) + TR_HTTP_HEAD;
 }
 
 static void
@@ -59,7 +61,7 @@ http_closed(struct conn *c)
 	if (h == NULL)
 		return;
 	if (h->sess != NULL)
-		eio_sess_get_gone(h->sess, c);
+		h->ctx->up->get_gone(h->sess, c);
 	free(h);
 	c->owner = NULL;
 }
@@ -75,7 +77,7 @@ tr_poll_unpark(struct conn *c)
 }
 
 void
-tr_poll_park(struct conn *c, struct eio_sess *s)
+tr_poll_park(struct conn *c, void *s)
 {
 	struct tr_http	*h = c->owner;
 
@@ -149,7 +151,7 @@ finish(struct conn *c)
 	if (!h->keep)
 		conn_close_flush(c);
 	else {
-		c->deadline = conn_now(c->cl) + EIO_HTTP_IDLE;
+		c->deadline = conn_now(c->cl) + TR_HTTP_IDLE;
 		conn_resume(c);
 	}
 }
@@ -165,7 +167,7 @@ respond(struct conn *c, int status, const char *ctype, const void *body,
 	struct tr_http		*h = c->owner;
 	struct http_writer	 w;
 	struct conn_buf		*b = NULL;
-	const char		*cors = eio_srv_opts(h->srv)->cors_origin;
+	const char		*cors = h->ctx->cors_origin;
 	char			 head[1024];
 	ssize_t			 hl;
 	int			 rc = -1;
@@ -244,14 +246,13 @@ http_input(struct conn *c, char *p, size_t len)
 {
 	struct tr_http		*h = c->owner;
 	struct http_request	 r;
-	const struct eio_opts	*o = eio_srv_opts(h->srv);
 	enum http_res		 res;
 	size_t			 blen;
 	int			 st;
 
 	if (h->busy)
 		return 0;
-	http_request_init(&r, (int64_t)o->max_payload);
+	http_request_init(&r, (int64_t)h->ctx->max_payload);
 	res = http_request_parse(&r, p, len);
 	if (res == HTTP_AGAIN)
 		return 0;
@@ -279,11 +280,11 @@ http_input(struct conn *c, char *p, size_t len)
 	h->keep = r.keep_alive != 0;
 	h->busy = 1;
 	c->deadline = 0;
-	check_origin(h, &r, o->cors_origin);
+	check_origin(h, &r, h->ctx->cors_origin);
 	if (r.method == HTTP_OPTIONS)
 		preflight(c, &r);
 	else
-		eio_http_request(h->srv, c, &r, p + r.head_len, blen);
+		h->ctx->up->request(h->ctx->arg, c, &r, p + r.head_len, blen);
 	return (ssize_t)(r.head_len + blen);
 }
 

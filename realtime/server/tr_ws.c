@@ -2,9 +2,9 @@
  * tr_ws.c: the WebSocket transport of the realtime server.  Frames the
  * bytes of an upgraded connection (realtime/codec/ws.h does the parsing),
  * reassembles fragmented messages up to maxPayload, answers pings and
- * close frames, and hands each complete message to its Engine.IO
- * session (eio_server.c).  Outgoing messages are queued as prebuilt
- * frames (struct eio_msg), so one fan-out buffer serves every socket.
+ * close frames, and hands each complete message up to its session
+ * through the tr_up callbacks (tr.h).  Outgoing messages are queued as
+ * prebuilt frames, so one fan-out buffer serves every socket.
  * Memory: a fragment buffer exists only while a fragmented message is
  * being received.
  */
@@ -16,10 +16,11 @@
 #include "log.h"
 #include "realtime/codec/ws.h"
 #include "realtime/server/conn.h"
-#include "realtime/server/eio_server.h"
+#include "realtime/server/tr.h"
 
 struct	tr_ws {
-	struct eio_sess	*sess;
+	const struct tr_up *up;
+	void		*sess;		/* the layer above's, or NULL */
 	struct ws_msg	 m;
 	char		*frag;		/* fragments so far, or NULL */
 	size_t		 fraglen;
@@ -61,13 +62,13 @@ tr_ws_close(struct conn *c, unsigned code)
 }
 
 int
-tr_ws_send(struct conn *c, const struct eio_msg *m)
+tr_ws_send(struct conn *c, struct conn_buf *b, size_t off)
 {
 	struct tr_ws	*t = c->owner;
 
 	if (t == NULL || t->closing)
 		return -1;
-	return conn_send(c, m->b, m->ws_off, m->b->len - m->ws_off);
+	return conn_send(c, b, off, b->len - off);
 }
 
 int
@@ -95,11 +96,8 @@ fail(struct conn *c, unsigned code, const char *why)
 	struct tr_ws	*t = c->owner;
 
 	log_debug("ws: fd=%d closing %u: %s", c->io.fd, code, why);
-	if (t->sess != NULL) {
-		struct eio_sess *s = t->sess;
-
-		eio_sess_ws_gone(s, c);
-	}
+	if (t->sess != NULL)
+		t->up->ws_gone(t->sess, c);
 	tr_ws_close(c, code);
 }
 
@@ -109,7 +107,7 @@ deliver(struct conn *c, char *p, size_t len, int binary)
 	struct tr_ws	*t = c->owner;
 
 	if (t->sess != NULL && !t->closing)
-		(void)eio_sess_packet(t->sess, c, p, len, binary);
+		t->up->message(t->sess, c, p, len, binary);
 }
 
 static ssize_t
@@ -196,7 +194,7 @@ ws_closed(struct conn *c)
 	if (t == NULL)
 		return;
 	if (t->sess != NULL)
-		eio_sess_ws_gone(t->sess, c);
+		t->up->ws_gone(t->sess, c);
 	free(t->frag);
 	free(t);
 	c->owner = NULL;
@@ -213,13 +211,14 @@ tr_ws_detach(struct conn *c)
 }
 
 int
-tr_ws_attach(struct conn *c, struct eio_sess *s, size_t max)
+tr_ws_attach(struct conn *c, const struct tr_up *up, void *sess, size_t max)
 {
 	struct tr_ws	*t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
-	t->sess = s;
+	t->up = up;
+	t->sess = sess;
 	ws_msg_init(&t->m, max);
 	c->owner = t;
 	c->ops = &ws_ops;
