@@ -1,9 +1,12 @@
 /*
  * chat.h: the chat events of docs/api.md §4 on top of the
  * Socket.IO server (sio_server.h), PostgreSQL (pgq.h) and Redis (ps.h).
- * main.c creates one struct chat per process and plugs chat_on_connect,
- * chat_on_event and chat_on_disconnect into struct sio_opts with the
- * chat as "arg".
+ * The public face of the chat layer (realtime/chat/, the top layer):
+ * main.c creates one struct chat per process, plugs chat_on_connect,
+ * chat_on_event, chat_on_disconnect, chat_req_tag and chat_req_done into
+ * struct sio_opts with the chat as "arg", and hands chat_metrics and
+ * chat_health to the /metrics endpoint (metrics.h).  The files behind it
+ * share realtime/chat/state.h.
  */
 #ifndef RT_CHAT_CHAT_H
 #define RT_CHAT_CHAT_H
