@@ -1,21 +1,16 @@
 /*
  * eio_server.c: Engine.IO v4 sessions for the realtime server (server
  * layer, above the transports and below sio_server.c).  Hears from
- * tr_poll.c (each complete HTTP request) and tr_ws.c (each WebSocket
- * message, a connection gone) through the tr_up callbacks it registers
- * (tr.h), and is called by sio_server.c (send, close).  Owns: session ids
- * (node id as 2 hex digits, then random base64url), the id -> session map
- * (every open session: polling, upgrades, one WebSocket per session),
- * the server-sent heartbeat (ping every pingInterval, close without pong
- * within pingTimeout), the polling queue and its answers (batched once
- * per loop iteration), and the polling -> WebSocket upgrade
- * (2probe/3probe, 6 noop to the pending GET, 5).
- * Error answers match the reference server: 400 with
- * {"code":N,"message":"..."} (0 Transport unknown, 1 Session ID unknown,
- * 2 Bad handshake method, 3 Bad request, 5 Unsupported protocol version).
- * A WebSocket naming a session that has or is probing one gets 101, then
- * a close frame (1008), as the reference server does after an upgrade;
- * the session goes on.
+ * tr_poll.c (each complete HTTP request, handled in eio_http.c) and
+ * tr_ws.c (each WebSocket message, a connection gone) through the tr_up
+ * callbacks it registers (tr.h), and is called by sio_server.c (send,
+ * close).  Owns: session ids (node id as 2 hex digits, then random
+ * base64url), the id -> session map (every open session: polling,
+ * upgrades, one WebSocket per session), the server-sent heartbeat (ping
+ * every pingInterval, close without pong within pingTimeout), incoming
+ * packets, and the polling -> WebSocket upgrade (2probe/3probe, 6 noop
+ * to the pending GET, 5).  What a session sends, and the polling queue
+ * with its answers batched once per loop iteration, are in eio_send.c.
  * Spec: Engine.IO protocol v4.
  */
 #include "config.h"
@@ -38,94 +33,14 @@
 #include "realtime/server/conn.h"
 #include "realtime/server/tr.h"
 #include "realtime/server/eio_server.h"
+#include "realtime/server/eio_private.h"
 
-#define CT_TEXT		"text/plain; charset=UTF-8"
-#define EIO_E_TRANSPORT	0
-#define EIO_E_SID	1
-#define EIO_E_METHOD	2
-#define EIO_E_BAD	3
-#define EIO_E_VERSION	5
-
-enum	sess_state { ST_OPEN = 0, ST_CLOSED };
-
-/*
- * Where a polling session is in its upgrade (spec, "Upgrade"): a
- * WebSocket naming it is open (UPG_PROBING), it answered "2probe" with
- * "3probe" (UPG_PROBED: the parked GET is answered with a noop so the
- * client can send "5" on the WebSocket), then "5" makes the WebSocket
- * the transport and the state goes back to UPG_NONE.
- */
-enum	upg { UPG_NONE = 0, UPG_PROBING, UPG_PROBED };
-
-/* One queued outgoing packet (polling). */
-struct	eio_qitem {
-	struct eio_qitem	*next;
-	struct conn_buf		*b;
-	uint32_t		 ws_off;	/* WebSocket frame */
-	uint32_t		 off;	/* Engine.IO packet ("4..."), or raw binary */
-	uint32_t		 len;
-	int			 binary;
-};
-
-struct	eio_path {
-	char			*path;	/* "/socket.io/" */
-	size_t			 len;
-	struct eio_handler	 h;
-	void			*arg;
-};
-
-struct	eio_sess {
-	char			 sid[EIO_SID_LEN + 1];
-	uint8_t			 tr;		/* enum eio_tr */
-	uint8_t			 state;		/* enum sess_state */
-	uint8_t			 hb_wait;	/* ping sent, waiting for pong */
-	uint8_t			 upgrading;	/* enum upg */
-	uint8_t			 in_map;
-	uint8_t			 dirty;		/* on the answer list */
-	uint16_t		 refs;
-	struct eio_srv		*srv;
-	struct eio_path		*path;
-	void			*upper;		/* the layer above's object */
-	ev_timer		 hb;
-	ev_tstamp		 hb_due;	/* hb fires: ping due, or pong deadline */
-	struct conn		*ws;		/* transport WebSocket */
-	struct conn		*probe;		/* upgrading WebSocket */
-	struct conn		*get;		/* parked polling GET */
-	struct eio_qitem	*qh, *qt;	/* polling queue */
-	size_t			 qbytes;
-	struct eio_sess		*hnext;		/* hash chain */
-	struct eio_sess		*sprev, *snext;	/* all sessions */
-	struct eio_sess		*dnext;		/* answer list */
-	char			*query;		/* of the opening request */
-	char			 addr[46];
-};
-
-struct	eio_srv {
-	struct ev_loop		*loop;
-	struct conn_loop	*cl;
-	struct eio_opts		 o;
-	struct eio_path		 paths[EIO_MAX_PATHS];
-	size_t			 npaths;
-	struct eio_sess		**tab;		/* open sessions by id */
-	size_t			 nb, nmap;
-	struct eio_sess		*all;
-	size_t			 nsess;
-	uint64_t		 upgrades;	/* polling -> WebSocket, done */
-	uint64_t		 outq_drops;	/* sessions cut: polling queue full */
-	struct eio_sess		*dirty;		/* GETs to answer */
-	struct tr_ctx		 tr;		/* for tr_poll.c: callbacks, limits */
-	unsigned char		 rnd[240];
-	size_t			 rndpos;
-};
-
-static void	 http_request(void *, struct conn *,
-		    const struct http_request *, char *, size_t);
-static void	 ws_message(void *, struct conn *, char *, size_t, int);
 static void	 ws_gone(void *, struct conn *);
 static void	 get_gone(void *, struct conn *);
+static void	 ws_message(void *, struct conn *, char *, size_t, int);
 
 /* What the transports report to this layer (tr.h). */
-static const struct tr_up up = { http_request, ws_message, ws_gone,
+static const struct tr_up up = { eio_http_request, ws_message, ws_gone,
 	get_gone };
 
 static const char b64url[] =
@@ -134,6 +49,12 @@ static const char b64url[] =
 /* ------------------------------------------------------------------ */
 /* Ids and the session map */
 
+/*
+ * A new session id: the node id in 2 hex digits (so nginx, or a person
+ * reading logs, can tell which node holds a session), then n - 2 chars
+ * of base64url, 6 bits each from arc4random_buf() bytes drawn 240 at a
+ * time.
+ */
 void
 eio_srv_make_id(struct eio_srv *srv, char *out, size_t n)
 {
@@ -152,6 +73,7 @@ eio_srv_make_id(struct eio_srv *srv, char *out, size_t n)
 	out[n] = '\0';
 }
 
+/* djb2 (h * 33 + c) over the id, for the chained map. */
 static size_t
 hash(const char *s)
 {
@@ -162,6 +84,10 @@ hash(const char *s)
 	return h;
 }
 
+/*
+ * Put "s" in the id map, doubling the bucket table when the load passes
+ * one session per bucket.  Returns 0, or -1 on ENOMEM (not mapped).
+ */
 static int
 map_add(struct eio_srv *srv, struct eio_sess *s)
 {
@@ -191,6 +117,7 @@ map_add(struct eio_srv *srv, struct eio_sess *s)
 	return 0;
 }
 
+/* Take "s" out of the id map (no-op if it never got in). */
 static void
 map_del(struct eio_srv *srv, struct eio_sess *s)
 {
@@ -208,8 +135,9 @@ map_del(struct eio_srv *srv, struct eio_sess *s)
 	srv->nmap--;
 }
 
-static struct eio_sess *
-map_get(struct eio_srv *srv, const char *sid)
+/* The open session with id "sid", or NULL. */
+struct eio_sess *
+eio_map_get(struct eio_srv *srv, const char *sid)
 {
 	struct eio_sess	*e;
 
@@ -222,199 +150,20 @@ map_get(struct eio_srv *srv, const char *sid)
 }
 
 /* ------------------------------------------------------------------ */
-/* Messages */
-
-static int
-msg_build(struct eio_msg *m, int type, const void *p, size_t len, int binary)
-{
-	struct conn_buf	*b;
-
-	if ((b = conn_buf_new(EIO_MSG_RESERVE + len)) == NULL)
-		return -1;
-	if (len > 0)
-		memcpy(b->data + EIO_MSG_RESERVE, p, len);
-	if (binary)
-		eio_msg_seal(m, b, 1);
-	else {
-		eio_msg_seal(m, b, 0);
-		b->data[m->pkt_off] = (char)('0' + type);
-	}
-	return 0;
-}
-
-void
-eio_msg_seal(struct eio_msg *m, struct conn_buf *b, int binary)
-{
-	size_t	 poff, plen, hl;
-
-	poff = binary ? EIO_MSG_RESERVE : EIO_MSG_RESERVE - 1;
-	if (!binary)
-		b->data[poff] = '4';
-	plen = b->len - poff;
-	hl = ws_frame_header_len(plen);
-	(void)ws_frame_header((unsigned char *)b->data + poff - hl,
-	    binary ? WS_OP_BINARY : WS_OP_TEXT, 1, plen);
-	m->b = b;
-	m->ws_off = (uint32_t)(poff - hl);
-	m->pkt_off = (uint32_t)poff;
-	m->binary = binary;
-}
-
-int
-eio_msg_new(struct eio_msg *m, const void *p, size_t len, int binary)
-{
-	return msg_build(m, EIO_MESSAGE, p, len, binary);
-}
-
-static void
-queue_free(struct eio_sess *s)
-{
-	struct eio_qitem	*q;
-
-	while ((q = s->qh) != NULL) {
-		s->qh = q->next;
-		conn_buf_unref(q->b);
-		free(q);
-	}
-	s->qt = NULL;
-	s->qbytes = 0;
-}
-
-static void
-mark_dirty(struct eio_sess *s)
-{
-	if (s->dirty || s->get == NULL)
-		return;
-	s->dirty = 1;
-	eio_sess_ref(s);
-	s->dnext = s->srv->dirty;
-	s->srv->dirty = s;
-}
-
-int
-eio_sess_send(struct eio_sess *s, const struct eio_msg *m)
-{
-	struct eio_qitem	*q;
-	size_t			 len = m->b->len - m->pkt_off;
-
-	if (s->state != ST_OPEN)
-		return -1;
-	if (s->tr == EIO_TR_WS) {
-		if (s->ws == NULL || tr_ws_send(s->ws, m->b, m->ws_off) == -1)
-			return -1;
-		return 0;
-	}
-	if (s->qbytes + len > s->srv->o.outq_max) {
-		log_warnx("eio: sid=%s polling queue full: closing", s->sid);
-		s->srv->outq_drops++;
-		eio_sess_close(s, "transport error", 1);
-		return -1;
-	}
-	if ((q = malloc(sizeof(*q))) == NULL) {
-		eio_sess_close(s, "transport error", 1);
-		return -1;
-	}
-	q->next = NULL;
-	q->b = m->b;
-	conn_buf_ref(m->b);
-	q->ws_off = m->ws_off;
-	q->off = m->pkt_off;
-	q->len = (uint32_t)len;
-	q->binary = m->binary;
-	if (s->qt != NULL)
-		s->qt->next = q;
-	else
-		s->qh = q;
-	s->qt = q;
-	s->qbytes += len;
-	mark_dirty(s);
-	return 0;
-}
-
-static int
-send_type(struct eio_sess *s, int type, const char *data, size_t len)
-{
-	struct eio_msg	 m;
-	int		 rc;
-
-	if (msg_build(&m, type, data, len, 0) == -1)
-		return -1;
-	rc = eio_sess_send(s, &m);
-	conn_buf_unref(m.b);
-	return rc;
-}
-
-/* Answer the parked GET with "special" or with the whole queue. */
-static void
-answer_get(struct eio_sess *s, const char *special)
-{
-	struct conn		*c = s->get;
-	struct eio_item		*it = NULL;
-	struct eio_qitem	*q;
-	char			*body = NULL;
-	size_t			 n = 0, i, len;
-
-	if (c == NULL)
-		return;
-	s->get = NULL;
-	tr_poll_unpark(c);
-	if (special != NULL || s->qh == NULL) {
-		(void)tr_poll_respond(c, 200, CT_TEXT, special ? special : "6",
-		    1);
-		return;
-	}
-	for (q = s->qh; q != NULL; q = q->next)
-		n++;
-	if ((it = calloc(n, sizeof(*it))) == NULL)
-		goto fail;
-	for (i = 0, q = s->qh; q != NULL; q = q->next, i++) {
-		it[i].p = q->b->data + q->off;
-		it[i].len = q->len;
-		it[i].binary = q->binary;
-	}
-	len = eio_payload_join(NULL, 0, it, n);
-	if ((body = malloc(len + 1)) == NULL)
-		goto fail;
-	(void)eio_payload_join(body, len + 1, it, n);
-	queue_free(s);
-	(void)tr_poll_respond(c, 200, CT_TEXT, body, len);
-	free(it);
-	free(body);
-	return;
-fail:
-	free(it);
-	free(body);
-	conn_close(c);
-	eio_sess_close(s, "transport error", 0);
-}
-
-static void
-preflush(void *arg)
-{
-	struct eio_srv	*srv = arg;
-	struct eio_sess	*s, *nx;
-
-	s = srv->dirty;
-	srv->dirty = NULL;
-	for (; s != NULL; s = nx) {
-		nx = s->dnext;
-		s->dirty = 0;
-		if (s->state == ST_OPEN && s->get != NULL &&
-		    (s->qh != NULL || s->upgrading == UPG_PROBED))
-			answer_get(s, NULL);
-		eio_sess_unref(s);
-	}
-}
-
-/* ------------------------------------------------------------------ */
 /* Sessions */
 
+/*
+ * References: the map and the session list hold one (dropped by
+ * eio_sess_close), and anyone calling out to the layer above holds one
+ * across the call, since a callback may close the session.
+ */
 void
 eio_sess_ref(struct eio_sess *s)
 {
 	s->refs++;
 }
 
+/* Drop a reference; the last one frees the session. */
 void
 eio_sess_unref(struct eio_sess *s)
 {
@@ -424,6 +173,7 @@ eio_sess_unref(struct eio_sess *s)
 	free(s);
 }
 
+/* Accessors for the layer above: struct eio_sess is opaque to it. */
 const char *
 eio_sess_id(const struct eio_sess *s)
 {
@@ -460,6 +210,15 @@ eio_sess_upper(const struct eio_sess *s)
 	return s->upper;
 }
 
+/*
+ * The heartbeat (spec, "Heartbeat"): the server pings every
+ * pingInterval and the client must pong within pingTimeout.  One timer
+ * per session does both jobs: when it fires with no ping outstanding it
+ * sends one and re-arms itself for the pong deadline; when it fires with
+ * a ping outstanding (hb_wait) the client missed it and the session
+ * closes with "ping timeout".  A pong (eio_sess_packet) re-arms it for
+ * the next ping with hb_arm().
+ */
 static void
 hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -481,7 +240,7 @@ hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (w->repeat < 0.001)
 		w->repeat = 0.001;
 	ev_timer_again(loop, w);
-	(void)send_type(s, EIO_PING, NULL, 0);
+	(void)eio_send_type(s, EIO_PING, NULL, 0);
 }
 
 /* Arm the ping timer for one ping interval from now. */
@@ -497,8 +256,8 @@ hb_arm(struct eio_sess *s)
  * A ping timeout due now (the timer may not have run yet this turn):
  * against the clock, not the loop time of the start of this turn.
  */
-static int
-expired(struct eio_sess *s)
+int
+eio_expired(struct eio_sess *s)
 {
 	if (s->hb_wait && ev_is_active(&s->hb) &&
 	    ev_time() > s->hb_due - 0.002) {
@@ -508,6 +267,12 @@ expired(struct eio_sess *s)
 	return 0;
 }
 
+/*
+ * The peer's address for logs and for the layer above: the socket's, or
+ * the X-Real-IP header when the socket is loopback (nginx in front).
+ * The header is taken only if it looks like an address (hex digits,
+ * ':' and '.'), so a client cannot put arbitrary text in our logs.
+ */
 static void
 peer_addr(struct eio_sess *s, struct conn *c, const struct http_request *r)
 {
@@ -538,8 +303,15 @@ peer_addr(struct eio_sess *s, struct conn *c, const struct http_request *r)
 	s->addr[h->len] = '\0';
 }
 
-static struct eio_sess *
-sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
+/*
+ * A new session for the request "r" on connection "c", over transport
+ * "tr" (polling, or a WebSocket opened without a polling phase): a fresh
+ * id, the query string and peer address kept for the layer above, in
+ * the map and the session list, heartbeat armed.  The caller sends the
+ * open packet and calls the path's open().  Returns NULL on ENOMEM.
+ */
+struct eio_sess *
+eio_sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
     const struct http_request *r, enum eio_tr tr)
 {
 	struct eio_sess	*s;
@@ -557,7 +329,7 @@ sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	s->query[qlen] = '\0';
 	do
 		eio_srv_make_id(srv, s->sid, EIO_SID_LEN);
-	while (map_get(srv, s->sid) != NULL);
+	while (eio_map_get(srv, s->sid) != NULL);
 	/* WebSocket ones too: a second WebSocket naming one is closed. */
 	if (map_add(srv, s) == -1) {
 		free(s->query);
@@ -580,6 +352,13 @@ sess_new(struct eio_srv *srv, struct eio_path *p, struct conn *c,
 	return s;
 }
 
+/*
+ * Close the session once (later calls do nothing): out of the map, the
+ * parked GET answered with a close packet, the probe and the WebSocket
+ * closed (with a normal close frame if "goodbye", else going-away), the
+ * queue dropped, then the layer above's close() with "reason" (static),
+ * and the map's reference dropped.
+ */
 void
 eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
 {
@@ -601,7 +380,7 @@ eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
 	s->sprev = s->snext = NULL;
 	srv->nsess--;
 	if (s->get != NULL)
-		answer_get(s, "1");
+		eio_answer_get(s, "1");
 	if ((c = s->probe) != NULL) {
 		s->probe = NULL;
 		tr_ws_detach(c);
@@ -615,12 +394,17 @@ eio_sess_close(struct eio_sess *s, const char *reason, int goodbye)
 		else
 			tr_ws_close(c, WS_CLOSE_GOING_AWAY);
 	}
-	queue_free(s);
+	eio_queue_free(s);
 	if (s->path->h.close != NULL)
 		s->path->h.close(s, reason, s->path->arg);
 	eio_sess_unref(s);
 }
 
+/*
+ * tr_ws.c: a WebSocket of "arg" failed or closed.  A probe that goes away
+ * only cancels the upgrade (the session goes on polling); the transport
+ * WebSocket going away ends the session.
+ */
 static void
 ws_gone(void *arg, struct conn *c)
 {
@@ -637,6 +421,10 @@ ws_gone(void *arg, struct conn *c)
 	}
 }
 
+/*
+ * tr_poll.c: the connection of the parked GET closed: the client is gone
+ * (a polling client always keeps a GET waiting), so is the session.
+ */
 static void
 get_gone(void *arg, struct conn *c)
 {
@@ -660,16 +448,25 @@ upgrade_done(struct eio_sess *s, struct conn *c)
 	s->upgrading = UPG_NONE;
 	c->deadline = 0;
 	if (s->get != NULL)
-		answer_get(s, "6");
+		eio_answer_get(s, "6");
 	for (q = s->qh; q != NULL; q = q->next)
 		if (conn_send(c, q->b, q->ws_off, q->b->len - q->ws_off) == -1)
 			break;
-	queue_free(s);
+	eio_queue_free(s);
 	s->srv->upgrades++;
 	if (s->path->h.upgraded != NULL)
 		s->path->h.upgraded(s, s->path->arg);
 }
 
+/*
+ * A packet on the probe WebSocket of a polling session (spec,
+ * "Upgrade"): "2probe" is answered "3probe" and the parked GET is
+ * answered with a noop (eio_mark_dirty; preflush sends "6" since the
+ * state is UPG_PROBED) so that the client stops polling and sends "5"
+ * on the WebSocket, which completes the upgrade.  Anything else, or the
+ * right packet at the wrong time, cancels the upgrade and closes the
+ * probe; the session goes on polling.
+ */
 static void
 probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
     int bin)
@@ -682,7 +479,7 @@ probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
 		    memcmp(pk.data, "probe", 5) == 0 && s->upgrading == UPG_PROBING) {
 			(void)tr_ws_send_text(c, "3probe", 6);
 			s->upgrading = UPG_PROBED;
-			mark_dirty(s);
+			eio_mark_dirty(s);
 			return;
 		}
 		if (pk.type == EIO_UPGRADE && s->upgrading == UPG_PROBED) {
@@ -698,8 +495,15 @@ probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
 	tr_ws_close(c, WS_CLOSE_PROTOCOL);
 }
 
-static int
-sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
+/*
+ * One Engine.IO packet from the client: "from" is the WebSocket it came
+ * on, or NULL for a polling POST (packets are handled in body order).
+ * Packets on the probe WebSocket go to probe_packet().  Returns 0, -1
+ * if the session closed meanwhile, -2 if the packet was malformed (the
+ * session is closed with "parse error"; a POST answers 400).
+ */
+int
+eio_sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
     int ws_binary)
 {
 	struct eio_packet	 pk;
@@ -744,7 +548,7 @@ sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 		break;
 	case EIO_CLOSE:
 		if (s->get != NULL)
-			answer_get(s, "6");
+			eio_answer_get(s, "6");
 		eio_sess_close(s, "transport close", 1);
 		rc = -1;
 		break;
@@ -764,246 +568,18 @@ sess_packet(struct eio_sess *s, struct conn *from, char *p, size_t len,
 static void
 ws_message(void *arg, struct conn *c, char *p, size_t len, int binary)
 {
-	(void)sess_packet(arg, c, p, len, binary);
-}
-
-/* ------------------------------------------------------------------ */
-/* HTTP requests */
-
-static void
-open_packet(struct eio_sess *s, int upgrade, char *buf, size_t sz,
-    size_t *len)
-{
-	const struct eio_opts	*o = &s->srv->o;
-
-	*len = eio_handshake(buf, sz, s->sid, upgrade, o->ping_interval,
-	    o->ping_timeout, o->max_payload);
-	if (*len >= sz)
-		*len = 0;
-}
-
-/*
- * A WebSocket naming a session that already has one, or is probing one:
- * one WebSocket per session (spec, "WebSocket"), so this one is closed.
- * Like the reference server, finish the handshake (101) and then send a
- * close frame: the official suites' clients treat a 400 as an error.
- */
-static void
-ws_refuse(struct eio_srv *srv, struct conn *c, const struct eio_sess *s,
-    const char *resp, size_t len)
-{
-	log_debug("eio: sid=%s extra WebSocket: closing it", s->sid);
-	if (conn_send_copy(c, resp, len) == -1)
-		return;		/* the connection is closed */
-	tr_poll_upgraded(c);
-	if (tr_ws_attach(c, &up, NULL, srv->o.max_payload) == -1) {
-		conn_close(c);
-		return;
-	}
-	tr_ws_close(c, WS_CLOSE_POLICY);
-}
-
-static void
-ws_request(struct eio_srv *srv, struct eio_path *p, struct conn *c,
-    const struct http_request *r, struct eio_sess *s)
-{
-	const struct http_span	*key;
-	const char		*why;
-	char			 out[512], hs[256];
-	ssize_t			 n;
-	size_t			 hl;
-
-	if (ws_handshake_check(r, &why) == -1 ||
-	    (key = http_header_get(r, "Sec-WebSocket-Key")) == NULL ||
-	    (n = ws_handshake_response(key->p, key->len, out,
-	    sizeof(out))) < 0) {
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-		return;
-	}
-	if (s != NULL && (s->tr != EIO_TR_POLL || s->upgrading != UPG_NONE)) {
-		ws_refuse(srv, c, s, out, (size_t)n);
-		return;
-	}
-	if (s == NULL && (s = sess_new(srv, p, c, r, EIO_TR_WS)) == NULL) {
-		(void)tr_poll_error(c, 500, EIO_E_BAD, "Bad request");
-		return;
-	}
-	if (conn_send_copy(c, out, (size_t)n) == -1) {
-		if (s->ws == NULL && s->probe == NULL && s->tr == EIO_TR_WS)
-			eio_sess_close(s, "transport error", 0);
-		return;
-	}
-	tr_poll_upgraded(c);
-	if (tr_ws_attach(c, &up, s, srv->o.max_payload) == -1) {
-		conn_close(c);
-		if (s->tr == EIO_TR_WS)
-			eio_sess_close(s, "transport error", 0);
-		return;
-	}
-	if (s->tr == EIO_TR_POLL) {
-		s->probe = c;
-		s->upgrading = UPG_PROBING;
-		c->deadline = conn_now(c->cl) + EIO_UPGRADE_TIMEOUT;
-		return;
-	}
-	s->ws = c;
-	open_packet(s, 0, hs, sizeof(hs), &hl);
-	(void)tr_ws_send_text(c, hs, hl);
-	eio_sess_ref(s);
-	if (p->h.open != NULL)
-		p->h.open(s, p->arg);
-	eio_sess_unref(s);
-}
-
-/*
- * Split on 0x1e ourselves: eio_payload_split() refuses more than
- * EIO_MAX_PACKETS (64) packets, but engine.io-client sends every buffered
- * packet in one POST (bounded only by maxPayload, checked by tr_poll.c).
- */
-static void
-poll_post(struct eio_sess *s, struct conn *c, char *body, size_t blen)
-{
-	char	*sep;
-	size_t	 pos = 0, end;
-	int	 bad = 0;
-
-	if (blen == 0) {
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-		eio_sess_close(s, "parse error", 1);
-		return;
-	}
-	eio_sess_ref(s);
-	while (pos <= blen && s->state == ST_OPEN) {
-		sep = memchr(body + pos, 0x1e, blen - pos);
-		end = sep == NULL ? blen : (size_t)(sep - body);
-		if (sess_packet(s, NULL, body + pos, end - pos, 0) == -2) {
-			bad = 1;
-			break;
-		}
-		if (sep == NULL)
-			break;
-		pos = end + 1;
-	}
-	if (bad)
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-	else
-		(void)tr_poll_respond(c, 200, "text/html", "ok", 2);
-	eio_sess_unref(s);
-}
-
-static void
-poll_get(struct eio_sess *s, struct conn *c)
-{
-	if (s->get != NULL) {
-		log_debug("eio: sid=%s overlapping GET", s->sid);
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-		eio_sess_close(s, "transport error", 1);
-		return;
-	}
-	s->get = c;
-	tr_poll_park(c, s);
-	if (s->qh != NULL || s->upgrading == UPG_PROBED)
-		mark_dirty(s);
-}
-
-static void
-http_request(void *arg, struct conn *c, const struct http_request *r,
-    char *body, size_t blen)
-{
-	struct eio_srv	*srv = arg;
-	struct eio_path	*p = NULL;
-	struct eio_sess	*s = NULL;
-	char		 tr[16], sid[EIO_MAX_SID + 1], ver[8], hs[256];
-	size_t		 i, hl;
-	ssize_t		 n;
-	int		 ws, upgrade;
-
-	for (i = 0; i < srv->npaths; i++) {
-		p = &srv->paths[i];
-		if ((r->path.len >= p->len &&
-		    memcmp(r->path.p, p->path, p->len) == 0) ||
-		    (r->path.len == p->len - 1 &&
-		    memcmp(r->path.p, p->path, p->len - 1) == 0))
-			break;
-	}
-	if (i == srv->npaths) {
-		(void)tr_poll_respond(c, 404, "text/plain", "Not Found", 9);
-		return;
-	}
-	n = http_query_get(r, "transport", tr, sizeof(tr));
-	if (n < 0 || (strcmp(tr, "polling") != 0 &&
-	    strcmp(tr, "websocket") != 0)) {
-		(void)tr_poll_error(c, 400, EIO_E_TRANSPORT,
-		    "Transport unknown");
-		return;
-	}
-	ws = strcmp(tr, "websocket") == 0;
-	upgrade = http_header_has_token(r, "Upgrade", "websocket");
-	n = http_query_get(r, "sid", sid, sizeof(sid));
-	if (n != HTTP_QUERY_ABSENT) {
-		if (n < 0 || (s = map_get(srv, sid)) == NULL ||
-		    s->path != p || expired(s)) {
-			(void)tr_poll_error(c, 400, EIO_E_SID,
-			    "Session ID unknown");
-			return;
-		}
-		if ((!ws && s->tr != EIO_TR_POLL) || (ws && !upgrade)) {
-			(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-			return;
-		}
-	} else {
-		if (r->method != HTTP_GET) {
-			(void)tr_poll_error(c, 400, EIO_E_METHOD,
-			    "Bad handshake method");
-			return;
-		}
-		n = http_query_get(r, "EIO", ver, sizeof(ver));
-		if (n < 0 || strcmp(ver, "4") != 0) {
-			(void)tr_poll_error(c, 400, EIO_E_VERSION,
-			    "Unsupported protocol version");
-			return;
-		}
-		if (ws && !upgrade) {
-			(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-			return;
-		}
-	}
-	if (ws) {
-		ws_request(srv, p, c, r, s);
-		return;
-	}
-	if (s == NULL) {
-		if ((s = sess_new(srv, p, c, r, EIO_TR_POLL)) == NULL) {
-			(void)tr_poll_error(c, 500, EIO_E_BAD, "Bad request");
-			return;
-		}
-		open_packet(s, 1, hs, sizeof(hs), &hl);
-		(void)tr_poll_respond(c, 200, CT_TEXT, hs, hl);
-		eio_sess_ref(s);
-		if (p->h.open != NULL)
-			p->h.open(s, p->arg);
-		eio_sess_unref(s);
-		return;
-	}
-	if (r->method == HTTP_GET)
-		poll_get(s, c);
-	else if (r->method == HTTP_POST)
-		poll_post(s, c, body, blen);
-	else
-		(void)tr_poll_error(c, 400, EIO_E_BAD, "Bad request");
-}
-
-static void
-http_accept(struct conn *c, void *arg)
-{
-	struct eio_srv	*srv = arg;
-
-	tr_poll_accept(c, &srv->tr);
+	(void)eio_sess_packet(arg, c, p, len, binary);
 }
 
 /* ------------------------------------------------------------------ */
 /* Server */
 
+/*
+ * The session layer on "loop" with options "o" (copied; the CORS origin
+ * string too): its connection layer, whose new connections go to
+ * tr_poll.c through eio_http_accept(), and the preflush hook that
+ * answers parked GETs once per loop iteration.  NULL on ENOMEM.
+ */
 struct eio_srv *
 eio_srv_new(struct ev_loop *loop, const struct eio_opts *o)
 {
@@ -1020,13 +596,13 @@ eio_srv_new(struct ev_loop *loop, const struct eio_opts *o)
 		goto fail;
 	rmax = o->max_payload + HTTP_MAX_HEAD + 1024;
 	if ((srv->cl = conn_loop_new(loop, o->outq_max, rmax,
-	    http_accept, srv)) == NULL)
+	    eio_http_accept, srv)) == NULL)
 		goto fail;
 	srv->tr.up = &up;
 	srv->tr.arg = srv;
 	srv->tr.cors_origin = srv->o.cors_origin;
 	srv->tr.max_payload = srv->o.max_payload;
-	conn_loop_preflush(srv->cl, preflush, srv);
+	conn_loop_preflush(srv->cl, eio_preflush, srv);
 	return srv;
 fail:
 	free((char *)srv->o.cors_origin);
@@ -1034,6 +610,11 @@ fail:
 	return NULL;
 }
 
+/*
+ * Serve Engine.IO on "path" (a prefix, "/socket.io/"; also matched
+ * without its final '/') with the callbacks "h" and "arg".  Returns 0,
+ * or -1 if EIO_MAX_PATHS are taken or on ENOMEM.
+ */
 int
 eio_srv_add_path(struct eio_srv *srv, const char *path,
     const struct eio_handler *h, void *arg)
@@ -1059,12 +640,14 @@ eio_srv_add_path(struct eio_srv *srv, const char *path,
 	return 0;
 }
 
+/* The connection layer (listeners, counts) under the sessions. */
 struct conn_loop *
 eio_srv_conns(struct eio_srv *srv)
 {
 	return srv->cl;
 }
 
+/* Open sessions. */
 size_t
 eio_srv_nsessions(const struct eio_srv *srv)
 {
@@ -1085,6 +668,10 @@ eio_srv_stats(const struct eio_srv *srv, struct eio_stats *st)
 	st->outq_drops = srv->outq_drops + conn_outq_drops(srv->cl);
 }
 
+/*
+ * Shutdown: stop accepting and close every session with "reason", the
+ * Engine.IO way (close packets after what is queued).
+ */
 void
 eio_srv_close_all(struct eio_srv *srv, const char *reason)
 {
@@ -1099,6 +686,7 @@ eio_srv_close_all(struct eio_srv *srv, const char *reason)
 	}
 }
 
+/* Free everything, sessions and connections included.  NULL is fine. */
 void
 eio_srv_free(struct eio_srv *srv)
 {
@@ -1108,7 +696,7 @@ eio_srv_free(struct eio_srv *srv)
 		return;
 	while (srv->all != NULL)
 		eio_sess_close(srv->all, "forced close", 0);
-	preflush(srv);
+	eio_preflush(srv);
 	conn_loop_free(srv->cl);
 	for (i = 0; i < srv->npaths; i++)
 		free(srv->paths[i].path);

@@ -7,6 +7,10 @@ RT_SERVER_SOURCES = \
 	realtime/server/conn.c realtime/server/conn.h \
 	realtime/server/tr.h realtime/server/tr_poll.c realtime/server/tr_ws.c \
 	realtime/server/eio_server.c realtime/server/eio_server.h \
+	realtime/server/eio_send.c realtime/server/eio_http.c \
+	realtime/server/eio_private.h \
 	realtime/server/sio_server.c realtime/server/sio_server.h \
+	realtime/server/sio_socket.c realtime/server/sio_input.c \
+	realtime/server/sio_private.h \
 	realtime/server/metrics.c realtime/server/metrics.h
 RT_SERVER_LIBS = $(EV_LIBS) $(JANSSON_LIBS)
