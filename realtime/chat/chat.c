@@ -112,7 +112,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	c->pm[0] = c->pw;
 	for (i = 1; i < WRITERS; i++) {
 		snprintf(name, sizeof(name), "w%zu", i);
-		if ((c->pm[i] = pgq_new(loop, ci, chat_sql, S__MAX, name)) == NULL)
+		if ((c->pm[i] = pgq_new(loop, ci, chat_sql, S__MAX,
+		    name)) == NULL)
 			goto fail;
 	}
 	memset(&po, 0, sizeof(po));

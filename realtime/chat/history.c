@@ -120,17 +120,8 @@ markread_cb(void *arg, const PGresult *res, const char *err)
 	json_t		*o;
 	long long	 a, b, other;
 
-	if (res == NULL) {
-		op_fail(op, E_UNAVAIL);
+	if (conv_members(op, res, &a, &b) == -1)
 		return;
-	}
-	if (PQntuples(res) != 1) {
-		op_fail(op, E_NOTMEMBER);
-		return;
-	}
-	a = col_id(res, 0, 0);
-	b = col_id(res, 0, 1);
-	conv_put(op->c, op->id, a, b);
 	other = a == op->uid ? b : a;
 	if ((o = json_pack("{s:I,s:o}", "conversationId", (json_int_t)op->id,
 	    "readAt", col_str(res, 0, 2))) == NULL) {

@@ -68,7 +68,8 @@ int		 pgq_exec(struct pgq *, size_t stmt, int nparams,
 int		 pgq_ready(const struct pgq *);
 /* The queue's counters since pgq_new(). */
 struct	pgq_stats {
-	uint64_t	 errors;	/* connections lost or failed, failed statements */
+	uint64_t	 errors;	/* connections lost or failed, and
+					   statements failed */
 	uint64_t	 reconnects;	/* reconnect attempts */
 };
 void		 pgq_stats(const struct pgq *, struct pgq_stats *);

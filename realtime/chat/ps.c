@@ -144,7 +144,7 @@ struct	ps {
 	char		 node[16];
 	struct rconn	 cmd;
 	struct rconn	 sub;
-	struct ps_stats	 st;		/* counters, read by ps_stats() */
+	struct ps_stats	 st;		/* counters: ps_stats() */
 	ev_timer	 beat;
 	int		 beat_pending;	/* a heartbeat awaits its reply */
 	ev_tstamp	 beat_sent;

@@ -72,7 +72,8 @@ int		 ps_ready(const struct ps *);
 const char	*ps_error(const struct ps *);
 /* The counters since ps_new(). */
 struct	ps_stats {
-	uint64_t	 errors;	/* connections lost or failed, error replies */
+	uint64_t	 errors;	/* connections lost or failed, and
+					   error replies */
 	uint64_t	 reconnects;	/* reconnect attempts */
 };
 void		 ps_stats(const struct ps *, struct ps_stats *);

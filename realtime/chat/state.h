@@ -211,6 +211,7 @@ struct cuser	*user_get(struct chat *, long long);
 void	 user_free(struct chat *, struct cuser *);
 void	 conv_put(struct chat *, long long, long long, long long);
 const struct convent	*conv_get(struct chat *, long long);
+int	 conv_members(struct op *, const PGresult *, long long *, long long *);
 void	 deliver_user(struct chat *, long long, const char *, json_t *);
 void	 deliver_all(struct chat *, const char *, json_t *);
 void	 emit_user(struct chat *, long long, const char *, json_t *);

@@ -127,18 +127,8 @@ members_cb(void *arg, const PGresult *res, const char *err)
 	struct op	*op = arg;
 	long long	 a, b;
 
-	if (res == NULL) {
-		op_fail(op, E_UNAVAIL);
-		return;
-	}
-	if (PQntuples(res) != 1) {
-		op_fail(op, E_NOTMEMBER);
-		return;
-	}
-	a = col_id(res, 0, 0);
-	b = col_id(res, 0, 1);
-	conv_put(op->c, op->id, a, b);
-	typing_go(op, a, b);
+	if (conv_members(op, res, &a, &b) == 0)
+		typing_go(op, a, b);
 }
 
 void

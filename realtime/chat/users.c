@@ -103,41 +103,64 @@ conv_get(struct chat *c, long long id)
 }
 
 /*
- * Sending.
+ * The answer of a statement whose one row starts with the conversation's
+ * two members (S_MARKREAD, S_MEMBERS): remember them and return 0 with
+ * *a and *b, or answer the request's error, free "op" and return -1.
  */
-
-/* Send "ev" [payload] to a set of sockets, encoding once. */
-static void
-send_many(struct sio_socket **ss, size_t n, const char *ev, json_t *payload)
+int
+conv_members(struct op *op, const PGresult *res, long long *a, long long *b)
 {
-	struct sio_buf	*buf;
-	json_t		*args;
-	size_t		 i;
-
-	if (n == 0)
-		return;
-	if ((args = json_pack("[O]", payload)) == NULL)
-		return;
-	buf = sio_buf_event("/", ev, args);
-	json_decref(args);
-	if (buf == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		sio_send_buf(ss[i], buf);
-	sio_buf_unref(buf);
+	if (res == NULL) {
+		op_fail(op, E_UNAVAIL);
+		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		op_fail(op, E_NOTMEMBER);
+		return -1;
+	}
+	*a = col_id(res, 0, 0);
+	*b = col_id(res, 0, 1);
+	conv_put(op->c, op->id, *a, *b);
+	return 0;
 }
 
 /*
- * Deliver to this node's sockets of "uid".  The sockets are referenced
- * first: a send may close a connection and so change the lists.
+ * Sending.
  */
+
+/*
+ * Send "ev" [payload] to the n sockets of "ss", encoding once, then drop
+ * the references the caller took on them and free "ss" (taken).  The
+ * callers reference the sockets first: a send may close a connection
+ * and so change the lists they were taken from.
+ */
+static void
+send_held(struct sio_socket **ss, size_t n, const char *ev, json_t *payload)
+{
+	struct sio_buf	*buf = NULL;
+	json_t		*args;
+	size_t		 i;
+
+	if (n > 0 && (args = json_pack("[O]", payload)) != NULL) {
+		buf = sio_buf_event("/", ev, args);
+		json_decref(args);
+	}
+	for (i = 0; buf != NULL && i < n; i++)
+		sio_send_buf(ss[i], buf);
+	sio_buf_unref(buf);
+	for (i = 0; i < n; i++)
+		sio_socket_unref(ss[i]);
+	free(ss);
+}
+
+/* Deliver to this node's sockets of "uid". */
 void
 deliver_user(struct chat *c, long long uid, const char *ev, json_t *payload)
 {
 	struct cuser		*u;
 	struct csock		*cs;
 	struct sio_socket	**ss;
-	size_t			 n = 0, i;
+	size_t			 n = 0;
 
 	if ((u = user_find(c, uid)) == NULL || u->nsock == 0)
 		return;
@@ -150,10 +173,7 @@ deliver_user(struct chat *c, long long uid, const char *ev, json_t *payload)
 		sio_socket_ref(cs->s);
 		ss[n++] = cs->s;
 	}
-	send_many(ss, n, ev, payload);
-	for (i = 0; i < n; i++)
-		sio_socket_unref(ss[i]);
-	free(ss);
+	send_held(ss, n, ev, payload);
 }
 
 /* Deliver to every socket of this node. */
@@ -162,7 +182,7 @@ deliver_all(struct chat *c, const char *ev, json_t *payload)
 {
 	struct csock		*cs;
 	struct sio_socket	**ss;
-	size_t			 n = 0, i;
+	size_t			 n = 0;
 
 	if (c->nsock == 0 || (ss = calloc(c->nsock, sizeof(*ss))) == NULL)
 		return;
@@ -172,10 +192,7 @@ deliver_all(struct chat *c, const char *ev, json_t *payload)
 		sio_socket_ref(cs->s);
 		ss[n++] = cs->s;
 	}
-	send_many(ss, n, ev, payload);
-	for (i = 0; i < n; i++)
-		sio_socket_unref(ss[i]);
-	free(ss);
+	send_held(ss, n, ev, payload);
 	c->bframes += n;
 }
 

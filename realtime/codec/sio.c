@@ -88,6 +88,33 @@ placeholder(const json_t *v, json_int_t *num)
 }
 
 /*
+ * If "c" is a placeholder: check 0 <= num < natt, mark num in *seen and,
+ * when "bufs" is not NULL, make *bin a binary value of bufs[num] (else
+ * *bin is NULL).  Returns 1 (a placeholder), 0 (not one), or -1 and *why.
+ */
+static int
+placeholder_take(json_t *c, unsigned natt, const struct sio_span *bufs,
+    uint64_t *seen, json_t **bin, const char **why)
+{
+	json_int_t	 num;
+
+	*bin = NULL;
+	if (!placeholder(c, &num))
+		return 0;
+	if (num < 0 || num >= (json_int_t)natt) {
+		*why = "bad attachment placeholder";
+		return -1;
+	}
+	*seen |= UINT64_C(1) << num;
+	if (bufs != NULL &&
+	    (*bin = sio_bin_new(bufs[num].p, bufs[num].len)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * Walk v (depth-bounded): check every placeholder has 0 <= num < natt,
  * mark num in *seen, and if bufs is not NULL replace each by a binary
  * value of bufs[num].  Returns 0 or -1 and *why.
@@ -98,8 +125,8 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 {
 	json_t		*c, *bin;
 	void		*it;
-	json_int_t	 num;
 	size_t		 i;
+	int		 r;
 
 	if (depth > SIO_MAX_DEPTH) {
 		*why = "payload too deep";
@@ -108,45 +135,32 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 	if (json_is_array(v)) {
 		for (i = 0; i < json_array_size(v); i++) {
 			c = json_array_get(v, i);
-			if (placeholder(c, &num)) {
-				if (num < 0 || num >= (json_int_t)natt) {
-					*why = "bad attachment placeholder";
-					return -1;
-				}
-				*seen |= UINT64_C(1) << num;
-				if (bufs == NULL)
-					continue;
-				if ((bin = sio_bin_new(bufs[num].p,
-				    bufs[num].len)) == NULL ||
-				    json_array_set_new(v, i, bin) == -1) {
-					*why = "out of memory";
-					return -1;
-				}
-			} else if (walk_placeholders(c, natt, bufs, seen,
+			if ((r = placeholder_take(c, natt, bufs, seen, &bin,
+			    why)) == -1)
+				return -1;
+			if (r == 0 && walk_placeholders(c, natt, bufs, seen,
 			    depth + 1, why) == -1)
 				return -1;
+			if (bin != NULL && json_array_set_new(v, i, bin) == -1) {
+				*why = "out of memory";
+				return -1;
+			}
 		}
 	} else if (json_is_object(v)) {
 		for (it = json_object_iter(v); it != NULL;
 		    it = json_object_iter_next(v, it)) {
 			c = json_object_iter_value(it);
-			if (placeholder(c, &num)) {
-				if (num < 0 || num >= (json_int_t)natt) {
-					*why = "bad attachment placeholder";
-					return -1;
-				}
-				*seen |= UINT64_C(1) << num;
-				if (bufs == NULL)
-					continue;
-				if ((bin = sio_bin_new(bufs[num].p,
-				    bufs[num].len)) == NULL ||
-				    json_object_iter_set_new(v, it, bin) == -1) {
-					*why = "out of memory";
-					return -1;
-				}
-			} else if (walk_placeholders(c, natt, bufs, seen,
+			if ((r = placeholder_take(c, natt, bufs, seen, &bin,
+			    why)) == -1)
+				return -1;
+			if (r == 0 && walk_placeholders(c, natt, bufs, seen,
 			    depth + 1, why) == -1)
 				return -1;
+			if (bin != NULL &&
+			    json_object_iter_set_new(v, it, bin) == -1) {
+				*why = "out of memory";
+				return -1;
+			}
 		}
 	}
 	return 0;
