@@ -68,14 +68,8 @@ on_history(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 	char		 b1[24], b2[24], b3[24], b4[24];
 	const char	*p[4];
 
-	if (!json_is_object(pl)) {
-		reply_error(cs->s, ackid, E_PAYLOAD);
+	if (arg_conversation(cs, pl, ackid, &conv) == -1)
 		return;
-	}
-	if (json_id(json_object_get(pl, "conversationId"), &conv) == -1) {
-		reply_error(cs->s, ackid, E_CONVID);
-		return;
-	}
 	jb = json_object_get(pl, "before");
 	if (jb != NULL && !json_is_null(jb) && json_id(jb, &before) == -1) {
 		reply_error(cs->s, ackid, E_BEFORE);

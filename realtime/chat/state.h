@@ -222,6 +222,7 @@ void	 reply_error(struct sio_socket *, int64_t, const char *);
 struct op	*op_new(struct chat *, struct sio_socket *, enum opkind,
 	    int64_t, long long, const char *);
 void	 op_free(struct op *);
+int	 arg_conversation(struct csock *, json_t *, int64_t, long long *);
 void	 op_fail(struct op *, const char *);
 void	 op_exec(struct op *, struct pgq *, enum stmt, int, const char *const *,
 	    int, pgq_cb *);

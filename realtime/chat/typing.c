@@ -141,14 +141,8 @@ on_conv_event(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid,
 	char			 b1[24], b2[24];
 	const char		*p[2];
 
-	if (!json_is_object(pl)) {
-		reply_error(cs->s, ackid, E_PAYLOAD);
+	if (arg_conversation(cs, pl, ackid, &conv) == -1)
 		return;
-	}
-	if (json_id(json_object_get(pl, "conversationId"), &conv) == -1) {
-		reply_error(cs->s, ackid, E_CONVID);
-		return;
-	}
 	if ((op = op_new(c, cs->s, kind, ackid, cs->u->uid,
 	    cs->u->uname)) == NULL) {
 		reply_error(cs->s, ackid, E_INTERNAL);

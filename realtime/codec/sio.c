@@ -132,6 +132,7 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 		*why = "payload too deep";
 		return -1;
 	}
+	/* Arrays and objects alike; jansson walks them with other calls. */
 	if (json_is_array(v)) {
 		for (i = 0; i < json_array_size(v); i++) {
 			c = json_array_get(v, i);
