@@ -10,4 +10,4 @@ t_rt_server_test_CFLAGS = $(AM_CFLAGS) $(RT_CODEC_CFLAGS)
 t_rt_server_test_LDADD = lib/libchat.a $(RT_SERVER_LIBS) $(RT_CODEC_LIBS)
 EXTRA_DIST += t/e2e/sio-lib.mjs t/e2e/sio-protocol.test.mjs \
 	t/e2e/sio-client.test.mjs t/e2e/sio-hostile.test.mjs \
-	t/e2e/sio-bench.mjs t/e2e/rt-ops-metrics.test.mjs
+	t/e2e/sio-bench.mjs t/e2e/rt-ops-metrics.test.mjs t/fuzz/rt-server.c
