@@ -1,15 +1,14 @@
-# realtime/local.mk: the Socket.IO / Engine.IO server layer (event loop
-# glue, transports, sessions) and realtime/sio-conformance.
-# RT_SERVER_SOURCES is linked into chat-realtime by realtime/chat.mk,
-# together with RT_CODEC_SOURCES (realtime/codec.mk); link with
-# RT_SERVER_LIBS.
-RT_SERVER_SOURCES = \
-	realtime/conn.c realtime/conn.h \
-	realtime/tr_poll.c realtime/tr_ws.c \
-	realtime/eio_server.c realtime/eio_server.h \
-	realtime/sio_server.c realtime/sio_server.h \
-	realtime/metrics.c realtime/metrics.h
-RT_SERVER_LIBS = $(EV_LIBS) $(JANSSON_LIBS)
+# realtime/local.mk: the programs of realtime/, each linking the layers it
+# needs from the folders below (codec/ <- server/ <- chat/; a layer never
+# names the one above it).
+#  chat-realtime: main.c wires the chat layer to the Socket.IO server.
+#  sio-conformance: a bare Socket.IO server for the official test suites.
+bin_PROGRAMS += realtime/chat-realtime
+realtime_chat_realtime_SOURCES = realtime/main.c \
+	$(RT_CHAT_SOURCES) $(RT_SERVER_SOURCES) $(RT_CODEC_SOURCES)
+realtime_chat_realtime_CFLAGS = $(AM_CFLAGS) $(RT_CHAT_CFLAGS) \
+	$(RT_CODEC_CFLAGS)
+realtime_chat_realtime_LDADD = $(CHAT_LIBS) $(RT_CODEC_LIBS) $(EV_LIBS)
 
 noinst_PROGRAMS += realtime/sio-conformance
 realtime_sio_conformance_SOURCES = realtime/sio_conformance.c \

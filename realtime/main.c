@@ -29,9 +29,9 @@
 
 #include "conf.h"
 #include "log.h"
-#include "chat.h"
-#include "sio_server.h"
-#include "metrics.h"
+#include "realtime/chat/chat.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
 
 #define DRAIN_MS	5000	/* for requests in flight to be answered */
 #define GRACE_MS	3000	/* for clients to be told, then for Redis/PG */
@@ -150,14 +150,16 @@ main(int argc, char *argv[])
 	so.on_connect = chat_on_connect;
 	so.on_event = chat_on_event;
 	so.on_disconnect = chat_on_disconnect;
+	so.req_tag = chat_req_tag;
+	so.req_done = chat_req_done;
 	so.arg = a.chat;
 	if ((a.srv = sio_server_new(a.loop, &so)) == NULL)
 		goto out;
 	if (sio_server_listen(a.srv, host, (int)port) == -1)
 		goto out;
 	if (maddr != NULL &&
-	    (a.metrics = metrics_listen(a.loop, maddr, a.srv, chat_health,
-	    a.chat)) == NULL)
+	    (a.metrics = metrics_listen(a.loop, maddr, a.srv, chat_metrics,
+	    a.chat, chat_health, a.chat)) == NULL)
 		goto out;
 	ev_signal_init(&a.sigterm, signal_cb, SIGTERM);
 	a.sigterm.data = &a;

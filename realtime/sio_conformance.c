@@ -24,7 +24,7 @@
 #include <jansson.h>
 
 #include "log.h"
-#include "realtime/sio_server.h"
+#include "realtime/server/sio_server.h"
 
 /*
  * The "auth" event goes out AUTH_DELAY after the CONNECT answer, not in

@@ -1,13 +1,13 @@
 # t/chat.mk: unit tests of chat-realtime's own modules against the real
-# services: t/pgq-test (realtime/pgq.c; PostgreSQL from DB_HOST, DB_PORT,
-# DB_USER, DB_PASS, DB_NAME) and t/ps-test (realtime/ps.c; Redis from
+# services: t/pgq-test (realtime/chat/pgq.c; PostgreSQL from DB_HOST, DB_PORT,
+# DB_USER, DB_PASS, DB_NAME) and t/ps-test (realtime/chat/ps.c; Redis from
 # REDIS_URL).  The end-to-end tests are t/e2e/chat-*.test.mjs.
 check_PROGRAMS += t/pgq-test t/ps-test
 TESTS += t/pgq-test t/ps-test
-t_pgq_test_SOURCES = t/pgq.c realtime/pgq.c realtime/pgq.h
+t_pgq_test_SOURCES = t/pgq.c realtime/chat/pgq.c realtime/chat/pgq.h
 t_pgq_test_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS)
 t_pgq_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
-t_ps_test_SOURCES = t/ps.c realtime/ps.c realtime/ps.h
+t_ps_test_SOURCES = t/ps.c realtime/chat/ps.c realtime/chat/ps.h
 t_ps_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_ps_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
 EXTRA_DIST += t/e2e/lib/chat.mjs t/e2e/chat-auth.test.mjs \

@@ -1,5 +1,5 @@
 /*
- * t/eio.c: the Engine.IO v4 codec (realtime/eio.c): every packet type,
+ * t/eio.c: the Engine.IO v4 codec (realtime/codec/eio.c): every packet type,
  * binary packets over both transports, polling bodies split and joined
  * with their caps, the handshake, and base64 (RFC 4648 vectors, in-place
  * decoding, malformed input).
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "realtime/eio.h"
+#include "realtime/codec/eio.h"
 
 static void
 test_decode(void)

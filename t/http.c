@@ -1,5 +1,5 @@
 /*
- * t/http.c: the HTTP/1.1 request-head reader (realtime/http.c) on good
+ * t/http.c: the HTTP/1.1 request-head reader (realtime/codec/http.c) on good
  * requests fed whole and byte by byte, and on hostile ones: caps on
  * target, header count and head size, bad Content-Length, chunked
  * bodies, bad syntax; query parameter decoding; the response writer.
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "realtime/http.h"
+#include "realtime/codec/http.h"
 
 static enum http_res
 parse(struct http_request *r, const char *s)

@@ -1,5 +1,5 @@
 /*
- * t/pgq.c: realtime/pgq.c against a real PostgreSQL (DB_HOST, DB_PORT,
+ * t/pgq.c: realtime/chat/pgq.c against a real PostgreSQL (DB_HOST, DB_PORT,
  * DB_USER, DB_PASS, DB_NAME from the environment, as deploy/test sets
  * them): pipelined answers in order, batch transactions, a failing
  * member of a batch retried alone, and fast failures while the server
@@ -16,11 +16,7 @@
 
 #include "tap.h"
 #include "log.h"
-#include "realtime/pgq.h"
-#include "realtime/metrics.h"
-
-/* pgq.c counts errors here; the server layer is not linked. */
-struct metrics	 metrics;
+#include "realtime/chat/pgq.h"
 
 static const char *const sqls[] = {
 	"SELECT $1::int + 1",

@@ -1,5 +1,5 @@
 /*
- * t/ps.c: realtime/ps.c against a real Redis (REDIS_URL from the
+ * t/ps.c: realtime/chat/ps.c against a real Redis (REDIS_URL from the
  * environment): presence scripts announce userOnline/userOffline exactly
  * once per user across sockets, per-user channels deliver, and the
  * heartbeat reaps a node that stopped beating (sending the userOffline
@@ -16,11 +16,7 @@
 
 #include "tap.h"
 #include "log.h"
-#include "realtime/ps.h"
-#include "realtime/metrics.h"
-
-/* ps.c counts errors here; the server layer is not linked. */
-struct metrics	 metrics;
+#include "realtime/chat/ps.h"
 
 static struct ev_loop	*loop;
 static int		 up_cmd, up_sub, nonline, noffline, nmsg, nreaped;

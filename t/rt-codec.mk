@@ -1,5 +1,5 @@
 # t/rt-codec.mk: unit tests (TAP) of the realtime protocol codecs
-# (realtime/codec.mk).  Fuzz targets t/fuzz/{http,ws,eio,sio}.c are built
+# (realtime/codec/local.mk).  Fuzz targets t/fuzz/{http,ws,eio,sio}.c are built
 # by t/fuzz/run.
 RT_CODEC_TESTS = t/http-test t/ws-test t/eio-test t/sio-test
 check_PROGRAMS += $(RT_CODEC_TESTS)

@@ -26,7 +26,7 @@
 
 #include "tap.h"
 #include "log.h"
-#include "realtime/sio_server.h"
+#include "realtime/server/sio_server.h"
 
 static struct ev_loop		*loop;
 static struct sio_server	*srv;

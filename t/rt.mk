@@ -1,4 +1,4 @@
-# t/rt.mk: unit test (TAP) of the Socket.IO server API (realtime/local.mk),
+# t/rt.mk: unit test (TAP) of the Socket.IO server API (realtime/server/local.mk),
 # in-process against raw client sockets.  The end-to-end tests with the
 # official clients are t/e2e/sio-*.test.mjs (node --test, they spawn
 # realtime/sio-conformance from $BUILD_DIR).

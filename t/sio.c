@@ -1,5 +1,5 @@
 /*
- * t/sio.c: the Socket.IO v5 codec (realtime/sio.c): every packet type
+ * t/sio.c: the Socket.IO v5 codec (realtime/codec/sio.c): every packet type
  * from the spec's examples, namespaces, ack ids, binary attachments both
  * ways, and the malformed forms the server must refuse (bad type, ack id
  * overflow, bad namespace, trailing garbage, non-array or empty EVENT,
@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "tap.h"
-#include "realtime/sio.h"
+#include "realtime/codec/sio.h"
 
 static int
 decode(struct sio_packet *p, const char *s)

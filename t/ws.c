@@ -1,5 +1,5 @@
 /*
- * t/ws.c: the WebSocket codec (realtime/ws.c): accept key and handshake
+ * t/ws.c: the WebSocket codec (realtime/codec/ws.c): accept key and handshake
  * checks, frame headers in every length encoding and every hostile form
  * (RSV bits, unmasked, oversize, 2^63, fragmented or long control
  * frames), unmasking, UTF-8 across fragment boundaries, the message state
@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "tap.h"
-#include "realtime/http.h"
-#include "realtime/ws.h"
+#include "realtime/codec/http.h"
+#include "realtime/codec/ws.h"
 
 static void
 test_accept(void)

@@ -1,6 +1,6 @@
 /*
- * t/fuzz/eio.c: libFuzzer target for realtime/eio.c.
- * fuzz-sources: realtime/eio.c
+ * t/fuzz/eio.c: libFuzzer target for realtime/codec/eio.c.
+ * fuzz-sources: realtime/codec/eio.c
  * Input: a polling body.  It is split (cap 4096 bytes, 16 packets), each
  * packet decoded; base64 packets are decoded in place and must re-encode
  * to bytes that decode the same; the packets are joined again (binary
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "realtime/eio.h"
+#include "realtime/codec/eio.h"
 
 #define MAXP	16
 

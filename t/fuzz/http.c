@@ -1,6 +1,6 @@
 /*
- * t/fuzz/http.c: libFuzzer target for realtime/http.c.
- * fuzz-sources: realtime/http.c
+ * t/fuzz/http.c: libFuzzer target for realtime/codec/http.c.
+ * fuzz-sources: realtime/codec/http.c
  * Input: byte 0 picks the chunk size the request arrives in (0: whole),
  * the rest is the request.  It is parsed whole and cut up (each chunk
  * added to a fresh copy of the buffer, as if it moved); both runs must
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "realtime/http.h"
+#include "realtime/codec/http.h"
 
 static void
 in_head(const struct http_span *s, const char *buf, size_t head)

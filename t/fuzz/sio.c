@@ -1,6 +1,6 @@
 /*
- * t/fuzz/sio.c: libFuzzer target for realtime/sio.c.
- * fuzz-sources: realtime/sio.c
+ * t/fuzz/sio.c: libFuzzer target for realtime/codec/sio.c.
+ * fuzz-sources: realtime/codec/sio.c
  * fuzz-libs: -ljansson
  * Input: one Socket.IO packet.  If it decodes, binary packets get their
  * attachments (made up), then the packet is encoded again and must
@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "realtime/sio.h"
+#include "realtime/codec/sio.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

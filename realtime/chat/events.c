@@ -1,0 +1,187 @@
+/*
+ * events.c: the table of chat events (name, handler, metrics label) that drives
+ * dispatch and the counters of chat_realtime_events_total, request
+ * accounting (the Socket.IO server's req_tag/req_done), and the chat
+ * layer's /metrics families.
+ * Chat layer (realtime/chat/), on top of the Socket.IO server.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "realtime/chat/chat.h"
+#include "realtime/chat/pgq.h"
+#include "realtime/chat/ps.h"
+#include "realtime/chat/state.h"
+#include "realtime/server/sio_server.h"
+#include "realtime/server/metrics.h"
+
+/*
+ * The events of docs/api.md §4: one row per event drives both dispatch
+ * (chat_on_event) and the "event" label of chat_realtime_events_total
+ * (the row's index is the request's tag).  Anything else is "other".
+ */
+static const struct chat_event {
+	const char	*name;
+	void		(*handler)(struct chat *, struct csock *, json_t *,
+			    int64_t);
+} events[EV__MAX] = {
+	[EV_SEND] =		{ "sendMessage", on_send },
+	[EV_HISTORY] =		{ "getMessages", on_history },
+	[EV_CONVS] =		{ "getConversations", on_convs },
+	[EV_START] =		{ "startConversation", on_start },
+	[EV_TYPING] =		{ "typing", on_typing },
+	[EV_STOPTYPING] =	{ "stopTyping", on_stoptyping },
+	[EV_MARKREAD] =		{ "markRead", on_markread },
+	[EV_ONLINE] =		{ "getOnlineUsers", on_online },
+	[EV_OTHER] =		{ "other", NULL },
+};
+
+/* The "status" label, by enum sio_req_end. */
+static const char *const req_status[SIO_REQ__MAX] = {
+	"ok", "error", "noack", "closed", "drained"
+};
+
+/* Ack latency buckets of sendMessage, seconds (+Inf aside). */
+static const double lat_le[LAT_N] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
+};
+
+static enum chat_ev
+event_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < EV_OTHER; i++)
+		if (strcmp(name, events[i].name) == 0)
+			return (enum chat_ev)i;
+	return EV_OTHER;
+}
+
+/*
+ * Socket.IO callbacks.
+ */
+
+void
+chat_on_event(struct sio_socket *s, const char *name, json_t *args,
+    int64_t ackid, const struct sio_bin *bins, size_t nbins, void *arg)
+{
+	struct chat	*c = arg;
+	struct csock	*cs = sio_socket_data(s);
+	json_t		*pl = json_array_get(args, 0);
+	enum chat_ev	 ev;
+
+	if (cs == NULL)
+		return;
+	if (cs->nops >= CHAT_OPS_MAX) {
+		reply_error(s, ackid, E_BUSY);
+		return;
+	}
+	ev = event_find(name);
+	if (events[ev].handler != NULL)
+		events[ev].handler(c, cs, pl, ackid);
+	else if (ackid >= 0)
+		reply_error(s, ackid, "Unknown event");
+}
+
+/*
+ * Request accounting (sio_opts.req_tag, req_done): the event's row in
+ * events[] is its tag; the counters are read by chat_metrics().
+ */
+
+int
+chat_req_tag(const char *name, void *arg)
+{
+	return (int)event_find(name);
+}
+
+void
+chat_req_done(struct sio_socket *s, int tag, enum sio_req_end how,
+    double secs, void *arg)
+{
+	struct chat	*c = arg;
+	size_t		 i;
+
+	if (tag < 0 || tag >= EV__MAX || how >= SIO_REQ__MAX)
+		return;
+	c->st.events[tag][how]++;
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		if (how == SIO_REQ_OK || how == SIO_REQ_ERROR)
+			log_debug("req event=%s status=%s ms=%.1f sid=%s "
+			    "uid=%lld", events[tag].name, req_status[how],
+			    secs * 1000., sio_socket_id(s), sio_socket_uid(s));
+		else if (how != SIO_REQ_CLOSED)
+			log_debug("req event=%s status=%s sid=%s uid=%lld",
+			    events[tag].name, req_status[how],
+			    sio_socket_id(s), sio_socket_uid(s));
+	}
+	if (tag != EV_SEND || secs < 0 ||
+	    (how != SIO_REQ_OK && how != SIO_REQ_ERROR))
+		return;
+	c->st.ack_lat_sum += secs;
+	for (i = 0; i < LAT_N; i++)
+		if (secs <= lat_le[i]) {
+			c->st.ack_lat[i]++;
+			return;
+		}
+	c->st.ack_lat_inf++;
+}
+
+/* The chat layer's families of /metrics, and those of its stores. */
+void
+chat_metrics(struct metrics_out *b, void *arg)
+{
+	struct chat		*c = arg;
+	struct pgq_stats	 qs;
+	struct ps_stats		 rs;
+	uint64_t		 cum, pg_errors = 0, pg_reconnects = 0;
+	size_t			 e, h, i;
+
+	metrics_printf(b, "# HELP chat_realtime_events_total Chat events "
+	    "received, by name and how they ended.\n"
+	    "# TYPE chat_realtime_events_total counter\n");
+	for (e = 0; e < EV__MAX; e++)
+		for (h = 0; h < SIO_REQ__MAX; h++)
+			metrics_printf(b, "chat_realtime_events_total{event="
+			    "\"%s\",status=\"%s\"} %llu\n", events[e].name,
+			    req_status[h],
+			    (unsigned long long)c->st.events[e][h]);
+	metrics_counter(b, "chat_realtime_messages_sent_total",
+	    "Messages stored by sendMessage.", c->st.messages_sent);
+	metrics_printf(b, "# HELP chat_realtime_ack_latency_seconds "
+	    "sendMessage: event received to ack queued.\n"
+	    "# TYPE chat_realtime_ack_latency_seconds histogram\n");
+	for (cum = 0, i = 0; i < LAT_N; i++) {
+		cum += c->st.ack_lat[i];
+		metrics_printf(b, "chat_realtime_ack_latency_seconds_bucket"
+		    "{le=\"%g\"} %llu\n", lat_le[i], (unsigned long long)cum);
+	}
+	cum += c->st.ack_lat_inf;
+	metrics_printf(b, "chat_realtime_ack_latency_seconds_bucket"
+	    "{le=\"+Inf\"} %llu\n"
+	    "chat_realtime_ack_latency_seconds_sum %.6f\n"
+	    "chat_realtime_ack_latency_seconds_count %llu\n",
+	    (unsigned long long)cum, c->st.ack_lat_sum,
+	    (unsigned long long)cum);
+	ps_stats(c->ps, &rs);
+	metrics_counter(b, "chat_realtime_redis_errors_total",
+	    "Redis connections lost or failed, error replies.", rs.errors);
+	metrics_counter(b, "chat_realtime_redis_reconnects_total",
+	    "Redis reconnect attempts.", rs.reconnects);
+	pgq_stats(c->pr, &qs);
+	pg_errors += qs.errors;
+	pg_reconnects += qs.reconnects;
+	for (i = 0; i < WRITERS; i++) {
+		pgq_stats(c->pm[i], &qs);
+		pg_errors += qs.errors;
+		pg_reconnects += qs.reconnects;
+	}
+	metrics_counter(b, "chat_realtime_pg_errors_total",
+	    "PostgreSQL connections lost or failed, failed statements.",
+	    pg_errors);
+	metrics_counter(b, "chat_realtime_pg_reconnects_total",
+	    "PostgreSQL reconnect attempts.", pg_reconnects);
+}

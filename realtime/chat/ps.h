@@ -1,0 +1,120 @@
+/*
+ * ps.h: Redis for chat-realtime: presence, pub/sub fan-out, typing
+ * state and node heartbeats (DESIGN.md "Redis").  Two hiredis async
+ * connections on the libev loop (commands; subscriptions), remade with
+ * backoff after a loss.  After each (re)connect the owner is told, so it
+ * can resubscribe and rebuild its presence (ps_presence_sync).
+ *
+ * Keys and channels (N node id, U user id, C conversation id, S socket id):
+ *   rt:online		SET of online user ids (all nodes)
+ *   rt:user:U:socks	SET of U's live socket ids (all nodes)
+ *   rt:node:N:socks	SET of "U:S" held by node N
+ *   rt:node:N:alive	heartbeat, expires after PS_NODE_TTL s
+ *   rt:nodes		SET of node ids that may hold sockets
+ *   rt:typing:C:U	"1" while U types in C, expires after PS_TYPING_TTL s
+ *   rt:u:U		channel: events for U's sockets, JSON envelopes
+ *   rt:bcast		channel: events for every socket
+ * Envelopes: {"n":origin node,"e":event name,"a":argument}.
+ * userOnline/userOffline are published by the Lua scripts that change
+ * presence, atomically with the change, so exactly one is sent per
+ * transition even when nodes race or a dead node is reaped.
+ */
+#ifndef RT_CHAT_PS_H
+#define RT_CHAT_PS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+
+#define PS_NODE_TTL	10	/* s: a silent node is dead after this */
+#define PS_HEARTBEAT	2.0	/* s between heartbeats and reaping */
+#define PS_TYPING_TTL	8	/* s */
+#define PS_STUCK	5	/* s without a heartbeat reply: reconnect */
+#define PS_BACKOFF_MIN	100	/* ms */
+#define PS_BACKOFF_MAX	3000	/* ms */
+#define PS_BCAST	"rt:bcast"
+#define PS_USER_PREFIX	"rt:u:"
+
+struct	ps;
+
+/* A message on a subscribed channel: uid > 0 for rt:u:<uid>, 0 for rt:bcast.  "data" is borrowed. */
+typedef void	 ps_msg_cb(void *arg, long long uid, const char *data, size_t len);
+/* "sub" is 0 when the command connection came up, 1 for the subscriber. */
+typedef void	 ps_up_cb(void *arg, int sub);
+/* User "uid" went offline through us (its last socket anywhere is gone). */
+typedef void	 ps_offline_cb(void *arg, long long uid);
+/* Does this node still want rt:u:<uid>? (1/0) */
+typedef int	 ps_want_cb(void *arg, long long uid);
+/* rt:u:<uid> is now subscribed (Redis confirmed). */
+typedef void	 ps_sub_cb(void *arg, long long uid);
+/* A command's reply (borrowed), or NULL when it failed or Redis is down. */
+typedef void	 ps_reply_cb(void *arg, const redisReply *r);
+
+struct	ps_opts {
+	const char	*url;		/* REDIS_URL (lib/redis_util.h) */
+	unsigned int	 node_id;
+	ps_msg_cb	*on_msg;
+	ps_up_cb	*on_up;
+	ps_offline_cb	*on_offline;
+	ps_want_cb	*want;
+	ps_sub_cb	*on_sub;
+	void		*arg;
+};
+
+/* Returns NULL on a bad URL or ENOMEM (logged).  Connects at once. */
+struct ps	*ps_new(struct ev_loop *, const struct ps_opts *);
+void		 ps_free(struct ps *);
+/* 1 when the command connection is up. */
+int		 ps_ready(const struct ps *);
+/* NULL when both connections are up, else why not (static, for logs). */
+const char	*ps_error(const struct ps *);
+/* The counters since ps_new(). */
+struct	ps_stats {
+	uint64_t	 errors;	/* connections lost or failed, and
+					   error replies */
+	uint64_t	 reconnects;	/* reconnect attempts */
+};
+void		 ps_stats(const struct ps *, struct ps_stats *);
+
+/*
+ * Generic command ("argv" copied).  Returns 0 (cb will be called exactly
+ * once, possibly with NULL), or -1 when Redis is down (cb not called).
+ */
+int		 ps_command(struct ps *, ps_reply_cb *, void *, int argc,
+		    const char **argv, const size_t *argvlen);
+
+/*
+ * Subscribe to / leave rt:u:<uid>.  No-ops while down (resync on up).
+ * ps_sub_user returns 0 if SUBSCRIBE was sent (on_sub follows), else -1.
+ */
+int		 ps_sub_user(struct ps *, long long uid);
+void		 ps_unsub_user(struct ps *, long long uid);
+/* Publish an envelope to rt:u:<uid>, or to rt:bcast when uid is 0. */
+void		 ps_publish(struct ps *, long long uid, const char *, size_t);
+
+/*
+ * Presence of one socket: add publishes userOnline on the user's first
+ * socket anywhere, del publishes userOffline on the last (and calls
+ * on_offline).  add returns 0 and calls cb (if not NULL) once Redis has
+ * it (r NULL on failure, else the integer 1 if the user just came
+ * online, 0 if not), or -1 when Redis is down (cb not called).
+ * del is fire and forget.
+ */
+int		 ps_presence_add(struct ps *, long long uid, const char *sid,
+		    ps_reply_cb *, void *);
+void		 ps_presence_del(struct ps *, long long uid, const char *sid);
+/*
+ * Make rt:node:<me>:socks exactly "members" ("U:S" strings, n of them),
+ * fixing user sets, rt:online and announcing both ways.  Called by the
+ * owner from on_up(sub=0).
+ */
+void		 ps_presence_sync(struct ps *, const char **members, size_t n);
+/* Remove all of this node's sockets (graceful stop). cb may be NULL. */
+int		 ps_presence_clear(struct ps *, ps_reply_cb *, void *);
+
+/* Typing state with TTL (on) or deleted (off). */
+void		 ps_typing(struct ps *, long long conv, long long uid, int on);
+
+#endif /* !RT_CHAT_PS_H */

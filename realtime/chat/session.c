@@ -1,0 +1,292 @@
+/*
+ * session.c: the life of a socket: connect (the token, then the user in the
+ * database, then presence in Redis; accepted only once this node
+ * listens on the user's channel), disconnect, and lastSeenAt.
+ * Chat layer (realtime/chat/), on top of the Socket.IO server.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "jwt.h"
+#include "log.h"
+#include "realtime/chat/chat.h"
+#include "realtime/chat/pgq.h"
+#include "realtime/chat/ps.h"
+#include "realtime/chat/state.h"
+#include "realtime/server/sio_server.h"
+
+/* lastSeenAt of a user whose last socket is gone. */
+static void
+lastseen_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct chat	*c = arg;
+
+	if (c->outstanding > 0)
+		c->outstanding--;
+}
+
+void
+write_lastseen(struct chat *c, long long uid)
+{
+	char		 b[24];
+	const char	*p[1] = { lltoa(uid, b, sizeof(b)) };
+
+	if (pgq_exec(c->pw, S_LASTSEEN, 1, p, 0, lastseen_cb, c) == 0)
+		c->outstanding++;
+}
+
+/*
+ * Connect: the token, then the user in the database.
+ */
+
+static void
+refuse(struct sio_socket *s, const char *code)
+{
+	sio_refuse(s, json_pack("{s:s,s:{s:s}}", "message", E_UNAUTH,
+	    "data", "code", code));
+}
+
+/*
+ * Accept "s" as a socket of "u"; 0, or -1 if refused or closed meanwhile.
+ * "first": the user just came online; the broadcast userOnline went out
+ * before this socket was accepted, so it gets its own copy (the spec
+ * sends userOnline to all clients, this one included).
+ */
+static int
+attach(struct chat *c, struct sio_socket *s, struct cuser *u,
+    const char *uname, int first)
+{
+	json_t		*o;
+	struct csock	*cs;
+
+	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
+		refuse(s, "internal");
+		return -1;
+	}
+	sio_socket_set_uid(s, u->uid);
+	if (sio_accept(s) == -1) {
+		free(cs);
+		return -1;
+	}
+	cs->s = s;
+	cs->u = u;
+	snprintf(u->uname, sizeof(u->uname), "%s", uname);
+	sio_socket_set_data(s, cs);
+	u->nsock++;
+	TAILQ_INSERT_TAIL(&u->socks, cs, uentry);
+	TAILQ_INSERT_TAIL(&c->all, cs, aentry);
+	c->nsock++;
+	log_debug("chat: user %lld connected as %s", u->uid, sio_socket_id(s));
+	if (first && (o = json_pack("{s:I}", "userId", (json_int_t)u->uid)) !=
+	    NULL) {
+		reply(s, -1, "userOnline", o);
+		json_decref(o);
+	}
+	return 0;
+}
+
+/* Drop "u" if nothing of it is left here. */
+static void
+user_gc(struct chat *c, struct cuser *u)
+{
+	if (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
+		return;
+	ps_unsub_user(c->ps, u->uid);
+	user_free(c, u);
+}
+
+/* Accept the connects held for "u" (and forget those closed meanwhile). */
+void
+user_release(struct chat *c, struct cuser *u)
+{
+	struct op	*op;
+
+	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
+		TAILQ_REMOVE(&u->waiting, op, wentry);
+		if (!sio_socket_is_open(op->s) ||
+		    attach(c, op->s, u, op->uname, op->first) == -1)
+			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+	}
+	user_gc(c, u);
+}
+
+/*
+ * The socket is in Redis presence (or Redis is down).  Accept it once
+ * this node listens on the user's channel, so that nothing sent to a
+ * connected client is lost: right away if it already does, else when
+ * Redis confirms the SUBSCRIBE (or after CHAT_SUB_WAIT seconds).
+ */
+static void
+admit(struct op *op)
+{
+	struct chat	*c = op->c;
+	struct cuser	*u;
+
+	if (!sio_socket_is_open(op->s)) {
+		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		return;
+	}
+	if ((u = user_get(c, op->uid)) == NULL) {
+		refuse(op->s, "internal");
+		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		return;
+	}
+	if (TAILQ_EMPTY(&u->waiting) && (u->nsock > 0 ||
+	    ps_sub_user(c->ps, u->uid) == -1)) {
+		if (attach(c, op->s, u, op->uname, op->first) == -1)
+			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+		op_free(op);
+		user_gc(c, u);
+		return;
+	}
+	if (TAILQ_EMPTY(&u->waiting))
+		u->wait_since = ev_now(c->loop);
+	TAILQ_INSERT_TAIL(&u->waiting, op, wentry);
+}
+
+static void
+presence_cb(void *arg, const redisReply *r)
+{
+	struct op	*op = arg;
+
+	op->first = r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 1;
+	admit(op);
+}
+
+void
+sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct chat	*c = w->data;
+	struct cuser	*u, *next;
+	size_t		 i;
+
+	for (i = 0; i < USER_BUCKETS; i++)
+		for (u = c->users[i]; u != NULL; u = next) {
+			next = u->hnext;
+			if (!TAILQ_EMPTY(&u->waiting) &&
+			    ev_now(loop) - u->wait_since > CHAT_SUB_WAIT) {
+				log_warnx("chat: no SUBSCRIBE answer for "
+				    "user %lld; accepting anyway", u->uid);
+				user_release(c, u);
+			}
+		}
+	heap_trim(c);
+}
+
+static void
+connect_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct op	*op = arg;
+
+	if (!sio_socket_is_open(op->s))
+		goto out;
+	if (res == NULL) {
+		/*
+		 * The database is down: the token's HS256 signature is
+		 * ours and fresh, so let the user in on it.
+		 */
+		log_warnx("chat: user %lld admitted on the token alone (%s)",
+		    op->uid, err);
+	} else if (PQntuples(res) != 1) {
+		refuse(op->s, "user_not_found");
+		goto out;
+	} else
+		snprintf(op->uname, sizeof(op->uname), "%s",
+		    PQgetvalue(res, 0, 0));
+	if (ps_presence_add(op->c->ps, op->uid, sio_socket_id(op->s),
+	    presence_cb, op) == -1)
+		admit(op);
+	return;
+out:
+	op_free(op);
+}
+
+void
+chat_on_connect(struct sio_socket *s, const char *nsp, json_t *auth,
+    void *arg)
+{
+	struct chat	*c = arg;
+	struct op	*op;
+	const char	*token;
+	char		 uname[JWT_UNAME_MAX], b[24];
+	const char	*p[1];
+	long long	 uid;
+
+	if (strcmp(nsp, "/") != 0) {
+		sio_refuse(s, json_pack("{s:s}", "message",
+		    "Invalid namespace"));
+		return;
+	}
+	if (c->stopping) {
+		refuse(s, "shutting_down");
+		return;
+	}
+	token = json_string_value(json_object_get(auth, "token"));
+	if (token == NULL || *token == '\0') {
+		refuse(s, "missing_token");
+		return;
+	}
+	if (jwt_access_verify(c->conf->jwt_secret, token, time(NULL), &uid,
+	    uname, sizeof(uname)) == -1) {
+		refuse(s, "invalid_token");
+		return;
+	}
+	if ((op = op_new(c, s, OP_CONNECT, -1, uid, uname)) == NULL) {
+		refuse(s, "internal");
+		return;
+	}
+	p[0] = lltoa(uid, b, sizeof(b));
+	if (pgq_exec(c->pr, S_USER, 1, p, 0, connect_cb, op) == -1) {
+		refuse(s, "unavailable");
+		op_free(op);
+	}
+}
+
+void
+chat_on_disconnect(struct sio_socket *s, const char *reason, void *arg)
+{
+	struct chat	*c = arg;
+	struct csock	*cs = sio_socket_data(s);
+	struct cuser	*u;
+	json_t		*o;
+
+	if (cs == NULL)
+		return;
+	sio_socket_set_data(s, NULL);
+	u = cs->u;
+	log_debug("chat: user %lld socket %s gone: %s", u->uid,
+	    sio_socket_id(s), reason);
+	TAILQ_REMOVE(&u->socks, cs, uentry);
+	TAILQ_REMOVE(&c->all, cs, aentry);
+	c->nsock--;
+	u->nsock--;
+	if (cs->typing_conv > 0) {
+		o = json_pack("{s:I,s:I}", "userId", (json_int_t)u->uid,
+		    "conversationId", (json_int_t)cs->typing_conv);
+		if (o != NULL)
+			emit_user(c, cs->typing_peer, "userStoppedTyping", o);
+		json_decref(o);
+		ps_typing(c->ps, cs->typing_conv, u->uid, 0);
+	}
+	if (ps_ready(c->ps))
+		ps_presence_del(c->ps, u->uid, sio_socket_id(s));
+	else if (u->nsock == 0)
+		write_lastseen(c, u->uid);	/* best effort without Redis */
+	free(cs);
+	user_gc(c, u);
+}

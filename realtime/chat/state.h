@@ -1,0 +1,263 @@
+/*
+ * state.h: the chat layer's shared state and its internal functions
+ * (the realtime/chat/ files; private to the chat layer: main.c and the layers
+ * below never include it).  The chat events of docs/api.md §4 run on
+ * top of the Socket.IO server (sio_server.h), PostgreSQL (pgq.h) and
+ * Redis (ps.h), and never block.
+ *
+ * Every request becomes a struct op holding a reference to its socket;
+ * answers go out only while the socket is still connected.  Events for
+ * a user go to this node's sockets of that user at once and, through
+ * the user's Redis channel, to the other nodes (which skip envelopes
+ * from themselves).
+ */
+#ifndef RT_CHAT_STATE_H
+#define RT_CHAT_STATE_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "jwt.h"
+#include "realtime/chat/pgq.h"
+#include "realtime/chat/ps.h"
+#include "realtime/server/sio_server.h"
+
+/* ISO 8601 UTC with milliseconds. */
+#define TS(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \
+		"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+enum	stmt {
+	S_USER,		/* $1 uid -> username */
+	S_SEND,		/* $1 sender $2 recipient $3 content $4 cmid */
+	S_START,	/* $1 me $2 username -> user id, conversation id */
+	S_CONVS,	/* $1 me */
+	S_HISTORY,	/* $1 conv $2 me $3 before $4 limit+1 */
+	S_MARKREAD,	/* $1 conv $2 me */
+	S_MEMBERS,	/* $1 conv -> user_one_id, user_two_id */
+	S_LASTSEEN,	/* $1 uid */
+	S_SENDB,	/* S_SEND over arrays: $1 senders $2 recipients ... */
+	S__MAX
+};
+
+/* The text of each statement (sql.c), prepared on every connection. */
+extern const char *const chat_sql[S__MAX];
+
+#define E_UNAUTH	"Unauthorized"
+#define E_PAYLOAD	"Invalid payload"
+#define E_RECIPIENT	"recipientId must be a positive integer"
+#define E_NORECIPIENT	"Recipient not found"
+#define E_SELF		"Cannot send a message to yourself"
+#define E_CONTENT	"Message content must be between 1 and 5000 characters"
+#define E_CMID		"clientMessageId must be a string of at most 64 characters"
+#define E_USERNAME	"recipientUsername must be 3-30 letters, digits or underscores"
+#define E_SELFCONV	"Cannot start a conversation with yourself"
+#define E_NOUSER	"User not found"
+#define E_CONVID	"conversationId must be a positive integer"
+#define E_BEFORE	"before must be a positive integer"
+#define E_LIMIT		"limit must be a number"
+#define E_NOTMEMBER	"Conversation not found"
+#define E_INTERNAL	"Internal server error"
+#define E_UNAVAIL	"Service unavailable, try again"
+#define E_BUSY		"Too many requests in flight"
+
+#define USER_BUCKETS	4096
+#define SENDB_MAX	256	/* messages per S_SENDB statement */
+/*
+ * Connections writing messages, a sender's always on the same one (its
+ * messages commit in order).  Several commit in parallel, but measured
+ * (t/bench/run-chat, 2 cores) 4 gave no more msg/s than 1 and a p99
+ * at 500x4 of 180-280 ms against 115-135 ms: one batch at a time
+ * gathers bigger batches.  -DWRITERS=n to try again on other hardware.
+ */
+#ifndef WRITERS
+#define WRITERS		1
+#endif
+#define TRIM_FRAMES	65536	/* broadcast frames in 1 s: malloc_trim */
+#define CONV_CACHE	8192
+
+struct	cuser;
+
+struct	csock {
+	struct sio_socket	*s;
+	struct cuser		*u;
+	TAILQ_ENTRY(csock)	 uentry;	/* in u->socks */
+	TAILQ_ENTRY(csock)	 aentry;	/* in chat->all */
+	long long		 typing_conv;	/* last conversation typed in */
+	long long		 typing_peer;
+	size_t			 nops;		/* requests being answered */
+};
+TAILQ_HEAD(csockq, csock);
+
+/* Typing shown to this user's sockets, ended by timer. */
+struct	tyt {
+	ev_timer		 t;
+	struct chat		*c;
+	struct cuser		*u;
+	long long		 typer;
+	long long		 conv;
+	LIST_ENTRY(tyt)		 entry;
+};
+
+struct	op;
+
+struct	cuser {
+	long long		 uid;
+	char			 uname[JWT_UNAME_MAX];
+	struct cuser		*hnext;
+	struct csockq		 socks;
+	size_t			 nsock;
+	LIST_HEAD(, tyt)	 typing;
+	TAILQ_HEAD(, op)	 waiting;	/* connects held until then */
+	ev_tstamp		 wait_since;
+};
+
+struct	convent {
+	long long		 id, one, two;
+};
+
+/* The events, in the order of events[]; anything else is EV_OTHER. */
+enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
+	EV_STOPTYPING, EV_MARKREAD, EV_ONLINE, EV_OTHER, EV__MAX };
+
+#define LAT_N		12	/* ack latency buckets (+Inf aside) */
+
+/* Counters of the chat layer, written by chat_metrics(). */
+struct	chat_stats {
+	uint64_t		 events[EV__MAX][SIO_REQ__MAX];
+	uint64_t		 messages_sent;	/* stored by sendMessage */
+	uint64_t		 ack_lat[LAT_N];	/* sendMessage, non-cumulative */
+	uint64_t		 ack_lat_inf;
+	double			 ack_lat_sum;	/* seconds */
+};
+
+struct	chat {
+	struct ev_loop		*loop;
+	const struct conf	*conf;
+	unsigned int		 node;
+	struct pgq		*pw;		/* writes (batched inserts) */
+	struct pgq		*pm[WRITERS];	/* messages; pm[0] is pw */
+	struct pgq		*pr;		/* reads */
+	struct ps		*ps;
+	struct cuser		*users[USER_BUCKETS];
+	struct csockq		 all;
+	size_t			 nsock;
+	struct convent		 convs[CONV_CACHE];
+	struct chat_stats	 st;
+	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
+	ev_prepare		 sendprep;	/* flushes sendq */
+	size_t			 bframes;	/* broadcast frames this second */
+	int			 trim;		/* a storm was trimmed: again */
+	ev_timer		 sweep;		/* connects waiting too long */
+	/* chat_stop */
+	int			 stopping;
+	ev_timer		 stop_timer;
+	ev_tstamp		 stop_deadline;
+	int			 stop_cleared;
+	size_t			 outstanding;	/* lastSeen writes in flight */
+	void			(*stop_done)(void *);
+	void			*stop_arg;
+};
+
+enum	opkind { OP_CONNECT, OP_SEND, OP_START, OP_CONVS, OP_HISTORY,
+	OP_MARKREAD, OP_TYPING, OP_STOPTYPING, OP_ONLINE };
+
+struct	op {
+	struct chat		*c;
+	struct sio_socket	*s;
+	enum opkind		 kind;
+	int64_t			 ackid;
+	long long		 uid;
+	char			 uname[JWT_UNAME_MAX];
+	long long		 id;		/* conversation or recipient */
+	long long		 conv;		/* startConversation result */
+	long long		 before;
+	int			 limit;
+	int			 tries;
+	char			*content;	/* sendMessage */
+	char			*cmid;		/* sendMessage, or NULL */
+	char			*peer;		/* startConversation: username */
+	json_t			*list;		/* conversationsList waiting */
+	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting or sendq */
+	int			 counted;	/* in csock.nops */
+	int			 first;		/* connect: the user's first socket */
+};
+
+/*
+ * The functions the files share, by the file that defines them (each
+ * file says what it is for in its top comment).
+ */
+
+/* json.c */
+char	*lltoa(long long, char *, size_t);
+long long	 col_id(const PGresult *, int, int);
+json_t	*col_str(const PGresult *, int, int);
+int	 json_id(const json_t *, long long *);
+json_t	*message_json(const PGresult *, int, int, int, int, int, int, long long,
+	    const char *, long long);
+json_t	*user_json(const PGresult *, int, int);
+void	 set_online(json_t *, int);
+
+/* users.c */
+struct cuser	*user_find(struct chat *, long long);
+struct cuser	*user_get(struct chat *, long long);
+void	 user_free(struct chat *, struct cuser *);
+void	 conv_put(struct chat *, long long, long long, long long);
+const struct convent	*conv_get(struct chat *, long long);
+int	 conv_members(struct op *, const PGresult *, long long *, long long *);
+void	 deliver_user(struct chat *, long long, const char *, json_t *);
+void	 deliver_all(struct chat *, const char *, json_t *);
+void	 emit_user(struct chat *, long long, const char *, json_t *);
+
+/* op.c */
+void	 reply(struct sio_socket *, int64_t, const char *, json_t *);
+void	 reply_error(struct sio_socket *, int64_t, const char *);
+struct op	*op_new(struct chat *, struct sio_socket *, enum opkind,
+	    int64_t, long long, const char *);
+void	 op_free(struct op *);
+int	 arg_conversation(struct csock *, json_t *, int64_t, long long *);
+void	 op_fail(struct op *, const char *);
+void	 op_exec(struct op *, struct pgq *, enum stmt, int, const char *const *,
+	    int, pgq_cb *);
+
+/* typing.c */
+void	 typing_seen(struct chat *, struct cuser *, const char *, json_t *);
+void	 on_conv_event(struct chat *, struct csock *, json_t *, int64_t,
+	    enum opkind);
+void	 on_typing(struct chat *, struct csock *, json_t *, int64_t);
+void	 on_stoptyping(struct chat *, struct csock *, json_t *, int64_t);
+
+/* session.c */
+void	 write_lastseen(struct chat *, long long);
+void	 user_release(struct chat *, struct cuser *);
+void	 sweep_cb(struct ev_loop *, ev_timer *, int);
+
+/* send.c */
+void	 sendprep_cb(struct ev_loop *, ev_prepare *, int);
+void	 on_send(struct chat *, struct csock *, json_t *, int64_t);
+
+/* convs.c */
+void	 on_convs(struct chat *, struct csock *, json_t *, int64_t);
+void	 on_start(struct chat *, struct csock *, json_t *, int64_t);
+
+/* history.c */
+void	 on_history(struct chat *, struct csock *, json_t *, int64_t);
+void	 markread_cb(void *, const PGresult *, const char *);
+void	 on_markread(struct chat *, struct csock *, json_t *, int64_t);
+
+/* presence.c */
+int	 local_online(struct chat *, long long);
+void	 on_online(struct chat *, struct csock *, json_t *, int64_t);
+void	 presence_opts(struct chat *, struct ps_opts *);
+
+/* chat.c */
+void	 heap_trim(struct chat *);
+
+#endif /* !RT_CHAT_STATE_H */
