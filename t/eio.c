@@ -60,7 +60,8 @@ test_decode(void)
 		tap_ok(eio_packet_decode(bad[i], strlen(bad[i]), 0, &p, &why) ==
 		    -1 && why != NULL, name);
 	}
-	tap_str(eio_type_str(EIO__MAX), "unknown", "decode: type name past max");
+	tap_str(eio_type_str(EIO__MAX), "unknown",
+	    "decode: type name past max");
 }
 
 static void
@@ -79,7 +80,8 @@ test_split(void)
 	tap_int(eio_payload_split("4hello\x1e" "bAQIDBA==", 16, 0, s, 8, &why),
 	    2, "split: with binary");
 	tap_int(eio_payload_split("4x", 2, 0, s, 8, &why), 1, "split: one");
-	tap_int(eio_payload_split("", 0, 0, s, 8, &why), -1, "split: empty body");
+	tap_int(eio_payload_split("", 0, 0, s, 8, &why), -1,
+	    "split: empty body");
 	tap_int(eio_payload_split("4x\x1e", 3, 0, s, 8, &why), -1,
 	    "split: trailing separator");
 	tap_int(eio_payload_split("\x1e" "4x", 3, 0, s, 8, &why), -1,
@@ -193,7 +195,8 @@ test_encode(void)
 	tap_int(eio_payload_join(out, 17, it, 3), 18, "join: too small");
 	tap_ok(out[0] == 'Z', "join: too small writes nothing");
 	n = eio_payload_join(out, sizeof(out), it, 3);
-	tap_ok(n == 18 && memcmp(out, "4hello\x1e" "bAQIDBA==\x1e" "2", 18) == 0,
+	tap_ok(n == 18 &&
+	    memcmp(out, "4hello\x1e" "bAQIDBA==\x1e" "2", 18) == 0,
 	    "join: bytes");
 	tap_int(eio_payload_split(out, n, 0, s, 4, &why), 3,
 	    "join: splits back");
@@ -214,8 +217,9 @@ test_handshake(void)
 	tap_int(n, strlen(want), "handshake: length");
 	tap_str(out, want, "handshake: bytes");
 	n = eio_handshake(out, sizeof(out), "abc-_9", 0, 300, 200, 1000);
-	tap_str(out, "0{\"sid\":\"abc-_9\",\"upgrades\":[],\"pingInterval\":300,"
-	    "\"pingTimeout\":200,\"maxPayload\":1000}", "handshake: no upgrades");
+	tap_str(out, "0{\"sid\":\"abc-_9\",\"upgrades\":[],"
+	    "\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000}",
+	    "handshake: no upgrades");
 	tap_int(eio_handshake(out, sizeof(out), "a\"b", 1, 1, 1, 1), 0,
 	    "handshake: quote in sid refused");
 	tap_int(eio_handshake(out, sizeof(out), "", 1, 1, 1, 1), 0,
@@ -236,9 +240,9 @@ test_base64(void)
 	static const struct {
 		const char	*raw, *enc;
 	} v[] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
-		{ "foobar", "Zm9vYmFy" },
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" },
+		{ "foo", "Zm9v" }, { "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
 	};
 	char		 out[64], buf[300], raw[256];
 	size_t		 i, n;
@@ -277,7 +281,8 @@ test_base64(void)
 	tap_ok(ok_rt, "base64: in-place round trip of 0..200 bytes");
 	tap_int(eio_base64_decode(out, 2, "Zm9v", 4), -1,
 	    "base64: output too small");
-	tap_int(eio_base64_decode(out, 3, "Zm9v", 4), 3, "base64: fits exactly");
+	tap_int(eio_base64_decode(out, 3, "Zm9v", 4), 3,
+	    "base64: fits exactly");
 	tap_int(eio_base64_decode(out, 64, "Zm9v!", 5), -1,
 	    "base64: bad length 5");
 	tap_int(eio_base64_decode(out, 64, "Zm!v", 4), -1, "base64: bad char");

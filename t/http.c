@@ -90,7 +90,8 @@ static void
 test_incremental(void)
 {
 	struct http_request	 r;
-	const char		*req = "POST /socket.io/?EIO=4&transport=polling"
+	const char		*req =
+	    "POST /socket.io/?EIO=4&transport=polling"
 	    "&sid=abc HTTP/1.1\r\nContent-Length: 5\r\n"
 	    "Content-Type: text/plain;charset=UTF-8\r\n\r\n4hello";
 	size_t			 n, head = strlen(req) - 6, first = 0;
@@ -327,13 +328,16 @@ test_bad(void)
 		enum http_res	 want;
 		const char	*name;
 	} t[] = {
-		{ "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", HTTP_EBAD, "obs-fold" },
+		{ "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", HTTP_EBAD,
+		    "obs-fold" },
 		{ "GET / HTTP/1.1\r\nX : a\r\n\r\n", HTTP_EBAD,
 		    "space before colon" },
 		{ "GET / HTTP/1.1\r\nX a\r\n\r\n", HTTP_EBAD, "no colon" },
 		{ "GET / HTTP/1.1\r\n: a\r\n\r\n", HTTP_EBAD, "empty name" },
-		{ "GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n", HTTP_EBAD, "bare LF" },
-		{ "GET / HTTP/1.1\r\nX: a\rY: b\r\n\r\n", HTTP_EBAD, "bare CR" },
+		{ "GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n", HTTP_EBAD,
+		    "bare LF" },
+		{ "GET / HTTP/1.1\r\nX: a\rY: b\r\n\r\n", HTTP_EBAD,
+		    "bare CR" },
 		{ "GET / HTTP/1.1\r\nX: \x01\r\n\r\n", HTTP_EBAD,
 		    "control byte in value" },
 		{ "GET / HTTP/1.1\r\nX\x80: a\r\n\r\n", HTTP_EBAD,
@@ -367,7 +371,8 @@ test_bad(void)
 	/* A NUL inside a header value. */
 	{
 		struct http_request	 r;
-		const char		 req[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
+		const char		 req[] =
+		    "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
 
 		http_request_init(&r, 0);
 		tap_int(http_request_parse(&r, req, sizeof(req) - 1), HTTP_EBAD,
@@ -385,7 +390,8 @@ test_bad(void)
 		struct http_request	 r;
 
 		parse(&r, "BREW /pot HTTP/1.1\r\n\r\n");
-		tap_int(r.method, HTTP_OTHER, "bad: other method is HTTP_OTHER");
+		tap_int(r.method, HTTP_OTHER,
+		    "bad: other method is HTTP_OTHER");
 		parse(&r, "DELETE /x HTTP/1.1\r\n\r\n");
 		tap_int(r.method, HTTP_DELETE, "bad: DELETE");
 	}

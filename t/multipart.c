@@ -401,7 +401,8 @@ t_splits(void)
 		for (i = 0; i < sizeof(sb) - 1; i++)
 			for (j = i; j < sizeof(sb) - 1; j++) {
 				memset(&r, 0, sizeof(r));
-				if ((m = multipart_new("b", &cbs, &r)) == NULL ||
+				if ((m = multipart_new("b",
+				    &cbs, &r)) == NULL ||
 				    multipart_feed(m, sb, i) != 0 ||
 				    multipart_feed(m, sb + i, j - i) != 0 ||
 				    multipart_feed(m, sb + j,

@@ -118,8 +118,8 @@ test_decode_good(void)
 	    "/", -1, "[\"baz\",{\"_placeholder\":true,\"num\":0}]",
 	    "decode: BINARY_EVENT");
 	good("52-/admin,[\"baz\",{\"_placeholder\":true,\"num\":0},"
-	    "{\"_placeholder\":true,\"num\":1}]", SIO_BINARY_EVENT, "/admin", -1,
-	    "[\"baz\",{\"_placeholder\":true,\"num\":0},"
+	    "{\"_placeholder\":true,\"num\":1}]", SIO_BINARY_EVENT, "/admin",
+	    -1, "[\"baz\",{\"_placeholder\":true,\"num\":0},"
 	    "{\"_placeholder\":true,\"num\":1}]",
 	    "decode: BINARY_EVENT /admin two attachments");
 	good("61-15[\"bar\",{\"_placeholder\":true,\"num\":0}]", SIO_BINARY_ACK,
@@ -279,15 +279,16 @@ test_decode_bad(void)
 	BAD("2[\"a\",{\"b\":{\"c\":{\"d\":{\"e\":{\"f\":{\"g\":{\"h\":{\"i\":"
 	    "{\"j\":{\"k\":{\"l\":{\"m\":{\"n\":{\"o\":{\"p\":{\"q\":{\"r\":"
 	    "{\"s\":{\"t\":{\"u\":{\"v\":{\"w\":{\"x\":{\"y\":{\"z\":{\"A\":"
-	    "{\"B\":{\"C\":{\"D\":{\"E\":{\"F\":1}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}]",
+	    "{\"B\":{\"C\":{\"D\":{\"E\":{\"F\":1}}}}}}}}}}}}}}}}}}}}}}"
+	    "}}}}}}}}}}]",
 	    "depth: 33 levels of objects refused");
 	BAD("2[\"a\",\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]"
 	    "x", "depth: brackets in strings do not count (but garbage does)");
 	{
 		struct sio_packet	 p;
 
-		tap_int(decode(&p, "2[\"a\",\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-		    "[[[[[\\\"[[[[[\"]"), 0,
+		tap_int(decode(&p, "2[\"a\",\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+		    "[[[[[[\\\"[[[[[\"]"), 0,
 		    "depth: brackets and escaped quotes in strings ignored");
 		sio_packet_clear(&p);
 	}
@@ -368,8 +369,8 @@ test_encode(void)
 	    "0{\"sid\":\"a\\\"b\"}", "encode: CONNECT sid escaped");
 	data = json_pack("{s:i}", "code", 401);
 	enc(sio_encode_connect_error(out, sizeof(out), "/", "Unauthorized",
-	    data), out, "4{\"message\":\"Unauthorized\",\"data\":{\"code\":401}}",
-	    "encode: CONNECT_ERROR with data");
+	    data), out, "4{\"message\":\"Unauthorized\","
+	    "\"data\":{\"code\":401}}", "encode: CONNECT_ERROR with data");
 	json_decref(data);
 	enc(sio_encode_connect_error(out, sizeof(out), "/x", "Invalid "
 	    "namespace", NULL), out, "4/x,{\"message\":\"Invalid namespace\"}",
@@ -465,8 +466,10 @@ test_encode(void)
 	tap_int(sio_packet_encode(out, sizeof(out), SIO_EVENT, "/", -1, data,
 	    att, 4, &natt), -1, "encode: binary deeper than the cap");
 	json_decref(data);
-	tap_str(sio_type_str(SIO_BINARY_ACK), "BINARY_ACK", "encode: type name");
-	tap_str(sio_type_str(SIO__MAX), "UNKNOWN", "encode: type name past max");
+	tap_str(sio_type_str(SIO_BINARY_ACK), "BINARY_ACK",
+	    "encode: type name");
+	tap_str(sio_type_str(SIO__MAX), "UNKNOWN",
+	    "encode: type name past max");
 }
 
 int

@@ -24,14 +24,16 @@ test_accept(void)
 	ssize_t			 n;
 	const char		*good =
 	    "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-	    "Host: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+	    "Host: x\r\nUpgrade: websocket\r\n"
+	    "Connection: keep-alive, Upgrade\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n\r\n";
 
 	/* RFC 6455 section 1.3 example. */
 	tap_int(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out), 0,
 	    "accept: RFC example key");
-	tap_str(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "accept: RFC example value");
+	tap_str(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+	    "accept: RFC example value");
 	tap_int(ws_accept_key(" dGhlIHNhbXBsZSBub25jZQ== ", out), 0,
 	    "accept: blanks trimmed");
 	tap_int(ws_accept_key("dGhlIHNhbXBsZSBub25jZQ=", out), -1,
@@ -127,7 +129,8 @@ client_frame(unsigned char *out, unsigned b0, const unsigned char *payload,
 	} else {
 		out[h++] = 0x80 | 127;
 		for (i = 0; i < 8; i++)
-			out[h++] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+			out[h++] =
+			    (unsigned char)((uint64_t)len >> (56 - 8 * i));
 	}
 	memcpy(out + h, mask, 4);
 	h += 4;
@@ -217,7 +220,8 @@ test_frames(void)
 		    1, "frame: unmasked allowed when not required");
 		tap_int(ws_frame_parse(&f, big16, sizeof(big16), 4095, 1), -1,
 		    "frame: 16-bit length over cap");
-		tap_int(f.close_code, WS_CLOSE_TOO_BIG, "frame: over cap -> 1009");
+		tap_int(f.close_code, WS_CLOSE_TOO_BIG,
+		    "frame: over cap -> 1009");
 		tap_int(ws_frame_parse(&f, huge, 3, UINT64_MAX, 1), -1,
 		    "frame: 2^63 refused after 3 bytes");
 		tap_int(f.close_code, WS_CLOSE_PROTOCOL, "frame: 2^63 -> 1002");
@@ -312,7 +316,8 @@ test_utf8(void)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		snprintf(name, sizeof(name), "utf8: %s", t[i].name);
-		tap_int(ws_utf8_valid(t[i].s, strlen(t[i].s)), t[i].valid, name);
+		tap_int(ws_utf8_valid(t[i].s, strlen(t[i].s)), t[i].valid,
+		    name);
 	}
 	for (cut = 0; cut <= n; cut++) {
 		st = WS_UTF8_ACCEPT;

@@ -5,7 +5,8 @@
  * the ceiling of logins/s; t/bench/rest divides the measured login
  * rate by it.
  *
- * Build:  gcc -O2 -Wall -Wextra -pthread -o bcrypt-rate t/bench/bcrypt-rate.c -lcrypt
+ * Build:  gcc -O2 -Wall -Wextra -pthread -o bcrypt-rate \
+ *             t/bench/bcrypt-rate.c -lcrypt
  * Usage:  bcrypt-rate [-d seconds] [-t threads] [-c cost]
  * Prints "bcrypt cost 10: N hashes in S s on T threads = R/s (X ms each)".
  */
@@ -118,6 +119,7 @@ main(int argc, char *argv[])
 	free(w);
 	return 0;
 usage:
-	fprintf(stderr, "usage: bcrypt-rate [-d secs] [-t threads] [-c cost]\n");
+	fprintf(stderr,
+	    "usage: bcrypt-rate [-d secs] [-t threads] [-c cost]\n");
 	return 2;
 }

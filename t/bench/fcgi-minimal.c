@@ -43,7 +43,8 @@ serve(int fd)
 	while (FCGX_Accept_r(&req) >= 0) {
 		FCGX_FPrintF(req.out, "Status: 200 OK\r\n"
 		    "Content-Type: application/json\r\n"
-		    "Content-Length: %d\r\n\r\n%s", (int)sizeof(body) - 1, body);
+		    "Content-Length: %d\r\n\r\n%s",
+		    (int)sizeof(body) - 1, body);
 		FCGX_Finish_r(&req);
 	}
 	_exit(0);

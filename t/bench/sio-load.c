@@ -45,25 +45,25 @@
 #include <unistd.h>
 
 #define MAXPROC		64
-#define RBUF_MAX	(8 * 1024 * 1024)	/* cap on one connection's unparsed input */
+#define RBUF_MAX	(8 * 1024 * 1024)	/* max unparsed bytes/conn */
 #define HIST_FINE	100000			/* 10 us buckets up to 1 s */
-#define HIST_N		(HIST_FINE + 12000)	/* then 10 ms buckets up to 121 s */
-#define MAX_K		1024			/* messages in flight per sender */
+#define HIST_N		(HIST_FINE + 12000)	/* then 10 ms up to 121 s */
+#define MAX_K		1024			/* max in flight per sender */
 
 enum	mode { M_IDLE, M_ECHO, M_CHAT };
 enum	cstate { C_FREE, C_TCP, C_HTTP, C_EIO, C_SIO, C_READY, C_DEAD };
 
 struct	pstat {
 	uint64_t	 connected;	/* Socket.IO CONNECT acknowledged */
-	uint64_t	 failed;	/* refused, reset, timed out, HTTP != 101, 44 */
-	uint64_t	 lost;		/* ready connections closed by the server */
+	uint64_t	 failed;	/* refused, reset, timeout, !101, 44 */
+	uint64_t	 lost;		/* ready conns closed by the server */
 	uint64_t	 sent;		/* events emitted during the window */
-	uint64_t	 done;		/* round trips completed during the window */
-	uint64_t	 acks;		/* chat: messageSent seen during the window */
+	uint64_t	 done;		/* round trips done in the window */
+	uint64_t	 acks;		/* chat: messageSent in the window */
 	uint64_t	 errev;		/* "error" / connect_error events */
 	uint64_t	 other;		/* other events (userOnline, ...) */
 	uint64_t	 pings;		/* Engine.IO pings answered */
-	uint64_t	 conn_done_ns;	/* when this process finished connecting */
+	uint64_t	 conn_done_ns;	/* when this proc finished connecting */
 	int		 connecting_done;
 	int		 finished;
 	uint32_t	 hist[HIST_N];	/* latency, see hist_idx() */
@@ -160,7 +160,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: sio-load -m idle|echo|chat -p port [-h 127.0.0.1] [-P /socket.io/]\n"
+	    "usage: sio-load -m idle|echo|chat -p port [-h 127.0.0.1]"
+	    " [-P /socket.io/]\n"
 	    "  [-n conns] [-c clients|conversations] [-k inflight] [-d secs]\n"
 	    "  [-W warmup] [-T connect-timeout] [-j procs] [-q max-pending]\n"
 	    "  [-s pad-bytes] [-t tokenfile] [-Q]\n");
@@ -181,7 +182,8 @@ load_tokens(const char *fn)
 	if ((f = fopen(fn, "r")) == NULL)
 		die(fn);
 	while ((len = getline(&line, &cap, f)) != -1) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		while (len > 0 &&
+		    (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0 || line[0] == '#')
 			continue;
@@ -195,8 +197,10 @@ load_tokens(const char *fn)
 			continue;
 		if (ntok == acap) {
 			acap = acap ? acap * 2 : 1024;
-			if ((tok_uid = realloc(tok_uid, acap * sizeof(*tok_uid))) == NULL ||
-			    (tok_str = realloc(tok_str, acap * sizeof(*tok_str))) == NULL)
+			if ((tok_uid = realloc(tok_uid,
+			    acap * sizeof(*tok_uid))) == NULL ||
+			    (tok_str = realloc(tok_str,
+			    acap * sizeof(*tok_str))) == NULL)
 				die("realloc");
 		}
 		tok_uid[ntok] = uid;
@@ -610,7 +614,8 @@ parse_frames(struct conn *c, const char *p, size_t len)
 					c->fop = op;
 				}
 				if (c->flen + plen > RBUF_MAX ||
-				    (np = realloc(c->frag, c->flen + plen + 1)) == NULL) {
+				    (np = realloc(c->frag,
+				    c->flen + plen + 1)) == NULL) {
 					conn_close(c);
 					return -1;
 				}
@@ -689,7 +694,8 @@ on_readable(struct conn *c)
 			return;
 		}
 		if (c->rlen + (size_t)r > c->rcap) {
-			if ((np = realloc(c->rb, c->rlen + (size_t)r)) == NULL) {
+			if ((np = realloc(c->rb,
+			    c->rlen + (size_t)r)) == NULL) {
 				conn_close(c);
 				return;
 			}
@@ -750,9 +756,10 @@ conn_start(struct conn *c)
 		return;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&sin_srv, sizeof(sin_srv)) == -1 &&
-	    errno != EINPROGRESS) {
-		complain(c, "connect", strerror(errno), strlen(strerror(errno)));
+	if (connect(c->fd, (struct sockaddr *)&sin_srv,
+	    sizeof(sin_srv)) == -1 && errno != EINPROGRESS) {
+		complain(c, "connect", strerror(errno),
+		    strlen(strerror(errno)));
 		conn_close(c);
 		return;
 	}
@@ -833,8 +840,10 @@ child(int pi)
 		}
 		if (opt.mode == M_ECHO || (opt.mode == M_CHAT && i % 2 == 0)) {
 			c->sender = 1;
-			if ((c->slot_t = calloc(opt.k, sizeof(*c->slot_t))) == NULL ||
-			    (c->slot_gen = calloc(opt.k, sizeof(*c->slot_gen))) == NULL)
+			if ((c->slot_t = calloc(opt.k,
+			    sizeof(*c->slot_t))) == NULL ||
+			    (c->slot_gen = calloc(opt.k,
+			    sizeof(*c->slot_gen))) == NULL)
 				die("calloc");
 		}
 		if (opt.mode == M_CHAT && i % 2 == 1) {
@@ -891,12 +900,14 @@ child(int pi)
 		}
 		ndirty = 0;
 		if (!me->connecting_done &&
-		    ((nstarted == nconns && npending == 0) || now_ns() > deadline)) {
+		    ((nstarted == nconns && npending == 0) ||
+		    now_ns() > deadline)) {
 			for (i = 0; i < nstarted; i++)
 				if (conns[i].st != C_READY)
 					conn_close(&conns[i]);
 			me->conn_done_ns = now_ns();
-			__atomic_store_n(&me->connecting_done, 1, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&me->connecting_done, 1,
+			    __ATOMIC_SEQ_CST);
 		}
 	}
 	__atomic_store_n(&me->finished, 1, __ATOMIC_SEQ_CST);
@@ -972,7 +983,8 @@ all_connecting_done(void)
 	int	 p;
 
 	for (p = 0; p < opt.procs; p++)
-		if (!__atomic_load_n(&sh->p[p].connecting_done, __ATOMIC_SEQ_CST))
+		if (!__atomic_load_n(&sh->p[p].connecting_done,
+		    __ATOMIC_SEQ_CST))
 			return 0;
 	return 1;
 }
@@ -990,7 +1002,8 @@ main(int argc, char *argv[])
 	int			 ch, p, status, bad = 0;
 	const char		*mname;
 
-	while ((ch = getopt(argc, argv, "h:p:P:m:n:c:k:d:W:T:j:q:s:t:Q")) != -1) {
+	while ((ch = getopt(argc, argv,
+	    "h:p:P:m:n:c:k:d:W:T:j:q:s:t:Q")) != -1) {
 		switch (ch) {
 		case 'h': opt.host = optarg; break;
 		case 'p': opt.port = atoi(optarg); break;
@@ -1040,7 +1053,8 @@ main(int argc, char *argv[])
 	if (opt.tokfile != NULL)
 		load_tokens(opt.tokfile);
 	if (opt.mode == M_CHAT && ntok < 2 * opt.clients) {
-		fprintf(stderr, "sio-load: chat needs %zu token lines, have %zu\n",
+		fprintf(stderr,
+		    "sio-load: chat needs %zu token lines, have %zu\n",
 		    2 * opt.clients, ntok);
 		return 2;
 	}
@@ -1125,11 +1139,13 @@ main(int argc, char *argv[])
 	cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	sum(&t);
-	mname = opt.mode == M_IDLE ? "idle" : opt.mode == M_ECHO ? "echo" : "chat";
+	mname = opt.mode == M_IDLE ? "idle" :
+	    opt.mode == M_ECHO ? "echo" : "chat";
 	win = t_stop > t_meas ? (t_stop - t_meas) / 1e9 : 0;
 	if (opt.mode != M_IDLE) {
 		printf("%s: %" PRIu64 " round trips in %.2f s = %.0f/s; "
-		    "latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n",
+		    "latency ms p50 %.3f p90 %.3f p99 %.3f"
+		    " p99.9 %.3f max %.3f\n",
 		    mname, t.done, win, win > 0 ? t.done / win : 0,
 		    pct(&t, 0.50), pct(&t, 0.90), pct(&t, 0.99), pct(&t, 0.999),
 		    pct(&t, 1.0));
@@ -1138,9 +1154,9 @@ main(int argc, char *argv[])
 	    " error %" PRIu64 " other %" PRIu64 " pings %" PRIu64
 	    " lost %" PRIu64 "\n", t.sent, t.done, t.acks, t.errev, t.other,
 	    t.pings, t.lost);
-	printf("client cpu: %.2f s user+sys over %.2f s wall = %.0f%% of one core"
-	    " (%d procs)\n", cpu, wall, wall > 0 ? 100 * cpu / wall : 0,
-	    opt.procs);
+	printf("client cpu: %.2f s user+sys over %.2f s wall = %.0f%%"
+	    " of one core (%d procs)\n", cpu, wall,
+	    wall > 0 ? 100 * cpu / wall : 0, opt.procs);
 	printf("RESULT mode=%s conns=%zu connected=%" PRIu64 " failed=%" PRIu64
 	    " connect_s=%.3f connects_per_s=%.0f k=%d rate=%.0f p50_ms=%.3f"
 	    " p99_ms=%.3f lost=%" PRIu64 " errors=%" PRIu64

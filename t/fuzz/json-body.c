@@ -74,7 +74,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The same bytes as message content (the chat layer's rule). */
 	if (valid_content((const char *)data + 1, size - 1, &st, &tl) == 0 &&
-	    (st < (const char *)data + 1 || st + tl > (const char *)data + size))
+	    (st < (const char *)data + 1 ||
+	    st + tl > (const char *)data + size))
 		abort();
 	return 0;
 }

@@ -18,7 +18,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sio_packet	 p, q;
-	struct sio_span		 bufs[SIO_MAX_ATTACHMENTS], att[SIO_MAX_ATTACHMENTS];
+	struct sio_span		 bufs[SIO_MAX_ATTACHMENTS];
+	struct sio_span		 att[SIO_MAX_ATTACHMENTS];
 	const char		*why;
 	char			 nsp[SIO_MAX_NSP + 1], *out;
 	ssize_t			 n, m;

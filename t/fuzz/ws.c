@@ -58,7 +58,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ws_frame		 f, g;
 	struct ws_msg		 m;
-	unsigned char		*pl = NULL, *ref = NULL, enc[WS_MAX_SERVER_HEADER + 200];
+	unsigned char		*pl = NULL, *ref = NULL;
+	unsigned char		 enc[WS_MAX_SERVER_HEADER + 200];
 	const char		*reason;
 	uint64_t		 cap;
 	uint16_t		 code;
@@ -89,7 +90,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.len > size - pos - f.hdr_len)
 			break;		/* payload not all here */
 		n = (size_t)f.len;
-		if ((pl = malloc(n + 1)) == NULL || (ref = malloc(n + 1)) == NULL)
+		if ((pl = malloc(n + 1)) == NULL ||
+		    (ref = malloc(n + 1)) == NULL)
 			abort();
 		memcpy(pl, data + pos + f.hdr_len, n);
 		memcpy(ref, pl, n);
@@ -110,7 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (rc == WS_MSG_CONTROL && n <= 125) {
 			/* Echo as a server frame; it must parse back. */
-			i = ws_frame_encode(enc, sizeof(enc), WS_OP_PONG, pl, n);
+			i = ws_frame_encode(enc, sizeof(enc), WS_OP_PONG,
+			    pl, n);
 			if (i != ws_frame_header_len(n) + n ||
 			    ws_frame_parse(&g, enc, i, 125, 0) != 1 ||
 			    g.len != n || g.masked || g.opcode != WS_OP_PONG ||
