@@ -203,8 +203,12 @@ describe('faults', { skip }, () => {
 		const o = args.filter((x, i, all) =>
 		    x !== '-D' && all[i - 1] !== '-D').join(' ');
 		const ctl = path.join(path.dirname(opts.split(' ')[0]), 'pg_ctl');
-		execFileSync('runuser', ['-u', 'postgres', '--', ctl, '-D', pgdata,
-			'-m', 'fast', '-w', 'stop']);
+		// As postgres, from a folder it can enter (a checkout under
+		// /root is not one), logging where deploy/up's link points.
+		const asPg = (...a) => execFileSync('runuser',
+		    ['-u', 'postgres', '--', ctl, '-D', pgdata, ...a], { cwd: '/' });
+		const pglog = fs.realpathSync(path.join(LOG, 'postgres.log'));
+		asPg('-m', 'fast', '-w', 'stop');
 		try {
 			const t0 = Date.now();
 			const e = waitFor(a.s, 'error', () => true, 5000);
@@ -221,9 +225,7 @@ describe('faults', { skip }, () => {
 			    { url: NODES[1] });
 			assert.ok(s.connected);
 		} finally {
-			execFileSync('runuser', ['-u', 'postgres', '--', ctl, '-D',
-				pgdata, '-w', '-t', '60', '-l',
-				path.join(LOG, 'postgres.log'), '-o', o, 'start']);
+			asPg('-w', '-t', '60', '-l', pglog, '-o', o, 'start');
 			await warmRest();
 		}
 		const r = await until('sendMessage works again', async () => {

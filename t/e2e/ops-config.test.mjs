@@ -64,8 +64,29 @@ function wrongPasswordUrl() {
 	return u.toString();
 }
 
-const rtArgs = async () => ['--node-id', '90', '--port',
-	String(await freePort()), '--metrics', `127.0.0.1:${await freePort()}`];
+// Arguments for a node of our own: two different free ports.
+async function rtArgs() {
+	const port = await freePort();
+	let mport;
+	do
+		mport = await freePort();
+	while (mport === port);
+	return ['--node-id', '90', '--port', String(port), '--metrics',
+		`127.0.0.1:${mport}`];
+}
+
+// Wait until p's stderr matches re; fail at once if p exits, and say
+// what it printed either way.
+async function logShows(p, re, ms = 10_000) {
+	const t0 = Date.now();
+	while (!re.test(p.err)) {
+		const gone = p.exitCode ?? p.signalCode;
+		if (gone !== null || Date.now() - t0 > ms)
+			assert.fail(`${re} not in stderr (${gone !== null ?
+			    `exited: ${gone}` : `${ms} ms`}):\n${p.err.slice(-2000)}`);
+		await sleep(100);
+	}
+}
 
 for (const [name, value] of [['unset', undefined], ['empty', '']]) {
 	test(`chat-realtime with JWT_SECRET ${name} exits at once, saying why`,
@@ -104,8 +125,7 @@ test('chat-realtime with a wrong Redis password: says so, keeps running, '
 	const args = await rtArgs();
 	const health = `http://${args[5]}/healthz`;
 	const p = run(RT_BIN, args, { REDIS_URL: wrongPasswordUrl() });
-	await until('the log names the refused password',
-	    () => /Redis AUTH failed/.test(p.err), 10_000, 100);
+	await logShows(p, /Redis AUTH failed/);
 	const r = await until('/healthz answers', async () => {
 		const res = await fetch(health);
 		return { status: res.status, body: await res.json() };
@@ -124,9 +144,7 @@ test('chat-fcgi with a wrong Redis password: says so at start, keeps '
 	const sock = path.join(tmp, 'wrong-pass.sock');
 	const p = run(FCGI_BIN, ['-s', sock], { REDIS_URL: wrongPasswordUrl(),
 		FCGI_WORKERS: '1' });
-	await until('the log names the refused password',
-	    () => /Redis refused the password in REDIS_URL/.test(p.err), 10_000,
-	    100);
+	await logShows(p, /Redis refused the password in REDIS_URL/);
 	const r = await until('/healthz answers', () => fcgiGet(sock, '/healthz'),
 	    10_000, 100);
 	assert.equal(r.status, 503);
