@@ -19,7 +19,7 @@
 
 #define CONN_SCRATCH	(64 * 1024)	/* bytes read per read() call */
 #define CONN_IOV	64		/* buffers per writev() */
-#define CONN_BACKOFF	0.1		/* seconds to pause accept() on EMFILE */
+#define CONN_BACKOFF	0.1		/* s to pause accept() on EMFILE */
 
 /* Refcounted bytes, shared between output queues (fan-out). */
 struct	conn_buf {
@@ -42,7 +42,7 @@ struct	conn_loop;
 struct	conn_ops {
 	ssize_t	(*input)(struct conn *, char *, size_t);
 	void	(*closed)(struct conn *);
-	void	(*drained)(struct conn *);	/* optional: queue became empty */
+	void	(*drained)(struct conn *);	/* optional: queue emptied */
 };
 
 #define CONN_CLOSED	0x01	/* fd closed, waiting to be freed */
@@ -63,9 +63,10 @@ struct	conn {
 	struct conn		*rnext;		/* readable list */
 	struct conn_q		*qh, *qt;	/* output queue */
 	size_t			 qbytes;
-	char			*rbuf;		/* pending partial input, or NULL */
+	char			*rbuf;		/* partial input, or NULL */
 	uint32_t		 rlen, rcap;
-	uint32_t		 deadline;	/* close at this loop second, 0: none */
+	/* close at this loop second, 0: none */
+	uint32_t		 deadline;
 	uint32_t		 flags;
 };
 
