@@ -3,10 +3,11 @@
  * socket.io-protocol and engine.io-protocol test suites (and our e2e
  * tests) run against.  Socket.IO at /socket.io/: on connection to "/" or
  * "/custom" it emits "auth" with the handshake auth payload ({} when
- * none), 10 ms after the CONNECT answer (see AUTH_DELAY); "message" is echoed as "message-back" (attachments included);
- * "message-with-ack" is acked with its arguments; other namespaces get
- * CONNECT_ERROR {"message":"Invalid namespace"}.  Plain Engine.IO at
- * /engine.io/: every message is sent back unchanged.  Settings:
+ * none), 10 ms after the CONNECT answer (see AUTH_DELAY); "message" is
+ * echoed as "message-back" (attachments included); "message-with-ack"
+ * is acked with its arguments; other namespaces get CONNECT_ERROR
+ * {"message":"Invalid namespace"}.  Plain Engine.IO at /engine.io/:
+ * every message is sent back unchanged.  Settings:
  * pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1000000,
  * connectTimeout 1000 ms, CORS origin "*".
  * Usage: sio-conformance --port N [--node ID] [--ping-interval MS]
@@ -168,7 +169,8 @@ main(int argc, char *argv[])
 				node = -1;
 		} else if ((strcmp(argv[i], "--ping-interval") == 0 ||
 		    strcmp(argv[i], "--ping-timeout") == 0 ||
-		    strcmp(argv[i], "--connect-timeout") == 0) && i + 1 < argc) {
+		    strcmp(argv[i], "--connect-timeout") == 0) &&
+		    i + 1 < argc) {
 			v = strtol(argv[i + 1], &ep, 10);
 			if (*ep != '\0' || v < 1 || v > 3600000)
 				port = -1, i = argc;

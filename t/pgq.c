@@ -104,7 +104,8 @@ main(void)
 	for (i = 0; i < NQ; i++) {
 		snprintf(b, sizeof(b), "%d", i);
 		p[0] = b;
-		if (pgq_exec(q, 0, 1, p, i % 3 ? PGQ_BATCH : 0, cb, &rs[i]) == 0)
+		if (pgq_exec(q, 0, 1, p, i % 3 ? PGQ_BATCH : 0, cb,
+		    &rs[i]) == 0)
 			outstanding++;
 	}
 	tap_int(outstanding, NQ, "every query queued");

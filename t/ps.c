@@ -3,7 +3,8 @@
  * environment): presence scripts announce userOnline/userOffline exactly
  * once per user across sockets, per-user channels deliver, and the
  * heartbeat reaps a node that stopped beating (sending the userOffline
- * it owed: whichever live node reaps it, chat-realtime's included).  Uses node ids 200+ and user ids far above any real one.
+ * it owed: whichever live node reaps it, chat-realtime's included).
+ * Uses node ids 200+ and user ids far above any real one.
  */
 #include "config.h"
 
@@ -33,14 +34,17 @@ on_msg(void *arg, long long uid, const char *data, size_t len)
 		snprintf(lastmsg, sizeof(lastmsg), "%.*s", (int)len, data);
 		return;
 	}
-	snprintf(want, sizeof(want), "\"e\":\"userOnline\",\"a\":{\"userId\":%lld}", U);
+	snprintf(want, sizeof(want),
+	    "\"e\":\"userOnline\",\"a\":{\"userId\":%lld}", U);
 	if (memmem(data, len, want, strlen(want)) != NULL)
 		nonline++;
-	snprintf(want, sizeof(want), "\"e\":\"userOffline\",\"a\":{\"userId\":%lld}", U);
+	snprintf(want, sizeof(want),
+	    "\"e\":\"userOffline\",\"a\":{\"userId\":%lld}", U);
 	if (memmem(data, len, want, strlen(want)) != NULL)
 		noffline++;
 	/* Any live node may reap the dead one: count its announcement. */
-	snprintf(want, sizeof(want), "\"e\":\"userOffline\",\"a\":{\"userId\":%lld}", V);
+	snprintf(want, sizeof(want),
+	    "\"e\":\"userOffline\",\"a\":{\"userId\":%lld}", V);
 	if (memmem(data, len, want, strlen(want)) != NULL)
 		nreaped++;
 }

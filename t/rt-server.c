@@ -5,7 +5,8 @@
  * one encoded buffer, server-side disconnect, the output cap, stats, the
  * drain before a shutdown (listener closed, new packets ignored, owed
  * acks still delivered), requests of one loop turn handled in arrival
- * order, and graceful shutdown.  Runs the loop with EVRUN_NOWAIT between client steps.
+ * order, and graceful shutdown.  Runs the loop with EVRUN_NOWAIT
+ * between client steps.
  */
 #include "config.h"
 
@@ -399,21 +400,25 @@ main(void)
 	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
 	    "Host: x\r\nOrigin: http://a.example\r\nConnection: close\r\n\r\n");
 	tap_ok(strncmp(b->buf, "HTTP/1.1 200", 12) == 0 &&
-	    strstr(b->buf, "\r\nAccess-Control-Allow-Origin: http://a.example\r\n") &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Origin: "
+	    "http://a.example\r\n") &&
 	    strstr(b->buf, "\r\nAccess-Control-Allow-Credentials: true\r\n") &&
-	    strstr(b->buf, "\r\n\r\n0{\"sid\":\"2a"), "polling handshake with CORS");
+	    strstr(b->buf, "\r\n\r\n0{\"sid\":\"2a"),
+	    "polling handshake with CORS");
 	cli_close(b);
 	b = http_req("OPTIONS /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
 	    "Host: x\r\nOrigin: http://a.example\r\n"
 	    "Access-Control-Request-Headers: content-type\r\n"
 	    "Connection: close\r\n\r\n");
 	tap_ok(strncmp(b->buf, "HTTP/1.1 204", 12) == 0 &&
-	    strstr(b->buf, "\r\nAccess-Control-Allow-Headers: content-type\r\n") &&
+	    strstr(b->buf,
+	    "\r\nAccess-Control-Allow-Headers: content-type\r\n") &&
 	    strstr(b->buf, "\r\nAccess-Control-Allow-Methods: "), "preflight");
 	cli_close(b);
 	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
 	    "Host: x\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n");
-	tap_ok(strncmp(b->buf, "HTTP/1.1 413", 12) == 0, "body over maxPayload: 413");
+	tap_ok(strncmp(b->buf, "HTTP/1.1 413", 12) == 0,
+	    "body over maxPayload: 413");
 	cli_close(b);
 
 	/*
@@ -442,8 +447,9 @@ main(void)
 		cli_drain(g);
 		cli_drain(q);
 		n = strlen(g->buf);
-		tap_ok(sid[0] != '\0' && strncmp(g->buf, "HTTP/1.1 200", 12) == 0 &&
-		    n > 0 && g->buf[n - 1] == '6' && strstr(g->buf, "\r\n\r\n6"),
+		tap_ok(sid[0] != '\0' &&
+		    strncmp(g->buf, "HTTP/1.1 200", 12) == 0 && n > 0 &&
+		    g->buf[n - 1] == '6' && strstr(g->buf, "\r\n\r\n6"),
 		    "GET then POST close in one turn: the GET gets \"6\"");
 		tap_ok(strncmp(q->buf, "HTTP/1.1 200", 12) == 0 &&
 		    strstr(q->buf, "\r\n\r\nok"), "and the POST \"ok\"");
@@ -489,7 +495,8 @@ main(void)
 		    "the upgraded WebSocket still answers a CONNECT");
 		cli_send(p, "421[\"x\"]");
 		tap_str(cli_msg(p), "431[]", "and an ack");
-		snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", asid);
+		snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s",
+		    asid);
 		x = cli_ws(q, line, sizeof(line));
 		tap_str(line, "HTTP/1.1 101 Switching Protocols",
 		    "a WebSocket naming a WebSocket-only session: 101");
@@ -504,11 +511,13 @@ main(void)
 		    strstr(x->buf, "{\"code\":3,\"message\":\"Bad request\"}")
 		    != NULL, "polling with its sid: 400 Bad request");
 		cli_close(x);
-		x = cli_ws("EIO=4&transport=websocket&sid=nope", line, sizeof(line));
+		x = cli_ws("EIO=4&transport=websocket&sid=nope", line,
+		    sizeof(line));
 		cli_drain(x);
 		tap_ok(strncmp(line, "HTTP/1.1 400", 12) == 0 &&
 		    strstr(x->buf, "{\"code\":1,\"message\":\"Session ID "
-		    "unknown\"}") != NULL, "a WebSocket with an unknown sid: 400");
+		    "unknown\"}") != NULL,
+		    "a WebSocket with an unknown sid: 400");
 		cli_close(x);
 		cli_close(p);
 		pump(0.05);
@@ -566,8 +575,8 @@ main(void)
 	held = NULL;
 	rc = sio_refuse(sc, json_pack("{s:s,s:{s:i}}", "message",
 	    "Unauthorized", "data", "code", 401));
-	tap_str(cli_msg(c), "44{\"message\":\"Unauthorized\",\"data\":{\"code\":401}}",
-	    "CONNECT_ERROR with data");
+	tap_str(cli_msg(c), "44{\"message\":\"Unauthorized\","
+	    "\"data\":{\"code\":401}}", "CONNECT_ERROR with data");
 	tap_ok(rc == 0 && !sio_socket_is_open(sc), "refused socket is closed");
 	sio_socket_unref(sc);
 
@@ -581,7 +590,8 @@ main(void)
 	(void)cli_msg(d);
 	sio_server_stats(srv, &st);
 	/* 3 WebSocket sessions + the polling one of the CORS check */
-	tap_ok(st.sockets == 3 && st.sessions == 4, "stats: 3 sockets, 4 sessions");
+	tap_ok(st.sockets == 3 && st.sessions == 4,
+	    "stats: 3 sockets, 4 sessions");
 	args = json_pack("[s]", "x");
 	buf = sio_buf_event("/", "news", args);
 	json_decref(args);
@@ -592,12 +602,14 @@ main(void)
 	tap_int(sio_send_buf(sa, buf), 0, "send_buf again");
 	sio_buf_unref(buf);
 	tap_ok(strcmp(cli_msg(a), "42[\"news\",\"x\"]") == 0 &&
-	    strcmp(cli_msg(a), "42[\"news\",\"x\"]") == 0, "both copies arrive");
+	    strcmp(cli_msg(a), "42[\"news\",\"x\"]") == 0,
+	    "both copies arrive");
 
 	/* server-side disconnect: DISCONNECT, then the Engine.IO close */
 	ndisc = 0;
 	sio_disconnect(sa);
-	tap_ok(ndisc == 1 && strcmp(last_reason, "server namespace disconnect") == 0,
+	tap_ok(ndisc == 1 &&
+	    strcmp(last_reason, "server namespace disconnect") == 0,
 	    "on_disconnect: server namespace disconnect");
 	tap_str(cli_msg(a), "41", "DISCONNECT sent");
 	tap_str(cli_msg(a), "<close>", "then the WebSocket closes");
@@ -615,7 +627,8 @@ main(void)
 	for (i = 0, rc = 0; i < 1000 && rc == 0; i++)
 		rc = sio_emit(sc, "burst", args);
 	json_decref(args);
-	tap_ok(rc == -1 && !sio_socket_is_open(sc), "output cap closes the socket");
+	tap_ok(rc == -1 && !sio_socket_is_open(sc),
+	    "output cap closes the socket");
 	tap_str(last_reason, "transport error", "reason transport error");
 	sio_socket_unref(sc);
 
@@ -665,7 +678,8 @@ main(void)
 	tap_str(cli_msg(c), "431[]", "drain: the owed ack reaches the client");
 	pump(0.05);
 	sio_server_stats(srv, &st);
-	tap_ok(st.acks_pending == 0 && st.draining, "stats: draining, none owed");
+	tap_ok(st.acks_pending == 0 && st.draining,
+	    "stats: draining, none owed");
 	tap_int(done_called, 1, "drain: done once the ack is out");
 	defer = 0;
 

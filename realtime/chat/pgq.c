@@ -51,7 +51,7 @@ struct	pgq {
 	int		 io_fd;
 	int		 io_events;
 	ev_timer	 retry;		/* reconnect after backoff */
-	ev_timer	 tick;		/* 1 s: connect timeout, stuck queries */
+	ev_timer	 tick;		/* 1 s: connect timeout, stuck query */
 	ev_prepare	 prep;		/* flush the queue before blocking */
 	ev_tstamp	 connect_start;
 	unsigned int	 backoff;	/* ms */
@@ -59,7 +59,7 @@ struct	pgq {
 	struct itemq	 inflight;	/* sent, in order */
 	struct itemq	 batch;		/* batch members with their result */
 	size_t		 npending;
-	int		 batch_inflight; /* a batch transaction is on the wire */
+	int		 batch_inflight; /* a batch transaction is in flight */
 	int		 batch_failed;
 	int		 broken;	/* reset after the current drain */
 	struct pgq_stats st;		/* counters, read by pgq_stats() */

@@ -62,7 +62,8 @@ void		 pgq_free(struct pgq *);
  * params are too many (cb is not called then).
  */
 int		 pgq_exec(struct pgq *, size_t stmt, int nparams,
-		    const char *const *params, int flags, pgq_cb *cb, void *arg);
+		    const char *const *params, int flags, pgq_cb *cb,
+		    void *arg);
 
 /* 1 when the connection is up. */
 int		 pgq_ready(const struct pgq *);

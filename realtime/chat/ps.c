@@ -30,7 +30,8 @@
 #define LUA_HELPERS \
 "local function online(uid, n)\n" \
 "  if redis.call('SADD', 'rt:online', uid) == 1 then\n" \
-"    redis.call('PUBLISH', 'rt:bcast', '{\"n\":' .. n .. ',\"e\":\"userOnline\",\"a\":{\"userId\":' .. uid .. '}}')\n" \
+"    redis.call('PUBLISH', 'rt:bcast', '{\"n\":' .. n .. " \
+"',\"e\":\"userOnline\",\"a\":{\"userId\":' .. uid .. '}}')\n" \
 "    return 1\n" \
 "  end\n" \
 "  return 0\n" \
@@ -38,8 +39,10 @@
 "local function drop(uid, sid, n, gone)\n" \
 "  local uk = 'rt:user:' .. uid .. ':socks'\n" \
 "  redis.call('SREM', uk, sid)\n" \
-"  if redis.call('SCARD', uk) == 0 and redis.call('SREM', 'rt:online', uid) == 1 then\n" \
-"    redis.call('PUBLISH', 'rt:bcast', '{\"n\":' .. n .. ',\"e\":\"userOffline\",\"a\":{\"userId\":' .. uid .. '}}')\n" \
+"  if redis.call('SCARD', uk) == 0 and " \
+"redis.call('SREM', 'rt:online', uid) == 1 then\n" \
+"    redis.call('PUBLISH', 'rt:bcast', '{\"n\":' .. n .. " \
+"',\"e\":\"userOffline\",\"a\":{\"userId\":' .. uid .. '}}')\n" \
 "    table.insert(gone, uid)\n" \
 "  end\n" \
 "end\n" \
@@ -52,13 +55,15 @@
 /* ARGV: node uid sid; returns 1 if the user just came online */
 static const char	 lua_add[] = LUA_HELPERS
 "redis.call('SADD', 'rt:user:' .. ARGV[2] .. ':socks', ARGV[3])\n"
-"redis.call('SADD', 'rt:node:' .. ARGV[1] .. ':socks', ARGV[2] .. ':' .. ARGV[3])\n"
+"redis.call('SADD', 'rt:node:' .. ARGV[1] .. ':socks', "
+"ARGV[2] .. ':' .. ARGV[3])\n"
 "return online(ARGV[2], ARGV[1])\n";
 
 /* ARGV: node uid sid; returns the users gone offline */
 static const char	 lua_del[] = LUA_HELPERS
 "local gone = {}\n"
-"redis.call('SREM', 'rt:node:' .. ARGV[1] .. ':socks', ARGV[2] .. ':' .. ARGV[3])\n"
+"redis.call('SREM', 'rt:node:' .. ARGV[1] .. ':socks', "
+"ARGV[2] .. ':' .. ARGV[3])\n"
 "drop(ARGV[2], ARGV[3], ARGV[1], gone)\n"
 "return gone\n";
 
@@ -94,7 +99,8 @@ static const char	 lua_sync[] = LUA_HELPERS
 static const char	 lua_beat[] = LUA_HELPERS
 "local me = ARGV[1]\n"
 "local resync = 0\n"
-"if redis.call('SET', 'rt:node:' .. me .. ':alive', '1', 'EX', ARGV[2], 'XX') == false then\n"
+"if redis.call('SET', 'rt:node:' .. me .. ':alive', '1', 'EX', ARGV[2], "
+"'XX') == false then\n"
 "  resync = 1\n"
 "  redis.call('SET', 'rt:node:' .. me .. ':alive', '1', 'EX', ARGV[2])\n"
 "end\n"

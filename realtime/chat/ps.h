@@ -39,8 +39,12 @@
 
 struct	ps;
 
-/* A message on a subscribed channel: uid > 0 for rt:u:<uid>, 0 for rt:bcast.  "data" is borrowed. */
-typedef void	 ps_msg_cb(void *arg, long long uid, const char *data, size_t len);
+/*
+ * A message on a subscribed channel: uid > 0 for rt:u:<uid>, 0 for
+ * rt:bcast.  "data" is borrowed.
+ */
+typedef void	 ps_msg_cb(void *arg, long long uid, const char *data,
+	    size_t len);
 /* "sub" is 0 when the command connection came up, 1 for the subscriber. */
 typedef void	 ps_up_cb(void *arg, int sub);
 /* User "uid" went offline through us (its last socket anywhere is gone). */

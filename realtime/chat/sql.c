@@ -15,7 +15,8 @@ const char *const chat_sql[S__MAX] = {
 	[S_SEND] =
 	"WITH conv_new AS ("
 	" INSERT INTO conversations (user_one_id, user_two_id)"
-	" SELECT least($1::bigint, $2::bigint), greatest($1::bigint, $2::bigint)"
+	" SELECT least($1::bigint, $2::bigint),"
+	" greatest($1::bigint, $2::bigint)"
 	" WHERE EXISTS (SELECT 1 FROM users WHERE id = $2::bigint)"
 	" AND NOT EXISTS (SELECT 1 FROM messages WHERE $4::text IS NOT NULL"
 	" AND sender_id = $1::bigint AND client_message_id = $4::text)"
@@ -38,7 +39,8 @@ const char *const chat_sql[S__MAX] = {
 	" AND m.client_message_id = $4::text"
 	" AND NOT EXISTS (SELECT 1 FROM ins)",
 	[S_START] =
-	"WITH u AS (SELECT id FROM users WHERE lower(username) = lower($2::text)),"
+	"WITH u AS (SELECT id FROM users"
+	" WHERE lower(username) = lower($2::text)),"
 	" ins AS (INSERT INTO conversations (user_one_id, user_two_id)"
 	" SELECT least($1::bigint, u.id), greatest($1::bigint, u.id) FROM u"
 	" WHERE u.id <> $1::bigint ON CONFLICT (user_one_id, user_two_id)"
@@ -92,7 +94,8 @@ const char *const chat_sql[S__MAX] = {
 	 */
 	[S_SENDB] =
 	"WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[],"
-	" $3::text[], $4::text[]) WITH ORDINALITY AS t(s, r, content, cmid, n)),"
+	" $3::text[], $4::text[])"
+	" WITH ORDINALITY AS t(s, r, content, cmid, n)),"
 	" i AS (SELECT t.*, least(t.s, t.r) AS lo, greatest(t.s, t.r) AS hi"
 	" FROM t WHERE (SELECT u.id FROM users u WHERE u.id = t.r) IS NOT NULL"
 	" AND NOT EXISTS (SELECT 1 FROM messages m WHERE t.cmid IS NOT NULL"

@@ -56,8 +56,10 @@ extern const char *const chat_sql[S__MAX];
 #define E_NORECIPIENT	"Recipient not found"
 #define E_SELF		"Cannot send a message to yourself"
 #define E_CONTENT	"Message content must be between 1 and 5000 characters"
-#define E_CMID		"clientMessageId must be a string of at most 64 characters"
-#define E_USERNAME	"recipientUsername must be 3-30 letters, digits or underscores"
+#define E_CMID		"clientMessageId must be a string of at most 64" \
+			" characters"
+#define E_USERNAME	"recipientUsername must be 3-30 letters, digits or" \
+			" underscores"
 #define E_SELFCONV	"Cannot start a conversation with yourself"
 #define E_NOUSER	"User not found"
 #define E_CONVID	"conversationId must be a positive integer"
@@ -133,7 +135,8 @@ enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
 struct	chat_stats {
 	uint64_t		 events[EV__MAX][SIO_REQ__MAX];
 	uint64_t		 messages_sent;	/* stored by sendMessage */
-	uint64_t		 ack_lat[LAT_N];	/* sendMessage, non-cumulative */
+	/* sendMessage, non-cumulative */
+	uint64_t		 ack_lat[LAT_N];
 	uint64_t		 ack_lat_inf;
 	double			 ack_lat_sum;	/* seconds */
 };
@@ -153,7 +156,7 @@ struct	chat {
 	struct chat_stats	 st;
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
-	size_t			 bframes;	/* broadcast frames this second */
+	size_t			 bframes;	/* bcast frames this second */
 	int			 trim;		/* a storm was trimmed: again */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
@@ -183,11 +186,12 @@ struct	op {
 	int			 tries;
 	char			*content;	/* sendMessage */
 	char			*cmid;		/* sendMessage, or NULL */
-	char			*peer;		/* startConversation: username */
+	char			*peer;		/* startConversation username */
 	json_t			*list;		/* conversationsList waiting */
 	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting or sendq */
 	int			 counted;	/* in csock.nops */
-	int			 first;		/* connect: the user's first socket */
+	/* connect: the user's first socket */
+	int			 first;
 };
 
 /*

@@ -10,7 +10,7 @@
 #include <stddef.h>	/* size_t */
 #include <sys/types.h>	/* ssize_t */
 
-#define EIO_MAX_PAYLOAD		1000000	/* bytes per polling body (= maxPayload) */
+#define EIO_MAX_PAYLOAD		1000000	/* bytes per polling body: maxPayload */
 #define EIO_MAX_PACKETS		64	/* packets per polling body */
 #define EIO_PING_INTERVAL	25000	/* ms, handshake default */
 #define EIO_PING_TIMEOUT	20000	/* ms, handshake default */
@@ -34,7 +34,7 @@ struct	eio_span {
 struct	eio_packet {
 	enum eio_type	 type;
 	int		 binary;	/* payload is binary data */
-	int		 base64;	/* data is base64 text still to decode */
+	int		 base64;	/* data is base64 text to decode */
 	const char	*data;		/* borrowed: points into the input */
 	size_t		 len;
 };

@@ -12,10 +12,12 @@
 #include <sys/types.h>	/* ssize_t */
 
 #define HTTP_MAX_TARGET		8192	/* bytes of the request target */
-#define HTTP_MAX_LINE		(HTTP_MAX_TARGET + 64) /* request line, CRLF incl. */
+/* request line, CRLF incl. */
+#define HTTP_MAX_LINE		(HTTP_MAX_TARGET + 64)
 #define HTTP_MAX_HEADERS	64	/* header fields */
-#define HTTP_MAX_HEADBLOCK	8192	/* bytes of header fields after the request line */
-#define HTTP_MAX_HEAD		(HTTP_MAX_LINE + HTTP_MAX_HEADBLOCK) /* whole head */
+#define HTTP_MAX_HEADBLOCK	8192	/* header bytes after request line */
+/* whole head */
+#define HTTP_MAX_HEAD		(HTTP_MAX_LINE + HTTP_MAX_HEADBLOCK)
 #define HTTP_MAX_QUERY_VALUE	4096	/* a decoded query value, NUL incl. */
 
 enum	http_method { HTTP_GET = 0, HTTP_POST, HTTP_OPTIONS, HTTP_HEAD,
@@ -33,8 +35,9 @@ enum	http_res {
 	HTTP_ETARGET,		/* 414: request target too long */
 	HTTP_EHEAD,		/* 431: too many headers or head too large */
 	HTTP_EVERSION,		/* 505: not HTTP/1.0 or HTTP/1.1 */
-	HTTP_ECHUNKED,		/* 411: Transfer-Encoding (bodies must have a length) */
-	HTTP_ELENGTH,		/* 400: bad, duplicate or conflicting Content-Length */
+	HTTP_ECHUNKED,		/* 411: Transfer-Encoding (need a length) */
+	/* 400: bad, duplicate or conflicting Content-Length */
+	HTTP_ELENGTH,
 	HTTP_EBODY		/* 413: Content-Length above the caller's cap */
 };
 
@@ -60,18 +63,18 @@ struct	http_request {
 	/* Set by http_request_init(). */
 	int64_t		 max_body;	/* Content-Length cap, bytes */
 	/* Internal state. */
-	size_t		 scanned;	/* bytes already searched for CRLFCRLF */
+	size_t		 scanned;	/* bytes searched for CRLFCRLF */
 	enum http_res	 err;		/* sticky error, HTTP_AGAIN if none */
 	/* Valid after HTTP_DONE. */
-	size_t		 head_len;	/* bytes of the head incl. CRLFCRLF: body offset */
+	size_t		 head_len;	/* head incl. CRLFCRLF: body offset */
 	enum http_method method;
 	struct http_span method_name;	/* e.g. "GET" */
 	struct http_span target;	/* request target as sent */
 	struct http_span path;		/* target before '?', not decoded */
-	struct http_span query;		/* after '?', without it; len 0 if none */
+	struct http_span query;		/* after '?', without it; len 0: none */
 	int		 minor;		/* HTTP/1.minor: 0 or 1 */
 	int64_t		 content_length;/* -1 if absent */
-	int		 keep_alive;	/* 1.1 default, 1.0 + keep-alive; not if close */
+	int		 keep_alive;	/* 1.1, 1.0 + keep-alive; not close */
 	size_t		 nheaders;
 	struct http_header headers[HTTP_MAX_HEADERS];
 };

@@ -142,7 +142,8 @@ walk_placeholders(json_t *v, unsigned natt, const struct sio_span *bufs,
 			if (r == 0 && walk_placeholders(c, natt, bufs, seen,
 			    depth + 1, why) == -1)
 				return -1;
-			if (bin != NULL && json_array_set_new(v, i, bin) == -1) {
+			if (bin != NULL &&
+			    json_array_set_new(v, i, bin) == -1) {
 				*why = "out of memory";
 				return -1;
 			}
@@ -200,7 +201,8 @@ valid_payload(const struct sio_packet *p, const char **why)
 		}
 		/* Argument strings may hold U+0000 (the chat layer refuses
 		 * it with an error event); a name is compared as a C string. */
-		if (strlen(json_string_value(name)) != json_string_length(name)) {
+		if (strlen(json_string_value(name)) !=
+		    json_string_length(name)) {
 			*why = "EVENT name holds NUL";
 			return -1;
 		}

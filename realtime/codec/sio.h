@@ -26,7 +26,8 @@
 #define SIO_MAX_DEPTH		32	/* JSON nesting (arrays + objects) */
 #define SIO_MAX_ATTACHMENTS	32	/* binary attachments per packet */
 #define SIO_MAX_NSP		256	/* bytes of a namespace, '/' incl. */
-#define SIO_MAX_ACK_ID		INT64_C(9007199254740991) /* 2^53-1: exact in JS */
+/* 2^53-1: exact in JS */
+#define SIO_MAX_ACK_ID		INT64_C(9007199254740991)
 #define SIO_BIN_KEY		"\xff" "bin"	/* see above */
 
 enum	sio_type { SIO_CONNECT = 0, SIO_DISCONNECT, SIO_EVENT, SIO_ACK,
@@ -63,8 +64,9 @@ struct	sio_packet {
  *   CONNECT_ERROR  an object or a string; no ack id
  * and: type digit 0-6; attachments "N-" only on BINARY_* (1..
  * SIO_MAX_ATTACHMENTS), each of 0..N-1 referenced by a placeholder
- * {"_placeholder":true,"num":i} and no other num; namespace "/..." up to ',' (or the end), at most
- * SIO_MAX_NSP bytes, no control bytes; ack id digits <= SIO_MAX_ACK_ID;
+ * {"_placeholder":true,"num":i} and no other num; namespace "/..." up
+ * to ',' (or the end), at most SIO_MAX_NSP bytes, no control bytes; ack
+ * id digits <= SIO_MAX_ACK_ID;
  * JSON nesting <= SIO_MAX_DEPTH; no trailing bytes; JSON strings free of
  * NUL.  Returns 0, or -1 and *why (static text): the server should then
  * close the connection.  On -1, p->data is NULL.

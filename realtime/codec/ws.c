@@ -184,7 +184,8 @@ ws_frame_parse(struct ws_frame *f, const void *buf, size_t len,
 		return frame_fail(f, WS_CLOSE_PROTOCOL, "unknown opcode");
 	}
 	if (require_mask && !f->masked)
-		return frame_fail(f, WS_CLOSE_PROTOCOL, "unmasked client frame");
+		return frame_fail(f, WS_CLOSE_PROTOCOL,
+		    "unmasked client frame");
 
 	pos = 2;
 	if (len7 == 126) {

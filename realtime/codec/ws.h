@@ -14,9 +14,9 @@
 #include "realtime/codec/http.h"
 
 #define WS_MAX_HEADER		14	/* bytes of a frame header, masked */
-#define WS_MAX_SERVER_HEADER	10	/* bytes of an unmasked (server) header */
+#define WS_MAX_SERVER_HEADER	10	/* bytes of an unmasked header */
 #define WS_MAX_CONTROL		125	/* payload bytes of a control frame */
-#define WS_KEY_LEN		24	/* Sec-WebSocket-Key, base64 of 16 bytes */
+#define WS_KEY_LEN		24	/* Sec-WebSocket-Key: 16 bytes base64 */
 #define WS_ACCEPT_LEN		28	/* Sec-WebSocket-Accept, without NUL */
 
 enum	ws_opcode {
@@ -80,9 +80,9 @@ struct	ws_frame {
 	unsigned	 masked;	/* 1 if a masking key follows */
 	unsigned char	 mask[4];	/* masking key */
 	uint64_t	 len;		/* payload bytes (<= the cap given) */
-	size_t		 hdr_len;	/* header bytes (2..14): payload offset */
+	size_t		 hdr_len;	/* 2..14 header bytes: payload offset */
 	/* Set when ws_frame_parse() returns -1. */
-	uint16_t	 close_code;	/* WS_CLOSE_PROTOCOL or WS_CLOSE_TOO_BIG */
+	uint16_t	 close_code;	/* WS_CLOSE_PROTOCOL/WS_CLOSE_TOO_BIG */
 	const char	*why;		/* static text for logs */
 };
 
@@ -137,9 +137,10 @@ int	 ws_utf8_valid(const void *, size_t);	/* 1 if whole text valid */
 #define WS_MSG_DONE	3
 struct	ws_msg {
 	uint64_t	 max;		/* message cap in bytes */
-	uint64_t	 len;		/* bytes of the current message so far */
+	uint64_t	 len;		/* current message's bytes so far */
 	uint32_t	 utf8;		/* validator state (text messages) */
-	unsigned	 opcode;	/* TEXT or BINARY; valid while in_msg or at DONE */
+	/* TEXT or BINARY; valid while in_msg or at DONE */
+	unsigned	 opcode;
 	unsigned	 in_msg;	/* a fragmented message is open */
 	unsigned	 failed;	/* sticky error */
 	uint16_t	 close_code;	/* on error */

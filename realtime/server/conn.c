@@ -559,7 +559,8 @@ read_some(struct conn *c)
 			used = feed(c, cl->scratch, (size_t)n);
 			if (c->flags & CONN_CLOSED)
 				return;
-			if (keep(c, cl->scratch + used, (size_t)n - used) == -1) {
+			if (keep(c, cl->scratch + used,
+			    (size_t)n - used) == -1) {
 				conn_close(c);
 				return;
 			}
@@ -735,7 +736,8 @@ conn_loop_new(struct ev_loop *loop, size_t outq_max, size_t rmax,
 	ev_timer_init(&cl->sweep, sweep_cb, 1., 1.);
 	cl->sweep.data = cl;
 	ev_timer_start(loop, &cl->sweep);
-	ev_unref(loop);		/* the sweep alone does not keep the loop alive */
+	/* the sweep alone does not keep the loop alive */
+	ev_unref(loop);
 	ev_prepare_init(&cl->flush, flush_cb);
 	cl->flush.data = cl;
 	ev_prepare_start(loop, &cl->flush);

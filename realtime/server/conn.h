@@ -19,10 +19,11 @@
 
 #define CONN_SCRATCH	(64 * 1024)	/* bytes read per read() call */
 #define CONN_IOV	64		/* buffers per writev() */
-#define CONN_BACKOFF	0.1		/* seconds to pause accept() on EMFILE */
-#define CONN_LINGER_SECS 2		/* a closed peer's input drained so long */
+#define CONN_BACKOFF	0.1		/* s to pause accept() on EMFILE */
+/* Lingering close: a closed peer's input is drained so long, at most. */
+#define CONN_LINGER_SECS 2		/* seconds */
 #define CONN_LINGER_MAX	1024		/* sockets draining at once */
-#define CONN_LINGER_BYTES (4 * 1024 * 1024) /* input drained at most */
+#define CONN_LINGER_BYTES (4 * 1024 * 1024) /* bytes per socket */
 
 /* Refcounted bytes, shared between output queues (fan-out). */
 struct	conn_buf {
@@ -45,7 +46,7 @@ struct	conn_loop;
 struct	conn_ops {
 	ssize_t	(*input)(struct conn *, char *, size_t);
 	void	(*closed)(struct conn *);
-	void	(*drained)(struct conn *);	/* optional: queue became empty */
+	void	(*drained)(struct conn *);	/* optional: queue emptied */
 };
 
 #define CONN_CLOSED	0x01	/* fd closed, waiting to be freed */
@@ -67,9 +68,10 @@ struct	conn {
 	struct conn		*rnext;		/* readable list */
 	struct conn_q		*qh, *qt;	/* output queue */
 	size_t			 qbytes;
-	char			*rbuf;		/* pending partial input, or NULL */
+	char			*rbuf;		/* partial input, or NULL */
 	uint32_t		 rlen, rcap;
-	uint32_t		 deadline;	/* close at this loop second, 0: none */
+	/* close at this loop second, 0: none */
+	uint32_t		 deadline;
 	uint32_t		 flags;
 };
 

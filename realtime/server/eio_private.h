@@ -41,7 +41,7 @@ struct	eio_qitem {
 	struct eio_qitem	*next;
 	struct conn_buf		*b;
 	uint32_t		 ws_off;	/* WebSocket frame */
-	uint32_t		 off;	/* Engine.IO packet ("4..."), or raw binary */
+	uint32_t		 off;	/* Engine.IO "4..." or raw binary */
 	uint32_t		 len;
 	int			 binary;
 };
@@ -57,7 +57,7 @@ struct	eio_sess {
 	char			 sid[EIO_SID_LEN + 1];
 	uint8_t			 tr;		/* enum eio_tr */
 	uint8_t			 state;		/* enum sess_state */
-	uint8_t			 hb_wait;	/* ping sent, waiting for pong */
+	uint8_t			 hb_wait;	/* ping sent, awaiting pong */
 	uint8_t			 upgrading;	/* enum upg */
 	uint8_t			 in_map;
 	uint8_t			 dirty;		/* on the answer list */
@@ -66,7 +66,7 @@ struct	eio_sess {
 	struct eio_path		*path;
 	void			*upper;		/* the layer above's object */
 	ev_timer		 hb;
-	ev_tstamp		 hb_due;	/* hb fires: ping due, or pong deadline */
+	ev_tstamp		 hb_due;	/* ping due, or pong deadline */
 	struct conn		*ws;		/* transport WebSocket */
 	struct conn		*probe;		/* upgrading WebSocket */
 	struct conn		*get;		/* parked polling GET */
@@ -90,9 +90,10 @@ struct	eio_srv {
 	struct eio_sess		*all;
 	size_t			 nsess;
 	uint64_t		 upgrades;	/* polling -> WebSocket, done */
-	uint64_t		 outq_drops;	/* sessions cut: polling queue full */
+	uint64_t		 outq_drops;	/* sessions cut: queue full */
 	struct eio_sess		*dirty;		/* GETs to answer */
-	struct tr_ctx		 tr;		/* for tr_poll.c: callbacks, limits */
+	/* for tr_poll.c: callbacks, limits */
+	struct tr_ctx		 tr;
 	unsigned char		 rnd[240];
 	size_t			 rndpos;
 };

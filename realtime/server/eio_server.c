@@ -284,8 +284,9 @@ peer_addr(struct eio_sess *s, struct conn *c, const struct http_request *r)
 	s->addr[0] = '\0';
 	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-			    s->addr, sizeof(s->addr));
+			inet_ntop(AF_INET,
+			    &((struct sockaddr_in *)&ss)->sin_addr, s->addr,
+			    sizeof(s->addr));
 		else if (ss.ss_family == AF_INET6)
 			inet_ntop(AF_INET6,
 			    &((struct sockaddr_in6 *)&ss)->sin6_addr, s->addr,
@@ -476,7 +477,8 @@ probe_packet(struct eio_sess *s, struct conn *c, char *p, size_t len,
 
 	if (eio_packet_decode(p, len, bin, &pk, &why) == 0) {
 		if (pk.type == EIO_PING && pk.len == 5 &&
-		    memcmp(pk.data, "probe", 5) == 0 && s->upgrading == UPG_PROBING) {
+		    memcmp(pk.data, "probe", 5) == 0 &&
+		    s->upgrading == UPG_PROBING) {
 			(void)tr_ws_send_text(c, "3probe", 6);
 			s->upgrading = UPG_PROBED;
 			eio_mark_dirty(s);

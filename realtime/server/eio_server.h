@@ -71,7 +71,7 @@ size_t		 eio_srv_nsessions(const struct eio_srv *);
 struct	eio_stats {
 	size_t		 conns;		/* TCP connections */
 	size_t		 sessions;	/* open sessions */
-	uint64_t	 upgrades;	/* polling sessions moved to WebSocket */
+	uint64_t	 upgrades;	/* polling sessions now WebSocket */
 	uint64_t	 outq_drops;	/* closed: output queue over outq_max */
 };
 void		 eio_srv_stats(const struct eio_srv *, struct eio_stats *);
@@ -86,12 +86,14 @@ void		 eio_srv_make_id(struct eio_srv *, char *out, size_t n);
  */
 void		 eio_msg_seal(struct eio_msg *, struct conn_buf *, int binary);
 /* Copy payload into a new message.  Returns 0 or -1. */
-int		 eio_msg_new(struct eio_msg *, const void *, size_t, int binary);
+int		 eio_msg_new(struct eio_msg *, const void *, size_t,
+		    int binary);
 
 /* Queue a message (takes no reference of the caller's).  0 or -1. */
 int		 eio_sess_send(struct eio_sess *, const struct eio_msg *);
 /* Send an Engine.IO close / close the session now. */
-void		 eio_sess_close(struct eio_sess *, const char *reason, int goodbye);
+void		 eio_sess_close(struct eio_sess *, const char *reason,
+		    int goodbye);
 void		 eio_sess_ref(struct eio_sess *);
 void		 eio_sess_unref(struct eio_sess *);
 /* The session's id (EIO_SID_LEN chars), transport, peer address. */

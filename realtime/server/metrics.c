@@ -37,7 +37,7 @@ struct	mclient {
 	ev_io			 io;
 	ev_timer		 t;
 	struct metrics_srv	*ms;
-	char			*out;		/* answer, or NULL while reading */
+	char			*out;		/* answer, NULL while reading */
 	size_t			 outlen, outoff;
 	size_t			 inlen;
 	char			 in[MET_REQ_MAX];
@@ -205,7 +205,8 @@ health_body(struct metrics_out *b, struct metrics_srv *ms)
 	o = json_pack("{s:s, s:s, s:s}", "status", ok ? "ok" : "error",
 	    "db", h.db_up ? "up" : "down", "redis", h.redis_up ? "up" : "down");
 	if (o != NULL && h.redis_error != NULL &&
-	    json_object_set_new(o, "redisError", json_string(h.redis_error)) == -1) {
+	    json_object_set_new(o, "redisError",
+	    json_string(h.redis_error)) == -1) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -228,7 +228,8 @@ on_binary(struct sio_conn *sc, const char *p, size_t len)
 	return 0;
 fail:
 	if (!sc->closed) {
-		log_debug("sio: eio=%s bad attachment: %s", eio_sess_id(sc->es), why);
+		log_debug("sio: eio=%s bad attachment: %s",
+		    eio_sess_id(sc->es), why);
 		eio_sess_close(sc->es, "parse error", 1);
 	}
 	return -1;

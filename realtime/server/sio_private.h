@@ -19,7 +19,7 @@
 #include "realtime/server/sio_server.h"
 
 #define ENC_STACK	4096
-#define MAX_NSPS	32	/* namespaces (pending or joined) per connection */
+#define MAX_NSPS	32	/* namespaces (pending or joined) per conn */
 #define ACKS_MAX	1024	/* events tracked until their ack, per socket */
 #define DRAIN_TICK	0.01	/* s between checks while draining */
 
@@ -60,9 +60,10 @@ struct	sio_conn {
 	unsigned int		 nsocks;
 	struct sio_conn		*prev, *next;
 	ev_timer		 ct;		/* connect timeout */
-	struct sio_packet	*pend;		/* BINARY_* waiting for attachments */
+	/* BINARY_* waiting for attachments */
+	struct sio_packet	*pend;
 	char			*pend_nsp;	/* its namespace (owned) */
-	struct sio_span		*att;		/* copies of attachments so far */
+	struct sio_span		*att;		/* attachment copies so far */
 	unsigned int		 natt;
 	size_t			 attbytes;
 };

@@ -34,8 +34,9 @@
 #include <ev.h>
 #include <jansson.h>
 
-#define SIO_OUTQ_MAX		(1024 * 1024) /* default per-connection output cap, bytes */
-#define SIO_SID_LEN		20	/* length of Engine.IO and Socket.IO ids */
+/* default per-connection output cap, bytes */
+#define SIO_OUTQ_MAX		(1024 * 1024)
+#define SIO_SID_LEN		20	/* Engine.IO and Socket.IO id length */
 
 struct	sio_server;
 struct	sio_socket;
@@ -111,12 +112,13 @@ typedef void	 sio_req_done_cb(struct sio_socket *s, int tag,
 
 struct	sio_opts {
 	const char	*path;		/* Engine.IO path, e.g. "/socket.io/" */
-	unsigned int	 node_id;	/* 0..255: first 2 hex digits of every id */
+	unsigned int	 node_id;	/* 0..255: first 2 hex digits of ids */
 	unsigned int	 ping_interval;	/* ms, default 25000 */
 	unsigned int	 ping_timeout;	/* ms, default 20000 */
 	unsigned int	 connect_timeout; /* ms, default 45000 */
 	size_t		 max_payload;	/* bytes, default 1000000 */
-	size_t		 outq_max;	/* bytes queued per connection, default SIO_OUTQ_MAX */
+	/* bytes queued per connection, default SIO_OUTQ_MAX */
+	size_t		 outq_max;
 	const char	*cors_origin;	/* "*", "a, b" list, or NULL: no CORS */
 	sio_connect_cb	*on_connect;
 	sio_event_cb	*on_event;
@@ -193,7 +195,7 @@ struct	sio_stats {
 	uint64_t	 connects_accepted;	/* since sio_server_new() */
 	uint64_t	 connects_refused;
 	uint64_t	 disconnects;	/* accepted sockets gone */
-	uint64_t	 upgrades;	/* polling sessions moved to WebSocket */
+	uint64_t	 upgrades;	/* polling sessions now WebSocket */
 	uint64_t	 outq_drops;	/* connections cut: output queue full */
 };
 void	 sio_server_stats(const struct sio_server *, struct sio_stats *);
@@ -202,7 +204,10 @@ void	 sio_server_stats(const struct sio_server *, struct sio_stats *);
  * Sockets.
  */
 
-/* Answer a pending on_connect.  Returns 0, or -1 if "s" is closed or not pending. */
+/*
+ * Answer a pending on_connect.  Returns 0, or -1 if "s" is closed or
+ * not pending.
+ */
 int	 sio_accept(struct sio_socket *s);
 /*
  * Refuse a pending connect with CONNECT_ERROR carrying "data" (taken; an
@@ -219,9 +224,15 @@ int	 sio_socket_is_open(const struct sio_socket *s);
 /* 1 once accepted and still open. */
 int	 sio_socket_is_connected(const struct sio_socket *s);
 
-/* Socket.IO id: SIO_SID_LEN chars, URL-safe, starting with the node id in 2 hex digits. */
+/*
+ * Socket.IO id: SIO_SID_LEN chars, URL-safe, starting with the node id
+ * in 2 hex digits.
+ */
 const char	*sio_socket_id(const struct sio_socket *s);
-/* Engine.IO session id (same format), shared by the namespaces of one connection. */
+/*
+ * Engine.IO session id (same format), shared by the namespaces of one
+ * connection.
+ */
 const char	*sio_socket_eio_id(const struct sio_socket *s);
 const char	*sio_socket_nsp(const struct sio_socket *s);
 /*
@@ -267,7 +278,8 @@ void	 sio_disconnect(struct sio_socket *s);
  * sio_send_buf takes its own reference while queued, so the caller
  * unrefs its reference when done sending.
  */
-struct sio_buf	*sio_buf_event(const char *nsp, const char *event, json_t *args);
+struct sio_buf	*sio_buf_event(const char *nsp, const char *event,
+	    json_t *args);
 void		 sio_buf_ref(struct sio_buf *);
 void		 sio_buf_unref(struct sio_buf *);
 int		 sio_send_buf(struct sio_socket *s, struct sio_buf *);

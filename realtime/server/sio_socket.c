@@ -352,8 +352,8 @@ sio_refuse(struct sio_socket *s, json_t *data)
 	s->srv->connects_refused++;
 	log_info("conn event=connect result=refused sid=%s eio=%s "
 	    "reason=\"%.64s\" code=%.32s transport=%s addr=%s", s->id,
-	    eio_sess_id(s->es), a.name, code != NULL ? code : "-", tr_name(s->es),
-	    eio_sess_addr(s->es));
+	    eio_sess_id(s->es), a.name, code != NULL ? code : "-",
+	    tr_name(s->es), eio_sess_addr(s->es));
 	rc = sock_send(s, &a);
 	json_decref(data);
 	sio_sock_close(s, "server namespace disconnect");

@@ -5,10 +5,10 @@
  * maxPayload, larger ones get 413), hands it up through the tr_up
  * callbacks (tr.h) that eio_server.c registers, and writes the answers:
  * polling payloads, "ok", JSON errors, with CORS headers.  The Origin
- * matcher (check_origin) may give way to the shared one of lib/.  A polling GET may be parked by the session
- * until there is something to send; meanwhile the connection reads but
- * does not parse further requests.  WebSocket upgrades switch the
- * connection to tr_ws.c.
+ * matcher (check_origin) may give way to the shared one of lib/.  A
+ * polling GET may be parked by the session until there is something to
+ * send; meanwhile the connection reads but does not parse further
+ * requests.  WebSocket upgrades switch the connection to tr_ws.c.
  */
 #include "config.h"
 
@@ -27,8 +27,8 @@ struct	tr_http {
 	void		*sess;		/* session holding the parked GET */
 	uint8_t		 busy;		/* request being answered */
 	uint8_t		 keep;		/* keep-alive */
-	uint8_t		 origin_ok;	/* request Origin is allowed (echo it) */
-	uint8_t		 continued;	/* "100 Continue" sent for this request */
+	uint8_t		 origin_ok;	/* Origin is allowed (echo it) */
+	uint8_t		 continued;	/* this request got "100 Continue" */
 	char		 origin[96];	/* echoed Origin when cors is a list */
 };
 

@@ -124,7 +124,7 @@ ws_input(struct conn *c, char *p, size_t len)
 
 	while (used < len && !(c->flags & (CONN_CLOSED | CONN_LINGER))) {
 		if (t->closing)
-			return (ssize_t)len;	/* ignore what follows a close */
+			return (ssize_t)len;	/* ignore all after a close */
 		r = ws_frame_parse(&f, p + used, len - used, t->m.max, 1);
 		if (r == 0)
 			break;
@@ -157,8 +157,8 @@ ws_input(struct conn *c, char *p, size_t len)
 		}
 		if (r == WS_MSG_PART || t->frag != NULL) {
 			if (flen > 0) {
-				if ((nb = realloc(t->frag, t->fraglen + flen)) ==
-				    NULL) {
+				if ((nb = realloc(t->frag,
+				    t->fraglen + flen)) == NULL) {
 					fail(c, WS_CLOSE_INTERNAL, "realloc");
 					return (ssize_t)len;
 				}
