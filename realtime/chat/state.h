@@ -133,8 +133,8 @@ enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
 struct	chat_stats {
 	uint64_t		 events[EV__MAX][SIO_REQ__MAX];
 	uint64_t		 messages_sent;	/* stored by sendMessage */
-	uint64_t		 ack_lat[LAT_N];	/* sendMessage, non-cumulative */
-	uint64_t		 ack_lat_inf;
+	/* sendMessage, non-cumulative; the last is above every bound */
+	uint64_t		 ack_lat[LAT_N + 1];
 	double			 ack_lat_sum;	/* seconds */
 };
 
