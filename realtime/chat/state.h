@@ -30,10 +30,6 @@
 #include "realtime/chat/ps.h"
 #include "realtime/server/sio_server.h"
 
-/* ISO 8601 UTC with milliseconds. */
-#define TS(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \
-		"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 enum	stmt {
 	S_USER,		/* $1 uid -> username */
 	S_SEND,		/* $1 sender $2 recipient $3 content $4 cmid */
