@@ -25,7 +25,7 @@
 #include <jansson.h>
 
 #include "tap.h"
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/sio_server.h"
 
 static struct ev_loop		*loop;

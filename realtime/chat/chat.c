@@ -16,8 +16,8 @@
 
 #include <ev.h>
 
-#include "conf.h"
-#include "log.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 #include "realtime/chat/chat.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"

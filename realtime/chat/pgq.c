@@ -17,7 +17,7 @@
 #include <ev.h>
 #include <libpq-fe.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/chat/pgq.h"
 
 enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };

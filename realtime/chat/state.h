@@ -24,8 +24,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "conf.h"
-#include "jwt.h"
+#include "lib/conf.h"
+#include "lib/jwt_util.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/server/sio_server.h"

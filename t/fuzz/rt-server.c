@@ -26,7 +26,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/sio_server.h"
 
 static struct ev_loop		*loop;
