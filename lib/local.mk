@@ -13,8 +13,6 @@ lib_libchat_a_SOURCES = \
 lib_libchat_a_CPPFLAGS = $(CHAT_CPPFLAGS)
 lib_libchat_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(JWT_CFLAGS) \
 	$(CRYPTO_CFLAGS)
-# Transitional: realtime/chat.c includes "jwt.h" (now lib/jwt_util.h).
-EXTRA_DIST += lib/jwt.h
 # Link line for programs using libchat.a (with the libraries of what
 # chat-realtime links besides: libpq, hiredis).
 CHAT_LIBS = lib/libchat.a $(PQ_LIBS) $(JANSSON_LIBS) $(JWT_LIBS) \

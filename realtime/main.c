@@ -27,8 +27,8 @@
 
 #include <ev.h>
 
-#include "conf.h"
-#include "log.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 #include "realtime/chat/chat.h"
 #include "realtime/server/sio_server.h"
 #include "realtime/server/metrics.h"

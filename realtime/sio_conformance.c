@@ -24,7 +24,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/sio_server.h"
 
 /*

@@ -15,7 +15,8 @@
 #include <libpq-fe.h>
 
 #include "tap.h"
-#include "log.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 #include "realtime/chat/pgq.h"
 
 static const char *const sqls[] = {
@@ -70,25 +71,32 @@ run(double secs)
 	ev_timer_stop(loop, &t);
 }
 
-static char *
-conninfo(const char *port)
+/*
+ * The connection settings of the DB_* variables, as chat-realtime makes
+ * them (conf_pg_params), on port "port".
+ */
+static void
+pg_params(struct conf *c, struct conf_pg *pg, const char *port)
 {
-	char	*s;
 	const char *h = getenv("DB_HOST"), *u = getenv("DB_USER"),
 	    *p = getenv("DB_PASS"), *d = getenv("DB_NAME");
 
-	if (asprintf(&s, "host=%s port=%s user=%s password=%s dbname=%s "
-	    "connect_timeout=5", h ? h : "127.0.0.1", port,
-	    u ? u : "postgres", p ? p : "postgres", d ? d : "chatdb") == -1)
-		return NULL;
-	return s;
+	memset(c, 0, sizeof(*c));
+	c->db_host = h ? h : "127.0.0.1";
+	c->db_port = port;
+	c->db_user = u ? u : "postgres";
+	c->db_pass = p ? p : "postgres";
+	c->db_name = d ? d : "chatdb";
+	conf_pg_params(c, "pgq-test", "5", pg);
 }
 
 int
 main(void)
 {
 	struct pgq	*q;
-	char		*ci, b[16];
+	struct conf	 c;
+	struct conf_pg	 pg;
+	char		 b[16];
 	const char	*p[1];
 	int		 i, inorder, allok;
 	ev_tstamp	 t0;
@@ -98,8 +106,8 @@ main(void)
 	loop = ev_default_loop(0);
 
 	/* 1: a connection and many queries, batched and not. */
-	ci = conninfo(getenv("DB_PORT") ? getenv("DB_PORT") : "5432");
-	q = pgq_new(loop, ci, sqls, 2, "t");
+	pg_params(&c, &pg, getenv("DB_PORT") ? getenv("DB_PORT") : "5432");
+	q = pgq_new(loop, pg.keys, pg.vals, sqls, 2, "t");
 	tap_ok(q != NULL, "pgq_new");
 	for (i = 0; i < NQ; i++) {
 		snprintf(b, sizeof(b), "%d", i);
@@ -138,12 +146,11 @@ main(void)
 	tap_ok(pgq_exec(q, 9, 0, NULL, 0, cb, &rs[0]) == -1,
 	    "unknown statement refused");
 	pgq_free(q);
-	free(ci);
 
 	/* 3: nobody listens: queries fail fast, nothing hangs. */
 	memset(rs, 0, sizeof(rs));
-	ci = conninfo("1");
-	q = pgq_new(loop, ci, sqls, 2, "down");
+	pg_params(&c, &pg, "1");
+	q = pgq_new(loop, pg.keys, pg.vals, sqls, 2, "down");
 	t0 = ev_time();
 	p[0] = "1";
 	for (i = 0; i < 3; i++)
@@ -155,6 +162,5 @@ main(void)
 	tap_ok(ev_time() - t0 < 6, "within the connect timeout");
 	tap_ok(!pgq_ready(q), "not ready");
 	pgq_free(q);
-	free(ci);
 	return tap_done();
 }

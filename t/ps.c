@@ -16,7 +16,7 @@
 #include <ev.h>
 
 #include "tap.h"
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/chat/ps.h"
 
 static struct ev_loop	*loop;

@@ -26,7 +26,7 @@
 #include <jansson.h>
 
 #include "tap.h"
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/sio_server.h"
 
 static struct ev_loop		*loop;
@@ -368,7 +368,7 @@ main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("rt-server-test");
-	tap_plan(65);
+	tap_plan(66);
 	loop = ev_default_loop(0);
 	memset(&o, 0, sizeof(o));
 	o.node_id = 0x2a;
@@ -414,6 +414,18 @@ main(void)
 	    strstr(b->buf,
 	    "\r\nAccess-Control-Allow-Headers: content-type\r\n") &&
 	    strstr(b->buf, "\r\nAccess-Control-Allow-Methods: "), "preflight");
+	cli_close(b);
+	/*
+	 * An Origin not in the list is not named, even by a one-entry list
+	 * (asked with an unknown sid, so that no session is opened).
+	 */
+	b = http_req("GET /socket.io/?EIO=4&transport=polling&sid=x "
+	    "HTTP/1.1\r\nHost: x\r\nOrigin: http://b.example\r\n"
+	    "Connection: close\r\n\r\n");
+	tap_ok(strncmp(b->buf, "HTTP/1.1 400", 12) == 0 &&
+	    strstr(b->buf, "\r\nAccess-Control-Allow-Origin:") == NULL &&
+	    strstr(b->buf, "\r\nVary: Origin\r\n"),
+	    "unlisted Origin: only Vary");
 	cli_close(b);
 	b = http_req("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n"
 	    "Host: x\r\nContent-Length: 20000\r\nConnection: close\r\n\r\n");

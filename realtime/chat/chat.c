@@ -1,8 +1,8 @@
 /*
  * chat.c: the chat layer's life cycle: chat_new (connections to PostgreSQL
  * and Redis), graceful stop, free, /healthz, and the malloc_trim
- * policy.  The PostgreSQL conninfo is quoted by hand here (kv); lib/
- * is getting a conninfo builder to use instead.
+ * policy.  PostgreSQL settings come as libpq keywords and values
+ * (conf_pg_params, lib/conf.h): nothing is quoted by hand.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -16,8 +16,8 @@
 
 #include <ev.h>
 
-#include "conf.h"
-#include "log.h"
+#include "lib/conf.h"
+#include "lib/log.h"
 #include "realtime/chat/chat.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
@@ -28,37 +28,6 @@
 /*
  * Life cycle.
  */
-
-/* libpq keyword/value quoting: 'value' with \ and ' escaped. */
-static int
-kv(char **out, const char *key, const char *val)
-{
-	char	*q, *p, *s;
-	size_t	 len;
-
-	if (val == NULL)
-		return 0;
-	len = strlen(val);
-	if ((q = malloc(len * 2 + 3)) == NULL)
-		return -1;
-	p = q;
-	*p++ = '\'';
-	for (; *val != '\0'; val++) {
-		if (*val == '\'' || *val == '\\')
-			*p++ = '\\';
-		*p++ = *val;
-	}
-	*p++ = '\'';
-	*p = '\0';
-	if (asprintf(&s, "%s%s%s=%s", *out, **out ? " " : "", key, q) == -1) {
-		free(q);
-		return -1;
-	}
-	free(q);
-	free(*out);
-	*out = s;
-	return 0;
-}
 
 /*
  * Once a second (sweep_cb).  A broadcast storm (userOnline to every
@@ -82,7 +51,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 {
 	struct chat	*c;
 	struct ps_opts	 po;
-	char		*ci = NULL, name[8];
+	struct conf_pg	 pg;
+	char		 name[8];
 	size_t		 i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -97,23 +67,17 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	ev_prepare_init(&c->sendprep, sendprep_cb);
 	ev_set_priority(&c->sendprep, EV_MAXPRI);
 	c->sendprep.data = c;
-	if ((ci = strdup("")) == NULL ||
-	    kv(&ci, "host", conf->db_host) == -1 ||
-	    kv(&ci, "port", conf->db_port) == -1 ||
-	    kv(&ci, "user", conf->db_user) == -1 ||
-	    kv(&ci, "password", conf->db_pass) == -1 ||
-	    kv(&ci, "dbname", conf->db_name) == -1 ||
-	    kv(&ci, "connect_timeout", "5") == -1 ||
-	    kv(&ci, "application_name", "chat-realtime") == -1)
-		goto fail;
-	if ((c->pw = pgq_new(loop, ci, chat_sql, S__MAX, "w")) == NULL ||
-	    (c->pr = pgq_new(loop, ci, chat_sql, S__MAX, "r")) == NULL)
+	conf_pg_params(conf, "chat-realtime", "5", &pg);
+	if ((c->pw = pgq_new(loop, pg.keys, pg.vals, chat_sql, S__MAX,
+	    "w")) == NULL ||
+	    (c->pr = pgq_new(loop, pg.keys, pg.vals, chat_sql, S__MAX,
+	    "r")) == NULL)
 		goto fail;
 	c->pm[0] = c->pw;
 	for (i = 1; i < WRITERS; i++) {
 		snprintf(name, sizeof(name), "w%zu", i);
-		if ((c->pm[i] = pgq_new(loop, ci, chat_sql, S__MAX,
-		    name)) == NULL)
+		if ((c->pm[i] = pgq_new(loop, pg.keys, pg.vals, chat_sql,
+		    S__MAX, name)) == NULL)
 			goto fail;
 	}
 	memset(&po, 0, sizeof(po));
@@ -125,11 +89,9 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	ev_timer_init(&c->sweep, sweep_cb, 1., 1.);
 	c->sweep.data = c;
 	ev_timer_start(loop, &c->sweep);
-	free(ci);
 	return c;
 fail:
 	log_warnx("chat: cannot start");
-	free(ci);
 	chat_free(c);
 	return NULL;
 }

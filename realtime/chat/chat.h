@@ -16,7 +16,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "conf.h"
+#include "lib/conf.h"
 #include "realtime/server/metrics.h"
 #include "realtime/server/sio_server.h"
 

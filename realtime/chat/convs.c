@@ -12,7 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "valid.h"
+#include "lib/valid.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
 

@@ -7,11 +7,13 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
+#include "lib/prom.h"
 #include "realtime/chat/chat.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
@@ -127,49 +129,42 @@ chat_req_done(struct sio_socket *s, int tag, enum sio_req_end how,
 			c->st.ack_lat[i]++;
 			return;
 		}
-	c->st.ack_lat_inf++;
+	c->st.ack_lat[LAT_N]++;
 }
 
 /* The chat layer's families of /metrics, and those of its stores. */
 void
-chat_metrics(struct metrics_out *b, void *arg)
+chat_metrics(struct prom *b, void *arg)
 {
 	struct chat		*c = arg;
 	struct pgq_stats	 qs;
 	struct ps_stats		 rs;
-	uint64_t		 cum, pg_errors = 0, pg_reconnects = 0;
+	char			 les[LAT_N][16];
+	const char		*le[LAT_N];
+	uint64_t		 pg_errors = 0, pg_reconnects = 0;
 	size_t			 e, h, i;
 
-	metrics_printf(b, "# HELP chat_realtime_events_total Chat events "
-	    "received, by name and how they ended.\n"
-	    "# TYPE chat_realtime_events_total counter\n");
+	prom_family(b, "chat_realtime_events_total", "counter",
+	    "Chat events received, by name and how they ended.");
 	for (e = 0; e < EV__MAX; e++)
 		for (h = 0; h < SIO_REQ__MAX; h++)
-			metrics_printf(b, "chat_realtime_events_total{event="
-			    "\"%s\",status=\"%s\"} %llu\n", events[e].name,
-			    req_status[h],
-			    (unsigned long long)c->st.events[e][h]);
-	metrics_counter(b, "chat_realtime_messages_sent_total",
+			prom_sample(b, "chat_realtime_events_total",
+			    c->st.events[e][h], "event", events[e].name,
+			    "status", req_status[h], (const char *)NULL);
+	prom_counter(b, "chat_realtime_messages_sent_total",
 	    "Messages stored by sendMessage.", c->st.messages_sent);
-	metrics_printf(b, "# HELP chat_realtime_ack_latency_seconds "
-	    "sendMessage: event received to ack queued.\n"
-	    "# TYPE chat_realtime_ack_latency_seconds histogram\n");
-	for (cum = 0, i = 0; i < LAT_N; i++) {
-		cum += c->st.ack_lat[i];
-		metrics_printf(b, "chat_realtime_ack_latency_seconds_bucket"
-		    "{le=\"%g\"} %llu\n", lat_le[i], (unsigned long long)cum);
+	prom_family(b, "chat_realtime_ack_latency_seconds", "histogram",
+	    "sendMessage: event received to ack queued.");
+	for (i = 0; i < LAT_N; i++) {
+		(void)snprintf(les[i], sizeof(les[i]), "%g", lat_le[i]);
+		le[i] = les[i];
 	}
-	cum += c->st.ack_lat_inf;
-	metrics_printf(b, "chat_realtime_ack_latency_seconds_bucket"
-	    "{le=\"+Inf\"} %llu\n"
-	    "chat_realtime_ack_latency_seconds_sum %.6f\n"
-	    "chat_realtime_ack_latency_seconds_count %llu\n",
-	    (unsigned long long)cum, c->st.ack_lat_sum,
-	    (unsigned long long)cum);
+	prom_histogram(b, "chat_realtime_ack_latency_seconds", NULL, NULL,
+	    le, c->st.ack_lat, LAT_N, c->st.ack_lat_sum);
 	ps_stats(c->ps, &rs);
-	metrics_counter(b, "chat_realtime_redis_errors_total",
+	prom_counter(b, "chat_realtime_redis_errors_total",
 	    "Redis connections lost or failed, error replies.", rs.errors);
-	metrics_counter(b, "chat_realtime_redis_reconnects_total",
+	prom_counter(b, "chat_realtime_redis_reconnects_total",
 	    "Redis reconnect attempts.", rs.reconnects);
 	pgq_stats(c->pr, &qs);
 	pg_errors += qs.errors;
@@ -179,9 +174,9 @@ chat_metrics(struct metrics_out *b, void *arg)
 		pg_errors += qs.errors;
 		pg_reconnects += qs.reconnects;
 	}
-	metrics_counter(b, "chat_realtime_pg_errors_total",
+	prom_counter(b, "chat_realtime_pg_errors_total",
 	    "PostgreSQL connections lost or failed, failed statements.",
 	    pg_errors);
-	metrics_counter(b, "chat_realtime_pg_reconnects_total",
+	prom_counter(b, "chat_realtime_pg_reconnects_total",
 	    "PostgreSQL reconnect attempts.", pg_reconnects);
 }

@@ -3,8 +3,8 @@
  * libpq 14+ pipeline mode: every statement is prepared once per
  * connection, queries are sent as soon as the loop is about to block
  * (an ev_prepare watcher), results are matched to queries in order.
- * Never blocks: connect with PQconnectStart/PQconnectPoll, nonblocking
- * sends with PQflush driven by a write watcher.
+ * Never blocks: connect with PQconnectStartParams/PQconnectPoll,
+ * nonblocking sends with PQflush driven by a write watcher.
  */
 #include "config.h"
 
@@ -17,7 +17,7 @@
 #include <ev.h>
 #include <libpq-fe.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/chat/pgq.h"
 
 enum	it_kind { IT_QUERY, IT_PREP, IT_SYNC };
@@ -41,7 +41,9 @@ TAILQ_HEAD(itemq, item);
 
 struct	pgq {
 	struct ev_loop	*loop;
-	char		*conninfo;
+	char		**keys;	/* libpq keywords, then NULL */
+	char		**vals;	/* their values (NULL: default) */
+	size_t		 nparam; /* keywords */
 	char		*name;
 	const char *const *sqls;
 	size_t		 nsql;
@@ -509,7 +511,8 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	q->state = ST_CONNECTING;
 	q->connect_start = ev_now(loop);
-	if ((q->conn = PQconnectStart(q->conninfo)) == NULL) {
+	if ((q->conn = PQconnectStartParams((const char *const *)q->keys,
+	    (const char *const *)q->vals, 0)) == NULL) {
 		pgq_reset(q, "out of memory");
 		return;
 	}
@@ -597,17 +600,53 @@ pgq_connect(struct pgq *q)
 	flush_pending(q);
 }
 
+/* Free a NULL-terminated array of n strings, some NULL. */
+static void
+strv_free(char **v, size_t n)
+{
+	size_t	 i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Copy the libpq keyword and value arrays into q.  Returns 0 or -1. */
+static int
+params_copy(struct pgq *q, const char *const *keys,
+    const char *const *vals)
+{
+	size_t	 i, n;
+
+	for (n = 0; keys[n] != NULL; n++)
+		continue;
+	q->nparam = n;
+	if ((q->keys = calloc(n + 1, sizeof(*q->keys))) == NULL ||
+	    (q->vals = calloc(n + 1, sizeof(*q->vals))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((q->keys[i] = strdup(keys[i])) == NULL ||
+		    (vals[i] != NULL &&
+		    (q->vals[i] = strdup(vals[i])) == NULL))
+			return -1;
+	return 0;
+}
+
 struct pgq *
-pgq_new(struct ev_loop *loop, const char *conninfo, const char *const *sqls,
-    size_t nsql, const char *name)
+pgq_new(struct ev_loop *loop, const char *const *keys,
+    const char *const *vals, const char *const *sqls, size_t nsql,
+    const char *name)
 {
 	struct pgq	*q;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
-	if ((q->conninfo = strdup(conninfo)) == NULL ||
+	if (params_copy(q, keys, vals) == -1 ||
 	    (q->name = strdup(name)) == NULL) {
-		free(q->conninfo);
+		strv_free(q->keys, q->nparam);
+		strv_free(q->vals, q->nparam);
 		free(q);
 		return NULL;
 	}
@@ -645,7 +684,8 @@ pgq_free(struct pgq *q)
 	fail_all(q, "shutting down");
 	if (q->conn != NULL)
 		PQfinish(q->conn);
-	free(q->conninfo);
+	strv_free(q->keys, q->nparam);
+	strv_free(q->vals, q->nparam);
 	free(q->name);
 	free(q);
 }

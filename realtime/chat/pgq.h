@@ -45,13 +45,17 @@ struct	pgq;
 typedef void	 pgq_cb(void *arg, const PGresult *res, const char *err);
 
 /*
- * Create a handle connecting to "conninfo" (copied) on "loop".  The
- * statements "sqls" (nsql of them, borrowed: must outlive the handle)
- * are prepared on every new connection as "s0", "s1", ...  Returns
- * NULL on ENOMEM.  Connecting starts at once.
+ * Create a handle connecting on "loop" with the libpq keywords "keys"
+ * and their values "vals" (as PQconnectStartParams takes them, keys
+ * NULL-terminated, a NULL value meaning the default; both copied; see
+ * conf_pg_params in lib/conf.h).  The statements "sqls" (nsql of them,
+ * borrowed: must outlive the handle) are prepared on every new
+ * connection as "s0", "s1", ...  Returns NULL on ENOMEM.  Connecting
+ * starts at once.
  */
-struct pgq	*pgq_new(struct ev_loop *loop, const char *conninfo,
-		    const char *const *sqls, size_t nsql, const char *name);
+struct pgq	*pgq_new(struct ev_loop *loop, const char *const *keys,
+		    const char *const *vals, const char *const *sqls,
+		    size_t nsql, const char *name);
 /* Fail every queued query (callbacks run) and free.  NULL is fine. */
 void		 pgq_free(struct pgq *);
 

@@ -19,8 +19,8 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libev.h>
 
-#include "log.h"
-#include "redis_util.h"
+#include "lib/log.h"
+#include "lib/redis_util.h"
 #include "realtime/chat/ps.h"
 
 /*

@@ -15,8 +15,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "log.h"
-#include "valid.h"
+#include "lib/log.h"
+#include "lib/valid.h"
 #include "realtime/chat/chat.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/state.h"

@@ -17,9 +17,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "conf.h"
-#include "jwt.h"
-#include "log.h"
+#include "lib/conf.h"
+#include "lib/jwt_util.h"
+#include "lib/log.h"
 #include "realtime/chat/chat.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"

@@ -2,12 +2,14 @@
  * sql.c: every SQL statement of the chat layer (enum stmt in state.h
  * says what each binds), prepared by pgq on each connection.  Chat
  * layer (realtime/chat/).  All parameters are bound ($1...), never
- * spliced; timestamps leave as ISO 8601 UTC with milliseconds (TS).
+ * spliced; timestamps leave as ISO 8601 UTC with milliseconds
+ * (TS_SQL, lib/ts.h).
  */
 #include "config.h"
 
 #include <stddef.h>
 
+#include "lib/ts.h"
 #include "realtime/chat/state.h"
 
 const char *const chat_sql[S__MAX] = {
@@ -31,10 +33,10 @@ const char *const chat_sql[S__MAX] = {
 	" ON CONFLICT (sender_id, client_message_id)"
 	" WHERE client_message_id IS NOT NULL DO NOTHING"
 	" RETURNING id, conversation_id, content, created_at, read_at)"
-	" SELECT id, conversation_id, content, " TS("created_at") ", "
-	TS("read_at") ", 1 FROM ins UNION ALL"
-	" SELECT m.id, m.conversation_id, m.content, " TS("m.created_at")
-	", " TS("m.read_at") ", 0 FROM messages m"
+	" SELECT id, conversation_id, content, " TS_SQL("created_at") ", "
+	TS_SQL("read_at") ", 1 FROM ins UNION ALL"
+	" SELECT m.id, m.conversation_id, m.content, "
+	TS_SQL("m.created_at") ", " TS_SQL("m.read_at") ", 0 FROM messages m"
 	" WHERE $4::text IS NOT NULL AND m.sender_id = $1::bigint"
 	" AND m.client_message_id = $4::text"
 	" AND NOT EXISTS (SELECT 1 FROM ins)",
@@ -49,11 +51,11 @@ const char *const chat_sql[S__MAX] = {
 	" conversations c WHERE c.user_one_id = least($1::bigint, u.id) AND"
 	" c.user_two_id = greatest($1::bigint, u.id))) FROM u",
 	[S_CONVS] =
-	"SELECT c.id, " TS("c.created_at") ","
+	"SELECT c.id, " TS_SQL("c.created_at") ","
 	" u1.id, u1.username, u1.display_name, u1.avatar_url, u1.avatar_color,"
-	" " TS("u1.last_seen_at") ","
+	" " TS_SQL("u1.last_seen_at") ","
 	" u2.id, u2.username, u2.display_name, u2.avatar_url, u2.avatar_color,"
-	" " TS("u2.last_seen_at") ","
+	" " TS_SQL("u2.last_seen_at") ","
 	" (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id"
 	" AND m.sender_id <> $1::bigint AND m.read_at IS NULL)"
 	" FROM conversations c JOIN users u1 ON u1.id = c.user_one_id"
@@ -64,7 +66,7 @@ const char *const chat_sql[S__MAX] = {
 	" DESC, c.id DESC",
 	[S_HISTORY] =
 	"SELECT m.id, m.content, m.sender_id, u.username, "
-	TS("m.created_at") ", " TS("m.read_at")
+	TS_SQL("m.created_at") ", " TS_SQL("m.read_at")
 	" FROM conversations c LEFT JOIN LATERAL (SELECT * FROM messages x"
 	" WHERE x.conversation_id = c.id AND ($3::bigint IS NULL OR"
 	" x.id < $3::bigint) ORDER BY x.id DESC LIMIT $4::int) m ON true"
@@ -77,7 +79,7 @@ const char *const chat_sql[S__MAX] = {
 	" upd AS (UPDATE messages m SET read_at = now() FROM c"
 	" WHERE m.conversation_id = c.id AND m.sender_id <> $2::bigint"
 	" AND m.read_at IS NULL RETURNING 1)"
-	" SELECT c.user_one_id, c.user_two_id, " TS("now()") ","
+	" SELECT c.user_one_id, c.user_two_id, " TS_SQL("now()") ","
 	" (SELECT count(*) FROM upd) FROM c",
 	[S_MEMBERS] = "SELECT user_one_id, user_two_id FROM conversations"
 	" WHERE id = $1::bigint",
@@ -117,10 +119,12 @@ const char *const chat_sql[S__MAX] = {
 	" FROM x ORDER BY n ON CONFLICT (sender_id, client_message_id)"
 	" WHERE client_message_id IS NOT NULL DO NOTHING"
 	" RETURNING id, created_at)"
-	" SELECT x.n, x.id, x.conv, x.content, " TS("ins.created_at") ","
+	" SELECT x.n, x.id, x.conv, x.content, "
+	TS_SQL("ins.created_at") ","
 	" NULL::text, 1 FROM ins JOIN x ON x.id = ins.id UNION ALL"
 	" SELECT t.n, m.id, m.conversation_id, m.content, "
-	TS("m.created_at") ", " TS("m.read_at") ", 0 FROM t JOIN messages m"
+	TS_SQL("m.created_at") ", " TS_SQL("m.read_at") ","
+	" 0 FROM t JOIN messages m"
 	" ON m.sender_id = t.s AND m.client_message_id = t.cmid"
 	" WHERE t.cmid IS NOT NULL",
 };

@@ -24,15 +24,11 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "conf.h"
-#include "jwt.h"
+#include "lib/conf.h"
+#include "lib/jwt_util.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/server/sio_server.h"
-
-/* ISO 8601 UTC with milliseconds. */
-#define TS(x)	"to_char((" x ") AT TIME ZONE 'UTC', " \
-		"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 enum	stmt {
 	S_USER,		/* $1 uid -> username */
@@ -135,9 +131,8 @@ enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
 struct	chat_stats {
 	uint64_t		 events[EV__MAX][SIO_REQ__MAX];
 	uint64_t		 messages_sent;	/* stored by sendMessage */
-	/* sendMessage, non-cumulative */
-	uint64_t		 ack_lat[LAT_N];
-	uint64_t		 ack_lat_inf;
+	/* sendMessage, not cumulative; the last: above every bound */
+	uint64_t		 ack_lat[LAT_N + 1];
 	double			 ack_lat_sum;	/* seconds */
 };
 

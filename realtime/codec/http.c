@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/hex.h"
 #include "realtime/codec/http.h"
 
 static const char *const methods[HTTP_METHOD__MAX] = {
@@ -427,18 +428,6 @@ http_span_caseeq(const struct http_span *s, const char *str)
 	return s != NULL && span_caseeqn(s->p, s->len, str);
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 ssize_t
 http_query_get_span(const struct http_span *query, const char *name,
     char *out, size_t outsz)
@@ -475,8 +464,8 @@ http_query_get_span(const struct http_span *query, const char *name,
 			out[o++] = *p;
 		else {
 			if (amp - p < 3 ||
-			    (hi = hexval((unsigned char)p[1])) == -1 ||
-			    (lo = hexval((unsigned char)p[2])) == -1 ||
+			    (hi = hex_digit((unsigned char)p[1])) == -1 ||
+			    (lo = hex_digit((unsigned char)p[2])) == -1 ||
 			    (hi == 0 && lo == 0))
 				return HTTP_QUERY_BAD;
 			out[o++] = (char)(hi << 4 | lo);

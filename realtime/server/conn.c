@@ -36,7 +36,7 @@
 
 #include <ev.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/conn.h"
 
 #define CONN_MAXLISTEN	4

@@ -20,7 +20,7 @@
 
 #include <ev.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/codec/http.h"
 #include "realtime/codec/ws.h"
 #include "realtime/codec/eio.h"

@@ -26,7 +26,8 @@
 
 #include <ev.h>
 
-#include "log.h"
+#include "lib/hex.h"
+#include "lib/log.h"
 #include "realtime/codec/http.h"
 #include "realtime/codec/ws.h"
 #include "realtime/codec/eio.h"
@@ -58,11 +59,10 @@ static const char b64url[] =
 void
 eio_srv_make_id(struct eio_srv *srv, char *out, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t	 i;
+	unsigned char	 node = (unsigned char)srv->o.node_id;
+	size_t		 i;
 
-	out[0] = hex[(srv->o.node_id >> 4) & 0xf];
-	out[1] = hex[srv->o.node_id & 0xf];
+	hex_encode(&node, 1, out);
 	for (i = 2; i < n; i++) {
 		if (srv->rndpos == 0 || srv->rndpos >= sizeof(srv->rnd)) {
 			arc4random_buf(srv->rnd, sizeof(srv->rnd));

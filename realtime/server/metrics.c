@@ -3,6 +3,8 @@
  * Prometheus text format (and GET /healthz) on the node's own libev
  * loop.  Server layer: it reads the Socket.IO server's counters at scrape
  * time and leaves the rest to the callback of the layer above.
+ * The text format and the request head are lib/prom.h's, shared with
+ * chat-fcgi; this file moves the bytes.
  * Bounded: at most MET_CLIENTS scrapes at once, MET_REQ_MAX bytes of
  * request, MET_TIMEOUT seconds per scrape;
  * every socket is non-blocking, one answer per connection, then close.
@@ -15,7 +17,6 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
+#include "lib/prom.h"
 #include "realtime/server/sio_server.h"
 #include "realtime/server/metrics.h"
 
@@ -58,81 +60,41 @@ struct	metrics_srv {
 /* ------------------------------------------------------------------ */
 /* The text */
 
-struct	metrics_out {
-	char	*p;
-	size_t	 len, cap;
-	int	 err;
-};
-
-void
-metrics_printf(struct metrics_out *b, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	if (b->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= b->cap - b->len) {
-		b->err = 1;
-		return;
-	}
-	b->len += (size_t)n;
-}
-
-void
-metrics_counter(struct metrics_out *b, const char *name, const char *help,
-    uint64_t v)
-{
-	metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-	    name, help, name, name, (unsigned long long)v);
-}
-
 /*
  * The server layer's families, then those of the layer above.  Gauges
  * and counters are read now, from the state of the layer that keeps them.
  */
 static void
-body(struct metrics_out *b, struct metrics_srv *ms)
+body(struct prom *b, struct metrics_srv *ms)
 {
 	struct sio_stats	 st;
 
 	memset(&st, 0, sizeof(st));
 	if (ms->sio != NULL)
 		sio_server_stats(ms->sio, &st);
-	metrics_printf(b, "# HELP chat_realtime_sockets Open Socket.IO "
-	    "sockets "
-	    "(accepted) by transport.\n"
-	    "# TYPE chat_realtime_sockets gauge\n"
-	    "chat_realtime_sockets{transport=\"websocket\"} %zu\n"
-	    "chat_realtime_sockets{transport=\"polling\"} %zu\n",
-	    st.sockets_ws, st.sockets - st.sockets_ws);
-	metrics_printf(b, "# HELP chat_realtime_connections Open TCP "
-	    "connections.\n"
-	    "# TYPE chat_realtime_connections gauge\n"
-	    "chat_realtime_connections %zu\n", st.conns);
-	metrics_printf(b, "# HELP chat_realtime_sessions Open Engine.IO "
-	    "sessions.\n"
-	    "# TYPE chat_realtime_sessions gauge\n"
-	    "chat_realtime_sessions %zu\n", st.sessions);
-	metrics_printf(b, "# HELP chat_realtime_draining 1 while shutting "
-	    "down.\n"
-	    "# TYPE chat_realtime_draining gauge\n"
-	    "chat_realtime_draining %d\n", st.draining);
-	metrics_printf(b, "# HELP chat_realtime_connects_total Socket.IO "
-	    "connects answered, by result.\n"
-	    "# TYPE chat_realtime_connects_total counter\n"
-	    "chat_realtime_connects_total{result=\"accepted\"} %llu\n"
-	    "chat_realtime_connects_total{result=\"refused\"} %llu\n",
-	    (unsigned long long)st.connects_accepted,
-	    (unsigned long long)st.connects_refused);
-	metrics_counter(b, "chat_realtime_disconnects_total",
+	prom_family(b, "chat_realtime_sockets", "gauge",
+	    "Open Socket.IO sockets (accepted) by transport.");
+	prom_sample(b, "chat_realtime_sockets", st.sockets_ws, "transport",
+	    "websocket", (const char *)NULL);
+	prom_sample(b, "chat_realtime_sockets", st.sockets - st.sockets_ws,
+	    "transport", "polling", (const char *)NULL);
+	prom_gauge(b, "chat_realtime_connections", "Open TCP connections.",
+	    st.conns);
+	prom_gauge(b, "chat_realtime_sessions", "Open Engine.IO sessions.",
+	    st.sessions);
+	prom_gauge(b, "chat_realtime_draining", "1 while shutting down.",
+	    (uint64_t)st.draining);
+	prom_family(b, "chat_realtime_connects_total", "counter",
+	    "Socket.IO connects answered, by result.");
+	prom_sample(b, "chat_realtime_connects_total", st.connects_accepted,
+	    "result", "accepted", (const char *)NULL);
+	prom_sample(b, "chat_realtime_connects_total", st.connects_refused,
+	    "result", "refused", (const char *)NULL);
+	prom_counter(b, "chat_realtime_disconnects_total",
 	    "Accepted sockets gone.", st.disconnects);
-	metrics_counter(b, "chat_realtime_upgrades_total",
+	prom_counter(b, "chat_realtime_upgrades_total",
 	    "Polling sessions upgraded to WebSocket.", st.upgrades);
-	metrics_counter(b, "chat_realtime_outq_drops_total",
+	prom_counter(b, "chat_realtime_outq_drops_total",
 	    "Connections closed because their output queue was full.",
 	    st.outq_drops);
 	if (ms->more != NULL)
@@ -192,7 +154,7 @@ client_write(struct mclient *c)
  * says so here rather than in a crash loop).  Returns the status code.
  */
 static int
-health_body(struct metrics_out *b, struct metrics_srv *ms)
+health_body(struct prom *b, struct metrics_srv *ms)
 {
 	struct metrics_health	 h;
 	json_t			*o;
@@ -215,85 +177,75 @@ health_body(struct metrics_out *b, struct metrics_srv *ms)
 		json_decref(o);
 		return 500;
 	}
-	metrics_printf(b, "%s\n", s);
+	prom_printf(b, "%s\n", s);
 	free(s);
 	json_decref(o);
 	return ok ? 200 : 503;
 }
 
+/* What a scrape asked for. */
+enum	what { W_METRICS, W_HEALTH, W_ERROR };
+
+/*
+ * Answer with "status": the metrics text, the /healthz JSON (its own
+ * status), or for an error the reason phrase as the body.
+ */
 static void
-answer(struct mclient *c, int status, const char *reason)
+answer(struct mclient *c, int status, enum what what)
 {
-	struct metrics_out	 b;
-	char		 head[256];
-	const char	*type = "text/plain; version=0.0.4; charset=utf-8";
+	struct prom	 b;
+	char		 head[PROM_HEAD_MAX];
+	const char	*type = PROM_CTYPE;
+	char		*text;
+	size_t		 len;
 	int		 n;
 
-	memset(&b, 0, sizeof(b));
-	b.cap = MET_BODY_MAX;
-	if ((b.p = malloc(b.cap)) == NULL) {
-		client_free(c);
-		return;
-	}
-	if (status == 200 && strcmp(reason, "health") == 0) {
+	prom_init(&b, MET_BODY_MAX);
+	if (what == W_HEALTH) {
 		type = "application/json";
-		if ((status = health_body(&b, c->ms)) == 200)
-			reason = "OK";
-		else
-			reason = "Service Unavailable";
-	} else if (status == 200)
+		status = health_body(&b, c->ms);
+	} else if (what == W_METRICS)
 		body(&b, c->ms);
 	else
-		metrics_printf(&b, "%s\n", reason);
-	if (b.err) {
+		prom_printf(&b, "%s\n", prom_http_reason(status));
+	if ((text = prom_done(&b, &len)) == NULL) {
 		log_warnx("metrics: the answer passes %d bytes", MET_BODY_MAX);
-		b.len = 0;
 		status = 500;
-		reason = "Internal Server Error";
+		len = 0;
 	}
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: %s\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	    status, reason, type, b.len);
-	if (n < 0 || (size_t)n >= sizeof(head) ||
-	    (c->out = malloc((size_t)n + b.len)) == NULL) {
-		free(b.p);
+	n = prom_http_head(head, sizeof(head), status, type, len);
+	if (n < 0 || (c->out = malloc((size_t)n + len)) == NULL) {
+		free(text);
 		client_free(c);
 		return;
 	}
 	memcpy(c->out, head, (size_t)n);
-	memcpy(c->out + n, b.p, b.len);
-	c->outlen = (size_t)n + b.len;
-	free(b.p);
+	if (len > 0)
+		memcpy(c->out + n, text, len);
+	c->outlen = (size_t)n + len;
+	free(text);
 	client_write(c);
 }
 
 /* The request head is complete: "GET /metrics" and "GET /healthz". */
 static void
-request(struct mclient *c)
+request(struct mclient *c, const struct prom_req *r)
 {
-	const char	*p = c->in, *path;
-	size_t		 n;
-
-	if (strncmp(p, "GET ", 4) != 0) {
-		answer(c, 405, "Method Not Allowed");
-		return;
-	}
-	path = strchr(p, ' ') + 1;
-	n = strcspn(path, " ?\r\n");
-	if (n == 8 && memcmp(path, "/metrics", 8) == 0)
-		answer(c, 200, "OK");
-	else if (n == 8 && memcmp(path, "/healthz", 8) == 0 &&
-	    c->ms->health != NULL)
-		answer(c, 200, "health");
+	if (r->method_len != 3 || memcmp(r->method, "GET", 3) != 0)
+		answer(c, 405, W_ERROR);
+	else if (prom_http_is(r, "GET", "/metrics"))
+		answer(c, 200, W_METRICS);
+	else if (prom_http_is(r, "GET", "/healthz") && c->ms->health != NULL)
+		answer(c, 200, W_HEALTH);
 	else
-		answer(c, 404, "Not Found");
+		answer(c, 404, W_ERROR);
 }
 
 static void
 client_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct mclient	*c = w->data;
+	struct prom_req	 r;
 	ssize_t		 n;
 
 	(void)loop;
@@ -302,7 +254,7 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 			client_write(c);
 		return;
 	}
-	n = read(w->fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen);
+	n = read(w->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN ||
 	    errno == EWOULDBLOCK))
 		return;
@@ -311,17 +263,21 @@ client_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	c->inlen += (size_t)n;
-	c->in[c->inlen] = '\0';
-	if (memchr(c->in, '\0', c->inlen) != NULL) {
-		client_free(c);
-		return;
-	}
-	if (strstr(c->in, "\r\n\r\n") != NULL ||
-	    strstr(c->in, "\n\n") != NULL) {
+	switch (prom_http_parse(c->in, c->inlen, sizeof(c->in), &r)) {
+	case PROM_HTTP_MORE:
+		break;
+	case PROM_HTTP_DONE:
 		ev_io_stop(c->ms->loop, &c->io);
-		request(c);
-	} else if (c->inlen >= sizeof(c->in) - 1)
-		answer(c, 431, "Request Header Fields Too Large");
+		request(c, &r);
+		break;
+	case PROM_HTTP_BIG:
+		ev_io_stop(c->ms->loop, &c->io);
+		answer(c, 431, W_ERROR);
+		break;
+	case PROM_HTTP_BAD:
+		client_free(c);
+		break;
+	}
 }
 
 static void

@@ -10,20 +10,15 @@
 #ifndef RT_SERVER_METRICS_H
 #define RT_SERVER_METRICS_H
 
-#include <stdint.h>
-
 #include <ev.h>
 
-struct	metrics_out;	/* the text of one answer, being written */
+#include "lib/prom.h"
 
-/* Append to the answer (printf format; too long an answer becomes a 500). */
-void	 metrics_printf(struct metrics_out *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-/* Append a whole counter family of one unlabelled sample. */
-void	 metrics_counter(struct metrics_out *, const char *name,
-	    const char *help, uint64_t);
-/* Writes the families of the layer above, at each scrape. */
-typedef void	 metrics_write_cb(struct metrics_out *, void *arg);
+/*
+ * Writes the families of the layer above into the answer being written
+ * (lib/prom.h), at each scrape; too long an answer becomes a 500.
+ */
+typedef void	 metrics_write_cb(struct prom *, void *arg);
 
 struct	metrics_srv;
 struct	sio_server;

@@ -21,7 +21,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/codec/sio.h"
 #include "realtime/server/conn.h"
 #include "realtime/server/eio_server.h"

@@ -4,20 +4,20 @@
  * (realtime/codec/http.h parses the head; the body is read up to
  * maxPayload, larger ones get 413), hands it up through the tr_up
  * callbacks (tr.h) that eio_server.c registers, and writes the answers:
- * polling payloads, "ok", JSON errors, with CORS headers.  The Origin
- * matcher (check_origin) may give way to the shared one of lib/.  A
- * polling GET may be parked by the session until there is something to
- * send; meanwhile the connection reads but does not parse further
- * requests.  WebSocket upgrades switch the connection to tr_ws.c.
+ * polling payloads, "ok", JSON errors, with CORS headers (lib/cors.h
+ * says which).  A polling GET may be parked by the session until there
+ * is something to send; meanwhile the connection reads but does not
+ * parse further requests.  WebSocket upgrades switch the connection to
+ * tr_ws.c.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "log.h"
+#include "lib/cors.h"
+#include "lib/log.h"
 #include "realtime/codec/http.h"
 #include "realtime/server/conn.h"
 #include "realtime/server/tr.h"
@@ -27,9 +27,10 @@ struct	tr_http {
 	void		*sess;		/* session holding the parked GET */
 	uint8_t		 busy;		/* request being answered */
 	uint8_t		 keep;		/* keep-alive */
-	uint8_t		 origin_ok;	/* Origin is allowed (echo it) */
 	uint8_t		 continued;	/* this request got "100 Continue" */
-	char		 origin[96];	/* echoed Origin when cors is a list */
+	enum cors_allow	 cors;		/* what the Origin calls for */
+	/* the Origin echoed (CORS_ORIGIN is a list) */
+	char		 origin[CORS_ORIGIN_MAX + 1];
 };
 
 static ssize_t	 http_input(struct conn *, char *, size_t);
@@ -85,58 +86,38 @@ tr_poll_park(struct conn *c, void *s)
 	c->deadline = 0;
 }
 
-/* Is Origin allowed by the configured list ("*" or "a, b")? */
+/*
+ * What CORS headers the request's Origin calls for (lib/cors.h); r NULL:
+ * a request too broken to read an Origin from.
+ */
 static void
 check_origin(struct tr_http *h, const struct http_request *r,
     const char *cors)
 {
 	const struct http_span	*o;
-	const char		*p, *e;
-	size_t			 n;
 
-	h->origin_ok = 0;
+	o = r != NULL ? http_header_get(r, "Origin") : NULL;
+	h->cors = cors_check(cors, o != NULL ? o->p : NULL,
+	    o != NULL ? o->len : 0);
 	h->origin[0] = '\0';
-	if (cors == NULL || strcmp(cors, "*") == 0)
-		return;
-	if ((o = http_header_get(r, "Origin")) == NULL ||
-	    o->len >= sizeof(h->origin) || o->len == 0)
-		return;
-	for (p = cors; *p != '\0'; p = *e ? e + 1 : e) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		if ((e = strchr(p, ',')) == NULL)
-			e = p + strlen(p);
-		n = (size_t)(e - p);
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if (n == o->len && strncasecmp(p, o->p, n) == 0) {
-			memcpy(h->origin, o->p, o->len);
-			h->origin[o->len] = '\0';
-			if (memchr(h->origin, '\r', o->len) == NULL &&
-			    memchr(h->origin, '\n', o->len) == NULL)
-				h->origin_ok = 1;
-			return;
-		}
+	if (h->cors == CORS_ORIGIN) {
+		memcpy(h->origin, o->p, o->len);
+		h->origin[o->len] = '\0';
 	}
 }
 
 static void
-write_cors(struct http_writer *w, const struct tr_http *h, const char *cors)
+write_cors(struct http_writer *w, const struct tr_http *h)
 {
-	if (cors == NULL)
-		return;
-	if (strcmp(cors, "*") == 0) {
+	if (h->cors == CORS_ANY)
 		http_write_header(w, "Access-Control-Allow-Origin", "*");
-		return;
-	}
-	if (h->origin_ok)
+	else if (h->cors != CORS_OFF)
+		http_write_header(w, "Vary", "Origin");
+	if (h->cors == CORS_ORIGIN) {
 		http_write_header(w, "Access-Control-Allow-Origin", h->origin);
-	else if (strchr(cors, ',') == NULL)
-		http_write_header(w, "Access-Control-Allow-Origin", cors);
-	else
-		return;
-	http_write_header(w, "Access-Control-Allow-Credentials", "true");
-	http_write_header(w, "Vary", "Origin");
+		http_write_header(w, "Access-Control-Allow-Credentials",
+		    "true");
+	}
 }
 
 static void
@@ -167,7 +148,6 @@ respond(struct conn *c, int status, const char *ctype, const void *body,
 	struct tr_http		*h = c->owner;
 	struct http_writer	 w;
 	struct conn_buf		*b = NULL;
-	const char		*cors = h->ctx->cors_origin;
 	char			 head[1024];
 	ssize_t			 hl;
 	int			 rc = -1;
@@ -177,7 +157,7 @@ respond(struct conn *c, int status, const char *ctype, const void *body,
 	if (ctype != NULL)
 		http_write_header(&w, "Content-Type", ctype);
 	http_write_headerf(&w, "Content-Length", "%zu", len);
-	write_cors(&w, h, cors);
+	write_cors(&w, h);
 	if (!h->keep)
 		http_write_header(&w, "Connection", "close");
 	if (extra != NULL)
@@ -262,6 +242,7 @@ http_input(struct conn *c, char *p, size_t len)
 		    http_res_str(res));
 		h->keep = 0;
 		h->busy = 1;
+		check_origin(h, NULL, h->ctx->cors_origin);
 		(void)respond(c, st, "text/plain", http_status_text(st),
 		    strlen(http_status_text(st)), NULL);
 		return (ssize_t)len;

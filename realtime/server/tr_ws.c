@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/codec/ws.h"
 #include "realtime/server/conn.h"
 #include "realtime/server/tr.h"

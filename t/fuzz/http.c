@@ -1,6 +1,6 @@
 /*
  * t/fuzz/http.c: libFuzzer target for realtime/codec/http.c.
- * fuzz-sources: realtime/codec/http.c
+ * fuzz-sources: realtime/codec/http.c lib/hex.c
  * Input: byte 0 picks the chunk size the request arrives in (0: whole),
  * the rest is the request.  It is parsed whole and cut up (each chunk
  * added to a fresh copy of the buffer, as if it moved); both runs must

@@ -2,7 +2,7 @@
  * t/fuzz/rt-server.c: libFuzzer target for the Socket.IO server layer
  * (conn, tr_poll, tr_ws, eio_server, sio_server) in-process, through a
  * real loopback TCP connection to a server on the libev default loop.
- * fuzz-sources: realtime/server/conn.c realtime/server/tr_poll.c realtime/server/tr_ws.c realtime/server/eio_server.c realtime/server/eio_send.c realtime/server/eio_http.c realtime/server/sio_server.c realtime/server/sio_socket.c realtime/server/sio_input.c realtime/server/metrics.c realtime/codec/http.c realtime/codec/ws.c realtime/codec/eio.c realtime/codec/sio.c lib/log.c lib/ts.c
+ * fuzz-sources: realtime/server/conn.c realtime/server/tr_poll.c realtime/server/tr_ws.c realtime/server/eio_server.c realtime/server/eio_send.c realtime/server/eio_http.c realtime/server/sio_server.c realtime/server/sio_socket.c realtime/server/sio_input.c realtime/server/metrics.c realtime/codec/http.c realtime/codec/ws.c realtime/codec/eio.c realtime/codec/sio.c lib/cors.c lib/hex.c lib/log.c lib/prom.c lib/ts.c
  * fuzz-libs: -lev -ljansson -lcrypto
  * Input: byte 0 odd: the rest is sent raw (HTTP requests, polling,
  * upgrades).  Byte 0 even: a WebSocket session is opened on /socket.io/
@@ -26,7 +26,7 @@
 #include <ev.h>
 #include <jansson.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "realtime/server/sio_server.h"
 
 static struct ev_loop		*loop;

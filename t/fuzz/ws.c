@@ -1,7 +1,7 @@
 /*
  * t/fuzz/ws.c: libFuzzer target for realtime/codec/ws.c (and the handshake path
  * through realtime/codec/http.c).
- * fuzz-sources: realtime/codec/ws.c realtime/codec/http.c
+ * fuzz-sources: realtime/codec/ws.c realtime/codec/http.c lib/hex.c
  * fuzz-libs: -lcrypto
  * Input: byte 0 bit 0 says whether frames must be masked, bits 1-3 pick
  * the frame cap (8 << n bytes), bit 4 makes the rest an HTTP handshake
