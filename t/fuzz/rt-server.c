@@ -2,7 +2,14 @@
  * t/fuzz/rt-server.c: libFuzzer target for the Socket.IO server layer
  * (conn, tr_poll, tr_ws, eio_server, sio_server) in-process, through a
  * real loopback TCP connection to a server on the libev default loop.
- * fuzz-sources: realtime/server/conn.c realtime/server/tr_poll.c realtime/server/tr_ws.c realtime/server/eio_server.c realtime/server/eio_send.c realtime/server/eio_http.c realtime/server/sio_server.c realtime/server/sio_socket.c realtime/server/sio_input.c realtime/server/metrics.c realtime/codec/http.c realtime/codec/ws.c realtime/codec/eio.c realtime/codec/sio.c lib/cors.c lib/hex.c lib/log.c lib/prom.c lib/ts.c
+ * fuzz-sources: realtime/server/conn.c realtime/server/tr_poll.c
+ * fuzz-sources: realtime/server/tr_ws.c realtime/server/eio_server.c
+ * fuzz-sources: realtime/server/eio_send.c realtime/server/eio_http.c
+ * fuzz-sources: realtime/server/sio_server.c realtime/server/sio_socket.c
+ * fuzz-sources: realtime/server/sio_input.c realtime/server/metrics.c
+ * fuzz-sources: realtime/codec/http.c realtime/codec/ws.c
+ * fuzz-sources: realtime/codec/eio.c realtime/codec/sio.c lib/cors.c
+ * fuzz-sources: lib/hex.c lib/log.c lib/prom.c lib/ts.c
  * fuzz-libs: -lev -ljansson -lcrypto
  * Input: byte 0 odd: the rest is sent raw (HTTP requests, polling,
  * upgrades).  Byte 0 even: a WebSocket session is opened on /socket.io/
@@ -162,10 +169,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1)
 		put(fd, data + 1, size - 1);
 	else {
-		n = snprintf(req, sizeof(req), "GET %s?EIO=4&transport=websocket"
-		    " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+		n = snprintf(req, sizeof(req),
+		    "GET %s?EIO=4&transport=websocket HTTP/1.1\r\n"
+		    "Host: x\r\nUpgrade: websocket\r\n"
 		    "Connection: Upgrade\r\nSec-WebSocket-Key: "
-		    "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		    "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		    "Sec-WebSocket-Version: 13\r\n\r\n",
 		    (data[0] & 2) ? "/engine.io/" : "/socket.io/");
 		put(fd, req, (size_t)n);
 		spin(fd, 2);
@@ -176,7 +185,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (len > size - pos)
 				len = size - pos;
 			if (fl & 4)
-				frame(fd, 0x9, 1, data + pos, len < 126 ? len : 125);
+				frame(fd, 0x9, 1, data + pos,
+				    len < 126 ? len : 125);
 			else {
 				frame(fd, cont ? 0x0 : ((fl & 1) ? 0x2 : 0x1),
 				    !(fl & 2), data + pos, len);
