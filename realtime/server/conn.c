@@ -38,6 +38,7 @@
 
 #include "lib/log.h"
 #include "realtime/server/conn.h"
+#include "realtime/server/linger.h"
 
 #define CONN_MAXLISTEN	4
 
@@ -46,21 +47,6 @@ struct	conn_q {
 	struct conn_buf	*b;
 	uint32_t	 off;
 	uint32_t	 len;
-};
-
-/*
- * A socket we closed after an answer (413, 400 ...) while the peer may
- * still be sending: its write side is shut, and its input is read and
- * dropped until EOF, CONN_LINGER_BYTES or CONN_LINGER_SECS, so the
- * kernel does not answer the unread bytes with a reset that would
- * destroy the answer before the peer reads it ("lingering close").
- */
-struct	conn_linger {
-	ev_io			 io;
-	struct conn_loop	*cl;
-	struct conn_linger	*next, *prev;
-	uint32_t		 deadline;
-	size_t			 drained;
 };
 
 struct	conn_loop {
@@ -79,8 +65,7 @@ struct	conn_loop {
 	struct conn	*dirty;		/* to flush */
 	struct conn	*dead;		/* to free */
 	struct conn	*ready;		/* readable, in arrival order */
-	struct conn_linger *lingering;	/* closed sockets being drained */
-	size_t		 nlinger;
+	struct linger_set *linger;	/* closed sockets being drained */
 	size_t		 count;
 	size_t		 trim_at;	/* count at the last malloc_trim() */
 	uint64_t	 outq_drops;	/* connections cut at outq_max */
@@ -292,69 +277,6 @@ conn_send_copy(struct conn *c, const void *p, size_t len)
 }
 
 static void
-linger_free(struct conn_linger *l)
-{
-	struct conn_loop	*cl = l->cl;
-
-	ev_io_stop(cl->loop, &l->io);
-	close(l->io.fd);
-	if (l->prev != NULL)
-		l->prev->next = l->next;
-	else
-		cl->lingering = l->next;
-	if (l->next != NULL)
-		l->next->prev = l->prev;
-	cl->nlinger--;
-	free(l);
-}
-
-/* Read and drop what the peer still sends; done at EOF or an error. */
-static void
-linger_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct conn_linger	*l = w->data;
-	ssize_t			 n;
-
-	(void)loop;
-	(void)revents;
-	for (;;) {
-		n = read(l->io.fd, l->cl->scratch, sizeof(l->cl->scratch));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0 || (l->drained += (size_t)n) > CONN_LINGER_BYTES)
-			break;
-	}
-	linger_free(l);
-}
-
-/*
- * Take over "fd" of a connection being closed: shut its write side and
- * drain its input for a while.  Returns 0, or -1 (too many lingering,
- * no memory, shutdown failed) when the caller must close it itself.
- */
-static int
-linger_start(struct conn_loop *cl, int fd)
-{
-	struct conn_linger	*l;
-
-	if (cl->nlinger >= CONN_LINGER_MAX || shutdown(fd, SHUT_WR) == -1 ||
-	    (l = calloc(1, sizeof(*l))) == NULL)
-		return -1;
-	l->cl = cl;
-	l->deadline = conn_now(cl) + CONN_LINGER_SECS;
-	ev_io_init(&l->io, linger_cb, fd, EV_READ);
-	l->io.data = l;
-	ev_io_start(cl->loop, &l->io);
-	if ((l->next = cl->lingering) != NULL)
-		l->next->prev = l;
-	cl->lingering = l;
-	cl->nlinger++;
-	return 0;
-}
-
-static void
 flush_one(struct conn *c)
 {
 	struct iovec	 iov[CONN_IOV];
@@ -404,7 +326,7 @@ flush_one(struct conn *c)
 		return;
 	set_events(c, 0);
 	if (c->flags & CONN_LINGER) {
-		if (linger_start(c->cl, c->io.fd) == 0)
+		if (linger_fd(c->cl->linger, c->io.fd) == 0)
 			c->flags |= CONN_HANDED;
 		else
 			shutdown(c->io.fd, SHUT_WR);
@@ -693,7 +615,6 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn_loop	*cl = w->data;
 	struct conn		*c, *nx;
-	struct conn_linger	*l, *lnx;
 	uint32_t		 now = conn_now(cl);
 
 	(void)loop;
@@ -702,11 +623,6 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		nx = c->next;
 		if (c->deadline != 0 && c->deadline <= now)
 			conn_close(c);
-	}
-	for (l = cl->lingering; l != NULL; l = lnx) {
-		lnx = l->next;
-		if (l->deadline <= now)
-			linger_free(l);
 	}
 	/* Many connections went away: give their memory back to the OS. */
 	if (cl->count + 256 <= cl->trim_at) {
@@ -725,6 +641,10 @@ conn_loop_new(struct ev_loop *loop, size_t outq_max, size_t rmax,
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		return NULL;
 	cl->loop = loop;
+	if ((cl->linger = linger_new(loop)) == NULL) {
+		free(cl);
+		return NULL;
+	}
 	cl->outq_max = outq_max;
 	cl->rmax = rmax;
 	cl->accept_cb = cb;
@@ -831,8 +751,7 @@ conn_loop_free(struct conn_loop *cl)
 	conn_unlisten(cl);
 	while (cl->head != NULL)
 		conn_close(cl->head);
-	while (cl->lingering != NULL)
-		linger_free(cl->lingering);
+	linger_free(cl->linger);
 	for (c = cl->dirty; c != NULL; c = nx) {
 		nx = c->dnext;
 		free(c);

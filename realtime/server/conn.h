@@ -20,10 +20,6 @@
 #define CONN_SCRATCH	(64 * 1024)	/* bytes read per read() call */
 #define CONN_IOV	64		/* buffers per writev() */
 #define CONN_BACKOFF	0.1		/* s to pause accept() on EMFILE */
-/* Lingering close: a closed peer's input is drained so long, at most. */
-#define CONN_LINGER_SECS 2		/* seconds */
-#define CONN_LINGER_MAX	1024		/* sockets draining at once */
-#define CONN_LINGER_BYTES (4 * 1024 * 1024) /* bytes per socket */
 
 /* Refcounted bytes, shared between output queues (fan-out). */
 struct	conn_buf {
@@ -56,7 +52,7 @@ struct	conn_ops {
 #define CONN_INREAD	0x10	/* input() is running */
 #define CONN_FAILED	0x20	/* closed on an error (output cap, I/O error) */
 #define CONN_READY	0x40	/* on the readable list, read at end of turn */
-#define CONN_HANDED	0x80	/* the fd went to the lingering drain */
+#define CONN_HANDED	0x80	/* the fd went to linger.c */
 
 struct	conn {
 	ev_io			 io;

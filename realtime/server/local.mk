@@ -5,6 +5,7 @@
 # $(RT_CODEC_SOURCES) to their _SOURCES and link with RT_SERVER_LIBS.
 RT_SERVER_SOURCES = \
 	realtime/server/conn.c realtime/server/conn.h \
+	realtime/server/linger.c realtime/server/linger.h \
 	realtime/server/tr.h realtime/server/tr_poll.c realtime/server/tr_ws.c \
 	realtime/server/eio_server.c realtime/server/eio_server.h \
 	realtime/server/eio_send.c realtime/server/eio_http.c \

@@ -2,7 +2,8 @@
  * t/fuzz/rt-server.c: libFuzzer target for the Socket.IO server layer
  * (conn, tr_poll, tr_ws, eio_server, sio_server) in-process, through a
  * real loopback TCP connection to a server on the libev default loop.
- * fuzz-sources: realtime/server/conn.c realtime/server/tr_poll.c
+ * fuzz-sources: realtime/server/conn.c realtime/server/linger.c
+ * fuzz-sources: realtime/server/tr_poll.c
  * fuzz-sources: realtime/server/tr_ws.c realtime/server/eio_server.c
  * fuzz-sources: realtime/server/eio_send.c realtime/server/eio_http.c
  * fuzz-sources: realtime/server/sio_server.c realtime/server/sio_socket.c
