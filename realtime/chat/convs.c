@@ -199,10 +199,6 @@ on_start(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 	json_t		*ju = json_object_get(pl, "recipientUsername");
 	const char	*name;
 
-	if (!json_is_object(pl)) {
-		reply_error(cs->s, ackid, E_PAYLOAD);
-		return;
-	}
 	if (!json_is_string(ju) || valid_username(json_string_value(ju),
 	    json_string_length(ju)) != 0) {
 		reply_error(cs->s, ackid, E_USERNAME);

@@ -1,8 +1,8 @@
 /*
- * events.c: the table of chat events (name, handler, metrics label) that drives
- * dispatch and the counters of chat_realtime_events_total, request
- * accounting (the Socket.IO server's req_tag/req_done), and the chat
- * layer's /metrics families.
+ * events.c: the table of chat events (name, argument shape, handler,
+ * metrics label) that drives dispatch and the counters of
+ * chat_realtime_events_total; request accounting (the Socket.IO
+ * server's req_tag/req_done); the chat layer's /metrics families.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -21,25 +21,33 @@
 #include "realtime/server/sio_server.h"
 #include "realtime/server/metrics.h"
 
+/* The shape of an event's first argument, checked before its handler. */
+enum	ev_arg {
+	ARG_ANY,		/* ignored: anything, or nothing */
+	ARG_OBJECT		/* an object, else "Invalid payload" */
+};
+
 /*
- * The events of docs/api.md §4: one row per event drives both dispatch
- * (chat_on_event) and the "event" label of chat_realtime_events_total
- * (the row's index is the request's tag).  Anything else is "other".
+ * The events of docs/api.md §4: one row per event drives dispatch
+ * (chat_on_event: the argument's shape, then the handler) and the
+ * "event" label of chat_realtime_events_total (the row's index is the
+ * request's tag).  Anything else is "other".
  */
 static const struct chat_event {
 	const char	*name;
+	enum ev_arg	 arg;
 	void		(*handler)(struct chat *, struct csock *, json_t *,
 			    int64_t);
 } events[EV__MAX] = {
-	[EV_SEND] =		{ "sendMessage", on_send },
-	[EV_HISTORY] =		{ "getMessages", on_history },
-	[EV_CONVS] =		{ "getConversations", on_convs },
-	[EV_START] =		{ "startConversation", on_start },
-	[EV_TYPING] =		{ "typing", on_typing },
-	[EV_STOPTYPING] =	{ "stopTyping", on_stoptyping },
-	[EV_MARKREAD] =		{ "markRead", on_markread },
-	[EV_ONLINE] =		{ "getOnlineUsers", on_online },
-	[EV_OTHER] =		{ "other", NULL },
+	[EV_SEND] =		{ "sendMessage", ARG_OBJECT, on_send },
+	[EV_HISTORY] =		{ "getMessages", ARG_OBJECT, on_history },
+	[EV_CONVS] =		{ "getConversations", ARG_ANY, on_convs },
+	[EV_START] =		{ "startConversation", ARG_OBJECT, on_start },
+	[EV_TYPING] =		{ "typing", ARG_OBJECT, on_typing },
+	[EV_STOPTYPING] =	{ "stopTyping", ARG_OBJECT, on_stoptyping },
+	[EV_MARKREAD] =		{ "markRead", ARG_OBJECT, on_markread },
+	[EV_ONLINE] =		{ "getOnlineUsers", ARG_ANY, on_online },
+	[EV_OTHER] =		{ "other", ARG_ANY, NULL },
 };
 
 /* The "status" label, by enum sio_req_end. */
@@ -83,10 +91,13 @@ chat_on_event(struct sio_socket *s, const char *name, json_t *args,
 		return;
 	}
 	ev = event_find(name);
-	if (events[ev].handler != NULL)
+	if (events[ev].handler == NULL) {
+		if (ackid >= 0)
+			reply_error(s, ackid, "Unknown event");
+	} else if (events[ev].arg == ARG_OBJECT && !json_is_object(pl))
+		reply_error(s, ackid, E_PAYLOAD);
+	else
 		events[ev].handler(c, cs, pl, ackid);
-	else if (ackid >= 0)
-		reply_error(s, ackid, "Unknown event");
 }
 
 /*

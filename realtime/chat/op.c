@@ -81,18 +81,14 @@ op_new(struct chat *c, struct sio_socket *s, enum opkind kind, int64_t ackid,
 
 /*
  * The argument of the events about one conversation (getMessages,
- * typing, stopTyping, markRead): an object with a positive integer
- * "conversationId".  Returns 0 and *conv, or answers the error and
- * returns -1.
+ * typing, stopTyping, markRead): an object (events.c checked that)
+ * with a positive integer "conversationId".  Returns 0 and *conv, or
+ * answers the error and returns -1.
  */
 int
 arg_conversation(struct csock *cs, json_t *pl, int64_t ackid,
     long long *conv)
 {
-	if (!json_is_object(pl)) {
-		reply_error(cs->s, ackid, E_PAYLOAD);
-		return -1;
-	}
 	if (json_id(json_object_get(pl, "conversationId"), conv) == -1) {
 		reply_error(cs->s, ackid, E_CONVID);
 		return -1;

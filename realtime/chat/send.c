@@ -295,10 +295,6 @@ on_send(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 	size_t		 tlen, ncp;
 	long long	 rid;
 
-	if (!json_is_object(pl)) {
-		reply_error(cs->s, ackid, E_PAYLOAD);
-		return;
-	}
 	if (json_id(json_object_get(pl, "recipientId"), &rid) == -1) {
 		reply_error(cs->s, ackid, E_RECIPIENT);
 		return;
