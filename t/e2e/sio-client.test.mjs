@@ -104,11 +104,15 @@ test('reconnects after the server goes away and comes back', async () => {
   assert.equal(reason, 'transport close');
   const [preason] = await pgone;
   assert.ok(['transport close', 'transport error'].includes(preason), preason);
-  srv = await startServer(port);
+  // Listen before the server is back: the client (100-200 ms backoff)
+  // may reconnect while startServer is still polling the port, and a
+  // 'connect' emitted before the listener is added would be missed.
   // Generous: under a loaded sanitizer run the client's backoff and the
   // server's start can take seconds; the timing bound lives in the
   // rolling-restart test.
-  await once(c, 'connect', 20000);
+  const back = once(c, 'connect', 30000);
+  srv = await startServer(port);
+  await back;
   assert.notEqual(c.id, first);
   c.emit('message', 'again');
   assert.deepEqual(await once(c, 'message-back'), ['again']);
