@@ -17,6 +17,13 @@ TEST_PACKAGES="chromium fonts-dejavu-core llvm"
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+# Print the last N (25) lines of a log, indented, if it exists.
+show_tail() {	# file [lines]
+	[ -f "$1" ] || return 0
+	log "the last lines of $1:"
+	tail -"${2:-25}" "$1" | sed 's/^/    /' >&2
+}
+
 # Run one step with its output in a log; on failure say which step
 # failed, with its exit status and the last lines of that log, and exit.
 run_step() {	# what logfile command...
@@ -24,8 +31,8 @@ run_step() {	# what logfile command...
 	shift 2
 	"$@" >>"$lf" 2>&1 || rc=$?
 	[ "$rc" -eq 0 ] && return 0
-	log "$what failed (exit $rc); the last lines of $lf:"
-	tail -25 "$lf" | sed 's/^/    /' >&2
+	log "$what failed (exit $rc)"
+	show_tail "$lf"
 	exit 1
 }
 
@@ -266,8 +273,8 @@ start_redis() {
 		rcli ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.1
 	done
-	log "Redis did not answer PING on 127.0.0.1:$REDIS_PORT; the last lines of $LOGDIR/redis.log:"
-	tail -25 "$LOGDIR/redis.log" | sed 's/^/    /' >&2
+	log "Redis did not answer PING on 127.0.0.1:$REDIS_PORT"
+	show_tail "$LOGDIR/redis.log"
 	exit 1
 }
 

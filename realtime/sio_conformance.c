@@ -45,12 +45,11 @@ struct	pending_auth {
 };
 
 static struct pending_auth	*pending;
-static struct ev_loop		*loop_;
 
 static void
-pending_free(struct pending_auth *pa)
+pending_free(struct ev_loop *loop, struct pending_auth *pa)
 {
-	ev_timer_stop(loop_, &pa->t);
+	ev_timer_stop(loop, &pa->t);
 	if ((*pa->prevp = pa->next) != NULL)
 		pa->next->prevp = pa->prevp;
 	sio_socket_unref(pa->s);
@@ -63,11 +62,10 @@ auth_due(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pending_auth	*pa = w->data;
 
-	(void)loop;
 	(void)revents;
 	if (sio_socket_is_connected(pa->s))
 		(void)sio_emit(pa->s, "auth", pa->args);
-	pending_free(pa);
+	pending_free(loop, pa);
 }
 
 static void
@@ -76,7 +74,6 @@ on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 	struct pending_auth	*pa;
 	json_t			*err;
 
-	(void)arg;
 	if (strcmp(nsp, "/") != 0 && strcmp(nsp, "/custom") != 0) {
 		err = json_pack("{s:s}", "message", "Invalid namespace");
 		(void)sio_refuse(s, err);
@@ -99,7 +96,7 @@ on_connect(struct sio_socket *s, const char *nsp, json_t *auth, void *arg)
 	pa->prevp = &pending;
 	ev_timer_init(&pa->t, auth_due, AUTH_DELAY, 0.);
 	pa->t.data = pa;
-	ev_timer_start(loop_, &pa->t);
+	ev_timer_start(arg, &pa->t);
 }
 
 static void
@@ -191,7 +188,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	loop = loop_ = ev_default_loop(EVFLAG_AUTO);
+	loop = ev_default_loop(EVFLAG_AUTO);
 	memset(&o, 0, sizeof(o));
 	o.path = "/socket.io/";
 	o.node_id = (unsigned int)node;
@@ -201,6 +198,7 @@ main(int argc, char *argv[])
 	o.connect_timeout = (unsigned int)ct;
 	o.cors_origin = "*";
 	o.on_connect = on_connect;
+	o.arg = loop;	/* on_connect's timers run on it */
 	o.on_event = on_event;
 	if ((srv = sio_server_new(loop, &o)) == NULL)
 		goto out;
@@ -217,7 +215,7 @@ main(int argc, char *argv[])
 	rc = 0;
 out:
 	while (pending != NULL)
-		pending_free(pending);
+		pending_free(loop, pending);
 	sio_server_free(srv);
 	return rc;
 }
