@@ -29,6 +29,11 @@ struct	conf {
 	 */
 	const char	*cors_origin;
 	const char	*redis_url;	/* REDIS_URL (lib/redis_util.h) */
+	/* REDIS_CLUSTER: seeds "host:port,..." (lib/redis_cluster.h); when
+	   set, Redis is that cluster and REDIS_URL is not used.  NULL if
+	   unset or empty. */
+	const char	*redis_cluster;
+	const char	*redis_cluster_password; /* REDIS_CLUSTER_PASSWORD */
 	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
 	int		 port;		/* PORT: the public nginx port */
 	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */

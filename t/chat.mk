@@ -7,7 +7,9 @@ TESTS += t/pgq-test t/ps-test
 t_pgq_test_SOURCES = t/pgq.c realtime/chat/pgq.c realtime/chat/pgq.h
 t_pgq_test_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS)
 t_pgq_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
-t_ps_test_SOURCES = t/ps.c realtime/chat/ps.c realtime/chat/ps.h
+t_ps_test_SOURCES = t/ps.c realtime/chat/ps.c realtime/chat/ps.h \
+	realtime/chat/rcluster.c realtime/chat/rcluster.h \
+	realtime/chat/rconn.c realtime/chat/rconn.h
 t_ps_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_ps_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
 EXTRA_DIST += t/e2e/lib/chat.mjs t/e2e/chat-auth.test.mjs \

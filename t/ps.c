@@ -112,7 +112,7 @@ main(void)
 	struct ps	*p = NULL;
 	struct ps_opts	 o;
 	ev_timer	 t;
-	char		 cmd[64], mem[64], usk[64], vs[32];
+	char		 cmd[64], mem[64], usk[64], onl[64], vs[32];
 	const char	*url = getenv("REDIS_URL");
 	const char	*argv[4];
 
@@ -157,20 +157,21 @@ main(void)
 	settle(0.3);
 	ps_publish(p, U, "{\"x\":1}", 7);
 	tap_ok(wait_for(&nmsg, 1, 3) && strcmp(lastmsg, "{\"x\":1}") == 0,
-	    "rt:u:<uid> delivers");
+	    "rt:{u:<uid>} delivers");
 	ps_unsub_user(p, U);
 
 	/* A dead node: records but no heartbeat.  We reap it. */
 	snprintf(vs, sizeof(vs), "%lld", V);
 	snprintf(mem, sizeof(mem), "%lld:99deadsock", V);
-	snprintf(cmd, sizeof(cmd), "rt:node:%u:socks", o.node_id + 50);
-	snprintf(usk, sizeof(usk), "rt:user:%lld:socks", V);
+	snprintf(cmd, sizeof(cmd), "rt:{n:%u}:socks", o.node_id + 50);
+	snprintf(usk, sizeof(usk), "rt:{u:%lld}:socks", V);
+	snprintf(onl, sizeof(onl), "rt:{o:%lld}:online", V % PS_BUCKETS);
 	replies = 0;
 	argv[0] = "SADD"; argv[1] = cmd; argv[2] = mem;
 	ps_command(p, reply_cb, NULL, 3, argv, NULL);
 	argv[1] = usk; argv[2] = "99deadsock";
 	ps_command(p, reply_cb, NULL, 3, argv, NULL);
-	argv[1] = "rt:online"; argv[2] = vs;
+	argv[1] = onl; argv[2] = vs;
 	ps_command(p, reply_cb, NULL, 3, argv, NULL);
 	snprintf(mem, sizeof(mem), "%u", o.node_id + 50);
 	argv[1] = "rt:nodes"; argv[2] = mem;
@@ -182,7 +183,7 @@ main(void)
 	tap_int(nreaped, 1, "only once");
 
 	/* Our own records vanish (a Redis flush): the heartbeat notices. */
-	snprintf(cmd, sizeof(cmd), "rt:node:%u:alive", o.node_id);
+	snprintf(cmd, sizeof(cmd), "rt:{n:%u}:alive", o.node_id);
 	argv[0] = "DEL"; argv[1] = cmd;
 	ps_command(p, reply_cb, NULL, 2, argv, NULL);
 	tap_ok(wait_for(&up_cmd, 2, PS_HEARTBEAT * 3),

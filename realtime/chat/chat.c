@@ -82,6 +82,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	}
 	memset(&po, 0, sizeof(po));
 	po.url = conf->redis_url;
+	po.cluster = conf->redis_cluster;
+	po.cluster_pass = conf->redis_cluster_password;
 	po.node_id = node;
 	presence_opts(c, &po);
 	if ((c->ps = ps_new(loop, &po)) == NULL)

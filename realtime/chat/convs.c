@@ -1,6 +1,6 @@
 /*
  * convs.c: getConversations and startConversation: the list with unread
- * counts, and isOnline live from Redis (SMISMEMBER rt:online).
+ * counts, and isOnline live from Redis (ps_online_flags).
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -66,8 +66,7 @@ convs_cb(void *arg, const PGresult *res, const char *err)
 	struct op	*op = arg;
 	struct chat	*c = op->c;
 	json_t		*list = NULL, *conv, *one, *two, *other;
-	const char	**argv = NULL;
-	char		(*ids)[24] = NULL;
+	long long	*ids = NULL;
 	int		 i, n;
 	long long	 a, b;
 
@@ -100,29 +99,23 @@ convs_cb(void *arg, const PGresult *res, const char *err)
 	}
 	op->list = list;
 	list = NULL;
-	if (n == 0) {
+	if (n <= 0) {
 		convs_finish(op);
 		return;
 	}
-	/* isOnline, live from Redis: SMISMEMBER rt:online id... */
-	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL ||
-	    (ids = calloc(n, sizeof(*ids))) == NULL)
+	/* isOnline, live from Redis (ps.c: the online buckets) */
+	if ((ids = calloc(n, sizeof(*ids))) == NULL)
 		goto fail;
-	argv[0] = "SMISMEMBER";
-	argv[1] = "rt:online";
 	for (i = 0; i < n; i++) {
 		conv = json_array_get(op->list, i);
-		lltoa(json_integer_value(json_object_get(json_object_get(conv,
-		    "otherUser"), "id")), ids[i], sizeof(ids[i]));
-		argv[2 + i] = ids[i];
+		ids[i] = json_integer_value(json_object_get(json_object_get(
+		    conv, "otherUser"), "id"));
 	}
-	if (ps_command(c->ps, online_flags_cb, op, n + 2, argv, NULL) == -1)
+	if (ps_online_flags(c->ps, ids, n, online_flags_cb, op) == -1)
 		online_flags_cb(op, NULL);
-	free(argv);
 	free(ids);
 	return;
 fail:
-	free(argv);
 	free(ids);
 	json_decref(list);
 	op_fail(op, E_INTERNAL);

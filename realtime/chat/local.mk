@@ -11,5 +11,7 @@ RT_CHAT_SOURCES = \
 	realtime/chat/typing.c realtime/chat/send.c realtime/chat/convs.c \
 	realtime/chat/history.c realtime/chat/json.c realtime/chat/sql.c \
 	realtime/chat/pgq.c realtime/chat/pgq.h \
-	realtime/chat/ps.c realtime/chat/ps.h
+	realtime/chat/ps.c realtime/chat/ps.h \
+	realtime/chat/rcluster.c realtime/chat/rcluster.h \
+	realtime/chat/rconn.c realtime/chat/rconn.h
 RT_CHAT_CFLAGS = $(PQ_CFLAGS) $(JANSSON_CFLAGS) $(HIREDIS_CFLAGS)

@@ -79,14 +79,13 @@ void
 on_online(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 {
 	struct op	*op;
-	const char	*argv[2] = { "SMEMBERS", "rt:online" };
 
 	if ((op = op_new(c, cs->s, OP_ONLINE, ackid, cs->u->uid,
 	    cs->u->uname)) == NULL) {
 		reply_error(cs->s, ackid, E_INTERNAL);
 		return;
 	}
-	if (ps_command(c->ps, online_cb, op, 2, argv, NULL) == -1)
+	if (ps_online_users(c->ps, online_cb, op) == -1)
 		online_cb(op, NULL);
 }
 
