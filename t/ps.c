@@ -1,9 +1,14 @@
 /*
  * t/ps.c: realtime/chat/ps.c against a real Redis (REDIS_URL from the
- * environment): presence scripts announce userOnline/userOffline exactly
- * once per user across sockets, per-user channels deliver, and the
- * heartbeat reaps a node that stopped beating (sending the userOffline
- * it owed: whichever live node reaps it, chat-realtime's included).
+ * environment) or Redis Cluster (REDIS_CLUSTER): presence scripts
+ * announce userOnline/userOffline exactly once per user across sockets,
+ * per-user channels deliver, and the heartbeat reaps a node that stopped
+ * beating (sending the userOffline it owed: whichever live node reaps
+ * it, chat-realtime's included).  On a cluster the user's keys and its
+ * online bucket live on different masters, and with PS_CLUSTER_DIR (the
+ * folder of t/redis-cluster-up, with replicas) the user's slot is moved
+ * to another master, then its master is killed: fan-out and presence
+ * must follow both (t/ps-cluster-ctl does the deed).
  * Uses node ids 200+ and user ids far above any real one.
  */
 #include "config.h"
@@ -15,8 +20,11 @@
 
 #include <ev.h>
 
+#include <hiredis/hiredis.h>
+
 #include "tap.h"
 #include "lib/log.h"
+#include "lib/redis_cluster.h"
 #include "realtime/chat/ps.h"
 
 static struct ev_loop	*loop;
@@ -49,13 +57,19 @@ on_msg(void *arg, long long uid, const char *data, size_t len)
 		nreaped++;
 }
 
+static int	 want(void *, long long);
+
 static void
 on_up(void *arg, int sub)
 {
 	struct ps	*p = *(struct ps **)arg;
 
-	if (sub)
+	if (sub) {
 		up_sub++;
+		/* As presence.c: every wanted channel again. */
+		if (p != NULL && want(arg, U))
+			ps_sub_user(p, U);
+	}
 	else {
 		up_cmd++;
 		ps_presence_sync(p, NULL, 0);
@@ -67,10 +81,12 @@ on_offline(void *arg, long long uid)
 {
 }
 
+static int	 subscribed;	/* U is wanted */
+
 static int
 want(void *arg, long long uid)
 {
-	return uid == U;
+	return uid == U && subscribed;
 }
 
 static void
@@ -106,6 +122,109 @@ settle(double secs)
 	wait_for(&never, 1, secs);
 }
 
+/* The cluster's slot map, read without ps (blocking). 0 if read. */
+static int
+read_map(const char *seeds, struct redis_slotmap *m)
+{
+	struct redis_addr	 a[REDIS_SEEDS_MAX];
+	redisContext		*rc;
+	redisReply		*r = NULL;
+	const char		*why, *pass = getenv("REDIS_CLUSTER_PASSWORD");
+	int			 rv = -1;
+
+	if (redis_seeds_parse(seeds, a, REDIS_SEEDS_MAX, &why) < 1 ||
+	    (rc = redisConnect(a[0].host, a[0].port)) == NULL)
+		return -1;
+	if (rc->err)
+		goto out;
+	if (pass != NULL && pass[0] != '\0') {
+		freeReplyObject(redisCommand(rc, "AUTH %s", pass));
+	}
+	if ((r = redisCommand(rc, "CLUSTER SLOTS")) != NULL &&
+	    redis_slotmap_parse(m, r, a[0].host, &why) == 0)
+		rv = 0;
+out:
+	freeReplyObject(r);
+	redisFree(rc);
+	return rv;
+}
+
+static int
+master_of(const struct redis_slotmap *m, const char *key)
+{
+	return m->node[redis_key_slot(key, strlen(key))];
+}
+
+/* Publish to U until on_msg has it (a resubscription may be under way). */
+static int
+publish_until(struct ps *p, const char *msg, double secs)
+{
+	ev_tstamp	 t0 = ev_time();
+	int		 n0 = nmsg;
+
+	while (ev_time() - t0 < secs) {
+		ps_publish(p, U, msg, strlen(msg));
+		if (wait_for(&nmsg, n0 + 1, 0.3) &&
+		    strcmp(lastmsg, msg) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Add a socket until Redis takes it and userOnline comes. */
+static int
+online_until(struct ps *p, const char *sid, double secs)
+{
+	ev_tstamp	 t0 = ev_time();
+	int		 n0 = nonline;
+
+	while (ev_time() - t0 < secs) {
+		if (ps_presence_add(p, U, sid, NULL, NULL) == 0 &&
+		    wait_for(&nonline, n0 + 1, 1))
+			return 1;
+		settle(0.2);
+	}
+	return 0;
+}
+
+/* Slot moves and a master's death, on the test cluster in dir. */
+static void
+cluster_faults(struct ps *p, const char *dir)
+{
+	char		 key[64], sh[512];
+	unsigned int	 slot;
+	ev_tstamp	 t0;
+
+	snprintf(key, sizeof(key), "rt:{u:%lld}", U);
+	slot = redis_key_slot(key, strlen(key));
+	subscribed = 1;
+	ps_sub_user(p, U);
+	settle(0.3);
+	snprintf(sh, sizeof(sh), "t/ps-cluster-ctl move %u '%s' >&2", slot,
+	    dir);
+	tap_ok(system(sh) == 0, "U's slot moved to another master");
+	tap_ok(publish_until(p, "{\"x\":2}", 5),
+	    "fan-out follows the moved slot");
+	tap_ok(online_until(p, "00sockC", 5), "presence after the move");
+	ps_presence_del(p, U, "00sockC");
+	tap_ok(wait_for(&noffline, 2, 3), "userOffline after the move");
+
+	snprintf(sh, sizeof(sh), "t/ps-cluster-ctl kill %u '%s' >&2", slot,
+	    dir);
+	tap_ok(system(sh) == 0, "U's master killed");
+	t0 = ev_time();
+	tap_ok(publish_until(p, "{\"x\":3}", 20),
+	    "fan-out back after the replica took over");
+	printf("# fan-out back %.1f s after the kill\n", ev_time() - t0);
+	tap_ok(online_until(p, "00sockD", 10),
+	    "presence back after the replica took over");
+	printf("# presence back %.1f s after the kill\n", ev_time() - t0);
+	ps_presence_del(p, U, "00sockD");
+	tap_ok(wait_for(&noffline, 3, 5), "userOffline after the failover");
+	subscribed = 0;
+	ps_unsub_user(p, U);
+}
+
 int
 main(void)
 {
@@ -114,20 +233,43 @@ main(void)
 	ev_timer	 t;
 	char		 cmd[64], mem[64], usk[64], onl[64], vs[32];
 	const char	*url = getenv("REDIS_URL");
+	const char	*seeds = getenv("REDIS_CLUSTER");
+	const char	*dir = getenv("PS_CLUSTER_DIR");
 	const char	*argv[4];
+	struct redis_slotmap *map = NULL;
+	char		 bk[64];
+	int		 apart = 0;
 
 	log_init("ps-test");
-	tap_plan(12);
+	if (seeds == NULL || *seeds == '\0')
+		seeds = dir = NULL;
+	else
+		url = NULL;
+	tap_plan(12 + (seeds != NULL) + (dir != NULL ? 8 : 0));
 	loop = ev_default_loop(0);
 	ev_timer_init(&t, tick, 0.05, 0.05);
 	ev_timer_start(loop, &t);
 	U = 9000000000000LL + getpid() * 10LL;
+	/* On a cluster: U's keys and its online bucket on other masters. */
+	if (seeds != NULL && (map = malloc(sizeof(*map))) != NULL &&
+	    read_map(seeds, map) == 0)
+		for (; !apart; U += 2) {
+			snprintf(cmd, sizeof(cmd), "rt:{u:%lld}", U);
+			snprintf(bk, sizeof(bk), "rt:{o:%lld}", U % PS_BUCKETS);
+			apart = master_of(map, cmd) != master_of(map, bk);
+			if (apart)
+				break;
+		}
+	free(map);
 	V = U + 1;
-	if (!tap_ok(url != NULL, "REDIS_URL is set (this test needs Redis)"))
+	if (!tap_ok(url != NULL || seeds != NULL,
+	    "REDIS_URL or REDIS_CLUSTER is set (this test needs Redis)"))
 		return tap_done();
 
 	memset(&o, 0, sizeof(o));
 	o.url = url;
+	o.cluster = seeds;
+	o.cluster_pass = getenv("REDIS_CLUSTER_PASSWORD");
 	o.node_id = 200 + getpid() % 50;
 	o.on_msg = on_msg;
 	o.on_up = on_up;
@@ -137,6 +279,8 @@ main(void)
 	p = ps_new(loop, &o);
 	tap_ok(p != NULL && wait_for(&up_cmd, 1, 5) && wait_for(&up_sub, 1, 5),
 	    "both connections up");
+	if (seeds != NULL)
+		tap_ok(apart, "U's keys and U's online bucket on two masters");
 	settle(0.3);
 
 	/* Presence: two sockets, one userOnline, one userOffline. */
@@ -153,11 +297,13 @@ main(void)
 	tap_ok(wait_for(&noffline, 1, 3), "userOffline on the last socket");
 
 	/* A per-user channel. */
+	subscribed = 1;
 	ps_sub_user(p, U);
 	settle(0.3);
 	ps_publish(p, U, "{\"x\":1}", 7);
 	tap_ok(wait_for(&nmsg, 1, 3) && strcmp(lastmsg, "{\"x\":1}") == 0,
 	    "rt:{u:<uid>} delivers");
+	subscribed = 0;
 	ps_unsub_user(p, U);
 
 	/* A dead node: records but no heartbeat.  We reap it. */
@@ -188,6 +334,8 @@ main(void)
 	ps_command(p, reply_cb, NULL, 2, argv, NULL);
 	tap_ok(wait_for(&up_cmd, 2, PS_HEARTBEAT * 3),
 	    "the owner is asked to sync again");
+	if (dir != NULL)
+		cluster_faults(p, dir);
 	ps_presence_clear(p, NULL, NULL);
 	settle(0.2);
 	ps_free(p);

@@ -61,6 +61,7 @@ struct	rcluster {
 	struct rconn		*ctl;		/* CLUSTER SLOTS in flight */
 	struct redis_addr	 ctl_to;	/* the node it asks */
 	unsigned int		 tries;		/* picks the next node asked */
+	unsigned int		 round;		/* nodes failed in a row */
 	unsigned int		 backoff;	/* ms */
 	ev_timer		 fix;
 	struct rcmds		 parked;
@@ -274,6 +275,7 @@ slots_cb(void *arg, redisReply *r)
 	    rcl->ctl_to.host, &why) == 0) {
 		if (redis_slotmap_complete(nm)) {
 			rcl->st.refreshes++;
+			rcl->round = 0;
 			apply(rcl, nm);
 			free(nm);
 			return;
@@ -283,8 +285,15 @@ slots_cb(void *arg, redisReply *r)
 	free(nm);
 	rcl->st.errors++;
 	set_error(rcl, "Redis CLUSTER SLOTS", why);
-	log_warnx("rcluster: %s", rcl->error);
-	schedule(rcl, 0);
+	log_warnx("rcluster: %s:%d: %s", rcl->ctl_to.host, rcl->ctl_to.port,
+	    rcl->error);
+	/* Ask the next node at once; after a whole round, back off. */
+	if (++rcl->round < rcl->map.nmasters + rcl->nseeds)
+		schedule(rcl, 1);
+	else {
+		rcl->round = 0;
+		schedule(rcl, 0);
+	}
 }
 
 /* Ask the next node (a master we know, else a seed) for the map. */

@@ -21,7 +21,7 @@
 #include "realtime/chat/rconn.h"
 
 #define RCL_BACKOFF_MIN	100	/* ms */
-#define RCL_BACKOFF_MAX	3000	/* ms */
+#define RCL_BACKOFF_MAX	1000	/* ms: a replica takes over in seconds */
 #define RCL_HOPS	5	/* redirections followed per command */
 
 struct	rcluster;
