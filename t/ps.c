@@ -95,6 +95,29 @@ tick(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 static int	 replies;
+static int	 flags_ok, users_ok;
+
+static void
+flags_cb(void *arg, const redisReply *r)
+{
+	flags_ok = r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    r->elements == 2 && r->element[0]->integer == 1 &&
+	    r->element[1]->integer == 0 ? 1 : -1;
+}
+
+static void
+users_cb(void *arg, const redisReply *r)
+{
+	char	 u[32];
+	size_t	 i;
+
+	snprintf(u, sizeof(u), "%lld", U);
+	users_ok = -1;
+	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements; i++)
+		if (strcmp(r->element[i]->str, u) == 0)
+			users_ok = 1;
+}
 
 static void
 reply_cb(void *arg, const redisReply *r)
@@ -245,7 +268,7 @@ main(void)
 		seeds = dir = NULL;
 	else
 		url = NULL;
-	tap_plan(12 + (seeds != NULL) + (dir != NULL ? 8 : 0));
+	tap_plan(14 + (seeds != NULL) + (dir != NULL ? 8 : 0));
 	loop = ev_default_loop(0);
 	ev_timer_init(&t, tick, 0.05, 0.05);
 	ev_timer_start(loop, &t);
@@ -290,6 +313,16 @@ main(void)
 	ps_presence_add(p, U, "00sockB", NULL, NULL);
 	settle(0.3);
 	tap_int(nonline, 1, "no userOnline on the second socket");
+	{
+		long long	 who[2] = { U, U + 5 };
+
+		ps_online_flags(p, who, 2, flags_cb, NULL);
+		ps_online_users(p, users_cb, NULL);
+		wait_for(&flags_ok, 1, 3);
+		wait_for(&users_ok, 1, 3);
+		tap_int(flags_ok, 1, "ps_online_flags: U online, U+5 not");
+		tap_int(users_ok, 1, "ps_online_users has U");
+	}
 	ps_presence_del(p, U, "00sockA");
 	settle(0.3);
 	tap_int(noffline, 0, "no userOffline while one socket is left");
