@@ -34,7 +34,7 @@ static const char	 lua_user[] =
 "  local s = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
 "  local g = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
 "  if s <= g then s = g + 1 end\n"
-"  redis.call('SET', KEYS[2], string.format('%.0f', s))\n"
+"  redis.call('SET', KEYS[2], string.format('%.0f', s), 'EX', 86400)\n"
 "  return s\n"
 "end\n"
 "if ARGV[1] == 'del' then\n"

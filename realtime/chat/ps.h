@@ -9,7 +9,7 @@
  * Keys and channels (N node id, U user id, C conversation id, S socket
  * id, B = U mod PS_BUCKETS).  Each script touches one slot ({hash tag}):
  *   rt:{u:U}:socks	SET of U's live socket ids (all nodes)
- *   rt:{u:U}:gen	stamp (us) of U's last online/offline transition
+ *   rt:{u:U}:gen	stamp (us) of U's last transition (kept a day)
  *   rt:{o:B}:online	SET of online user ids of bucket B
  *   rt:{o:B}:gen	HASH U -> stamp of U's transition last applied to B
  *   rt:{n:N}:socks	SET of "U:S" held by node N
