@@ -208,6 +208,22 @@ ensure(struct rcluster *rcl)
 static void
 send_rcmd(struct rcluster *, struct rcmd *);
 
+/* Do a and b name the same masters for the same slots? */
+static int
+same_map(const struct redis_slotmap *a, const struct redis_slotmap *b)
+{
+	size_t	 i;
+
+	if (a->nmasters != b->nmasters ||
+	    memcmp(a->node, b->node, sizeof(a->node)) != 0)
+		return 0;
+	for (i = 0; i < a->nmasters; i++)
+		if (a->masters[i].port != b->masters[i].port ||
+		    strcmp(a->masters[i].host, b->masters[i].host) != 0)
+			return 0;
+	return 1;
+}
+
 /* Install a new map, keeping the connections of masters still in it. */
 static void
 apply(struct rcluster *rcl, const struct redis_slotmap *nm)
@@ -218,7 +234,7 @@ apply(struct rcluster *rcl, const struct redis_slotmap *nm)
 	size_t		 i;
 	int		 j, changed;
 
-	changed = !rcl->mapped || memcmp(&rcl->map, nm, sizeof(*nm)) != 0;
+	changed = !rcl->mapped || !same_map(&rcl->map, nm);
 	memset(m, 0, sizeof(m));
 	for (i = 0; i < nm->nmasters; i++) {
 		j = redis_slotmap_find(&rcl->map, nm->masters[i].host,
@@ -267,7 +283,7 @@ slots_cb(void *arg, redisReply *r)
 		return;
 	rconn_free(rcl->ctl);
 	rcl->ctl = NULL;
-	if (r != NULL && (nm = malloc(sizeof(*nm))) == NULL)
+	if (r != NULL && (nm = calloc(1, sizeof(*nm))) == NULL)
 		why = "out of memory";
 	else if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		why = r->str;
@@ -333,7 +349,7 @@ fix_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (!rcl->mapped) {
-		if ((nm = malloc(sizeof(*nm))) == NULL) {
+		if ((nm = calloc(1, sizeof(*nm))) == NULL) {
 			schedule(rcl, 0);
 			return;
 		}
