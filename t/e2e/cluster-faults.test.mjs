@@ -17,7 +17,7 @@
 // endpoints would).  Observers sit on every node and on the edge; victims
 // (one per node, no reconnect) are what userOffline is checked on.
 //
-// Env (t/cluster-test sources deploy/cluster's cluster.env): CHAT_URL,
+// Env (t/cluster-e2e sources deploy/cluster's cluster.env): CHAT_URL,
 // CHAT_RT_URLS, CLUSTER_CMD (deploy/cluster), CLUSTER_APP_HOSTS,
 // CLUSTER_REDIS_MODE; CLUSTER_FAULT_PAIRS (6).  Runs as root (the kills).
 // E2E_CLUSTER_FAULTS=0 skips.
