@@ -18,6 +18,16 @@ proc_alive() {
 }
 pid_alive() { [ -f "$1" ] && proc_alive "$(cat "$1")"; }
 
+# The pid in pid file $1 if that process runs in host $2's namespace (so a
+# stale file never names a stranger that got the pid).
+host_pid() {	# pidfile host
+	local pid
+	pid_alive "$1" || return 1
+	pid=$(cat "$1")
+	[ "$(ip netns identify "$pid" 2>/dev/null)" = "$(ns_of "$2")" ] || return 1
+	echo "$pid"
+}
+
 # Stop the process named in pid file $1: SIGTERM, wait up to $2 s, SIGKILL.
 stop_pid() {
 	local pf=$1 wait=${2:-10} pid i

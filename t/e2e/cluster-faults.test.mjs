@@ -75,6 +75,7 @@ class Client {
 		this.downSince = 0;
 		this.outages = [];	/* {at, ms, url} */
 		this.offline = [];	/* {userId, t} */
+		this.acks = [];		/* when each sendMessage ack came */
 		this.closed = false;
 	}
 
@@ -187,6 +188,7 @@ async function sender(from, to) {
 			continue;
 		}
 		stats.acked++;
+		from.acks.push(Date.now());
 		if (!acked.has(m.conversationId))
 			acked.set(m.conversationId, { ids: new Set(), pair: [from, to] });
 		acked.get(m.conversationId).ids.add(m.id);
@@ -245,6 +247,20 @@ async function checkServedAgain(what, t0) {
 		await sleep(100);
 	const down = live.filter((c) => !c.connected).map((c) => c.name);
 	assert.deepEqual(down, [], `${what}: not connected again: ${down}`);
+	// And each sender's acks: no gap longer than SERVED_AGAIN_MS from
+	// just before the fault until now (a client that stays connected
+	// must be served too, e.g. while a Redis master fails over).
+	await sleep(1000);
+	const now = Date.now();
+	for (const { a, b } of pairs)
+		for (const c of [a, b]) {
+			const ts = [t0, ...c.acks.filter((t) => t > t0), now];
+			let gap = 0;
+			for (let i = 1; i < ts.length; i++)
+				gap = Math.max(gap, ts[i] - ts[i - 1]);
+			assert.ok(gap <= SERVED_AGAIN_MS, `${what}: ${c.name} had ` +
+			    `no sendMessage acknowledged for ${gap} ms`);
+		}
 	const outs = live.flatMap((c) => c.outages.filter((o) => o.at >= t0)
 	    .map((o) => ({ ...o, name: c.name })));
 	const worst = outs.reduce((m, o) => Math.max(m, o.ms), 0);
