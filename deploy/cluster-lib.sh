@@ -269,7 +269,7 @@ redis_masters() {
 	for j in 1 2 3 4 5 6; do
 		out=$(rc_at "$(redis_addr "$j")" cluster nodes 2>/dev/null | tr -d '\r') || continue
 		[ -n "$out" ] || continue
-		printf '%s\n' "$out" | awk '$3 ~ /master/ && $3 !~ /fail/ {
+		printf '%s\n' "$out" | awk '$3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {
 			n = 0
 			for (i = 9; i <= NF; i++) {
 				if ($i ~ /^\[/) continue
@@ -283,14 +283,33 @@ redis_masters() {
 	done
 }
 
+# How many replicas the cluster counts (by the first node that answers).
+redis_replicas() {
+	local j out
+	for j in 1 2 3 4 5 6; do
+		out=$(rc_at "$(redis_addr "$j")" cluster nodes 2>/dev/null | tr -d '\r') || continue
+		[ -n "$out" ] || continue
+		printf '%s\n' "$out" | awk '$3 ~ /slave/ && $3 !~ /fail/' | wc -l
+		return 0
+	done
+	echo 0
+}
+
 redis_up() {
-	local j any=0 addrs=() i
+	local j any=0 addrs=() i mf=$RUN/redis-mode
+	# Another mode (single or cluster) than the running nodes': stop them.
+	if [ -f "$mf" ] && [ "$(cat "$mf")" != "$CLUSTER_REDIS_MODE" ]; then
+		log "Redis mode changes to $CLUSTER_REDIS_MODE: stopping the $(cat "$mf") nodes"
+		for j in 1 2 3 4 5 6; do stop_pid "$RUN/redis$j.pid" 10; done
+	fi
+	echo "$CLUSTER_REDIS_MODE" > "$mf"
 	for j in $(all_hosts | sed -n 's/^redis//p'); do
 		pid_alive "$RUN/redis$j.pid" && any=1
 	done
-	# Nothing persists: with no node running, a new cluster is made.
+	# Nothing persists: with no node running, a new cluster is made
+	# (also without the dump.rdb a replica's full sync leaves).
 	if [ "$any" = 0 ]; then
-		rm -f "$CHAT_VAR"/redis/redis*/nodes.conf
+		rm -rf "$CHAT_VAR"/redis/redis[1-6]
 	fi
 	for j in $(all_hosts | sed -n 's/^redis//p'); do
 		redis_start "$j"
@@ -303,7 +322,8 @@ redis_up() {
 			redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes
 	fi
 	for ((i = 0; i < 300; i++)); do
-		[ "$(redis_state)" = ok ] && [ "$(redis_masters | wc -l)" -ge 3 ] && return 0
+		[ "$(redis_state)" = ok ] && [ "$(redis_masters | wc -l)" -ge 3 ] &&
+			[ "$(redis_replicas)" -ge 3 ] && return 0
 		sleep 0.1
 	done
 	die "the Redis Cluster is not ok after 30 s (state $(redis_state))"

@@ -250,17 +250,22 @@ async function checkServedAgain(what, t0) {
 	// And each sender's acks: no gap longer than SERVED_AGAIN_MS from
 	// just before the fault until now (a client that stays connected
 	// must be served too, e.g. while a Redis master fails over).
-	await sleep(1000);
+	// Judged once a longer stall than that would show.
+	await sleep(Math.max(1000, t0 + SERVED_AGAIN_MS + 1000 - Date.now()));
 	const now = Date.now();
+	let worstGap = 0;
 	for (const { a, b } of pairs)
 		for (const c of [a, b]) {
 			const ts = [t0, ...c.acks.filter((t) => t > t0), now];
 			let gap = 0;
 			for (let i = 1; i < ts.length; i++)
 				gap = Math.max(gap, ts[i] - ts[i - 1]);
+			worstGap = Math.max(worstGap, gap);
 			assert.ok(gap <= SERVED_AGAIN_MS, `${what}: ${c.name} had ` +
 			    `no sendMessage acknowledged for ${gap} ms`);
 		}
+	log(`${what}: the longest wait for a sendMessage ack, per sender, ` +
+	    `${worstGap} ms`);
 	const outs = live.flatMap((c) => c.outages.filter((o) => o.at >= t0)
 	    .map((o) => ({ ...o, name: c.name })));
 	const worst = outs.reduce((m, o) => Math.max(m, o.ms), 0);
@@ -303,6 +308,27 @@ async function checkOffline(what, dead, t0) {
 	log(`${what}: userOffline for ${v.name} after ${t - t0} ms`);
 }
 
+// deploy/cluster status shows cluster_state ok and three masters again,
+// none of them the one killed, within SERVED_AGAIN_MS.
+async function checkFailover(what, killed) {
+	const addr = /\(([0-9.]+:\d+)/.exec(killed)?.[1];
+	assert.ok(addr, `${what}: which master died? ${killed}`);
+	const deadline = Date.now() + SERVED_AGAIN_MS;
+	let st = '';
+	for (;;) {
+		st = await cluster('status');
+		const masters = st.split('\n').filter((l) =>
+		    /^\s+redis\d+\s+\S+\s+\d+ slots$/.test(l) && !/ 0 slots$/.test(l));
+		if (/cluster_state: ok/.test(st) && masters.length === 3 &&
+		    !masters.some((l) => l.includes(` ${addr} `)))
+			break;
+		assert.ok(Date.now() < deadline, `${what}: no replica took ` +
+		    `over ${addr} within ${SERVED_AGAIN_MS} ms:\n${st}`);
+		await sleep(300);
+	}
+	log(`${what}: a replica took over ${addr}`);
+}
+
 async function healthy() {
 	for (let i = 0; i < 150; i++) {
 		try {
@@ -319,7 +345,8 @@ async function healthy() {
 async function fault(what, killArgs, { dead = -1, restart = null } = {}) {
 	await healthy();
 	const t0 = Date.now();
-	log(await cluster('kill', ...killArgs));
+	const killed = await cluster('kill', ...killArgs);
+	log(killed);
 	if (restart && SINGLE && killArgs[0] === 'redis-master') {
 		/* no replica to take over: the only Redis comes back */
 		await sleep(1000);
@@ -327,6 +354,8 @@ async function fault(what, killArgs, { dead = -1, restart = null } = {}) {
 		restart = null;
 	}
 	await sleep(1500);
+	if (killArgs[0] === 'redis-master' && !SINGLE)
+		await checkFailover(what, killed);
 	await checkServedAgain(what, t0);
 	if (dead >= 0)
 		await checkOffline(what, dead, t0);
