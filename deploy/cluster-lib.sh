@@ -60,7 +60,7 @@ cluster_settings() {
 			case "$key" in
 			PORT|CLUSTER_*|JWT_*|ACCESS_TOKEN_TTL|REFRESH_TOKEN_TTL|\
 			RATE_LIMIT_*|CORS_ORIGIN|FCGI_WORKERS|DB_USER|DB_PASS|\
-			DB_NAME|UPLOAD_DIR|BUILD_DIR) ;;
+			DB_NAME|UPLOAD_DIR|BUILD_DIR|REDIS_CLUSTER_PASSWORD) ;;
 			*) continue ;;
 			esac
 			val=${val#\'}; val=${val%\'}; val=${val//\'\\\'\'/\'}
@@ -114,9 +114,12 @@ cluster_settings() {
 		unset REDIS_URL
 	else
 		unset REDIS_CLUSTER
-		REDIS_URL=redis://$(redis_addr 1):$REDIS_PORT
+		REDIS_URL=redis://${REDIS_CLUSTER_PASSWORD:+:$REDIS_CLUSTER_PASSWORD@}$(redis_addr 1):$REDIS_PORT
 		export REDIS_URL
 	fi
+	# The nodes ask for it (requirepass, and masterauth between them);
+	# both programs read it with REDIS_CLUSTER.  Empty: no password.
+	export REDIS_CLUSTER_PASSWORD=${REDIS_CLUSTER_PASSWORD:-}
 }
 
 app_addr() { printf '%s.%d' "$NET" $((10 + $1)); }
@@ -233,7 +236,7 @@ wait_addr() {	# addr port [seconds]
 
 # --- redis -------------------------------------------------------------------
 
-rc_at() { redis-cli -h "$1" -p "$REDIS_PORT" "${@:2}"; }
+rc_at() { REDISCLI_AUTH=${REDIS_CLUSTER_PASSWORD:-} redis-cli -h "$1" -p "$REDIS_PORT" "${@:2}"; }
 
 redis_start() {	# j
 	local j=$1 dir=$CHAT_VAR/redis/redis$1 args
@@ -242,6 +245,9 @@ redis_start() {	# j
 	args=(--bind "$(redis_addr "$j")" --port "$REDIS_PORT" --protected-mode no
 		--save '' --appendonly no --daemonize no --dir "$dir"
 		--maxclients 20000)
+	if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
+		args+=(--requirepass "$REDIS_CLUSTER_PASSWORD" --masterauth "$REDIS_CLUSTER_PASSWORD")
+	fi
 	if [ "$CLUSTER_REDIS_MODE" = cluster ]; then
 		args+=(--cluster-enabled yes --cluster-config-file "$dir/nodes.conf"
 			--cluster-node-timeout "${CLUSTER_NODE_TIMEOUT:-2000}")
@@ -319,7 +325,7 @@ redis_up() {
 	if [ "$any" = 0 ]; then
 		log "creating the Redis Cluster (3 masters, 3 replicas)"
 		run_step "redis-cli --cluster create" "$LOGDIR/redis-create.log" \
-			redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes
+			env REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes
 	fi
 	for ((i = 0; i < 300; i++)); do
 		[ "$(redis_state)" = ok ] && [ "$(redis_masters | wc -l)" -ge 3 ] &&
@@ -569,7 +575,7 @@ write_env() {
 			"CLUSTER_PREFIX=$PFX" "CLUSTER_APP_HOSTS=$CLUSTER_APP_HOSTS" \
 			"CLUSTER_REDIS_MODE=$CLUSTER_REDIS_MODE" \
 			"REDIS_CLUSTER=${REDIS_CLUSTER:-}" "REDIS_URL=${REDIS_URL:-}" \
-			"REDIS_SEEDS=$REDIS_SEEDS" \
+			"REDIS_SEEDS=$REDIS_SEEDS" "REDIS_CLUSTER_PASSWORD=$REDIS_CLUSTER_PASSWORD" \
 			"DB_HOST=$DB_HOST" "DB_PORT=$DB_PORT" "DB_READ_HOST=$DB_READ_HOST" \
 			"DB_READ_PORT=$DB_READ_PORT" "DB_USER=$DB_USER" "DB_PASS=$DB_PASS" \
 			"DB_NAME=$DB_NAME" "UPLOAD_DIR=$UPLOAD_DIR" \
