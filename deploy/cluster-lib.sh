@@ -1,8 +1,8 @@
 # deploy/cluster-lib.sh: the functions of deploy/cluster, one group per
-# shellcheck shell=bash
 # kind of simulated host (network, redis, db, app, edge).  Sourced by
 # deploy/cluster after common.sh, not run.  deploy/cluster's top comment
 # gives the address plan; every name made here starts with "$PFX-".
+# shellcheck shell=bash
 
 # --- processes ---------------------------------------------------------------
 
@@ -68,7 +68,7 @@ cluster_settings() {
 		done < "$f"
 	fi
 	export CLUSTER_SUBNET=${CLUSTER_SUBNET:-10.231.0.0/24}
-	[[ "$CLUSTER_SUBNET" =~ ^(10|172|192)\.[0-9]+\.[0-9]+\.0/24$ ]] ||
+	[[ "$CLUSTER_SUBNET" =~ ^(10\.[0-9]+|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.[0-9]+\.0/24$ ]] ||
 		die "CLUSTER_SUBNET must be a private A.B.C.0/24 ($CLUSTER_SUBNET)"
 	NET=${CLUSTER_SUBNET%.0/24}
 	export CLUSTER_APP_HOSTS=${CLUSTER_APP_HOSTS:-3}
