@@ -4,3 +4,7 @@ dist_noinst_SCRIPTS += deploy/up deploy/down deploy/test deploy/migrate deploy/r
 EXTRA_DIST += deploy/common.sh nginx/chat.conf.in nginx/public \
 	nginx/package.json nginx/package-lock.json deploy/systemd deploy/nginx \
 	deploy/docker deploy/SCALING.md Dockerfile compose.yml docs
+# deploy/cluster: the service on hosts simulated with network namespaces,
+# its end-to-end run and its fault test.
+dist_noinst_SCRIPTS += deploy/cluster t/cluster-e2e
+EXTRA_DIST += deploy/cluster-lib.sh t/e2e/cluster-faults.test.mjs
