@@ -12,4 +12,4 @@ t_ps_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_ps_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
 EXTRA_DIST += t/e2e/lib/chat.mjs t/e2e/chat-auth.test.mjs \
 	t/e2e/chat-messages.test.mjs t/e2e/chat-presence.test.mjs \
-	t/e2e/chat-faults.test.mjs
+	t/e2e/chat-faults.test.mjs t/e2e/db-standby.test.mjs
