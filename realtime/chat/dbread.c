@@ -47,8 +47,9 @@ struct	fence {
 	struct dbread		*r;
 	ev_tstamp		 t;	/* when its position was asked */
 	uint64_t		 target;
-	int			 ok;	/* the standby has replayed target */
-	size_t			 refs;	/* answers awaited on "s" */
+	size_t			 refs;	/* reads on "s" not answered */
+	ev_timer		 wait;	/* until the next replay check */
+	LIST_ENTRY(fence)	 wentry; /* in dbread.waiting meanwhile */
 	TAILQ_HEAD(, rq)	 reads;
 };
 
@@ -79,11 +80,14 @@ struct	dbread {
 	ev_timer		 mon;
 	ev_check		 gate;		/* queues the open fence */
 	struct fence		*open;		/* gathering reads */
+	LIST_HEAD(, fence)	 waiting;	/* for the standby to replay */
 	struct sample		 ring[DBREAD_SAMPLES];
 	size_t			 nring, ringpos;
 	ev_tstamp		 caught;	/* has all acked before this */
 	ev_tstamp		 answered;	/* the last replay answer */
 	int			 recovery;	/* last answer said so */
+	uint64_t		 replay;	/* its position then, */
+	uint64_t		 replay_gen;	/* on this connection of sq */
 	int			 mon_p, mon_s;	/* monitor queries out */
 	ev_tstamp		 mon_t;		/* when mon_p was asked */
 	uint64_t		 sq_reconnects;
@@ -149,15 +153,34 @@ sample_add(struct dbread *r, ev_tstamp t, uint64_t lsn)
 static void
 replay_seen(struct dbread *r, int recovery, uint64_t lsn)
 {
-	size_t	 i;
+	struct pgq_stats	 st;
+	size_t			 i;
 
 	r->answered = ev_now(r->loop);
 	r->recovery = recovery;
 	if (!recovery)
 		return;
+	pgq_stats(r->sq, &st);
+	r->replay = lsn;
+	r->replay_gen = st.reconnects + 1;
 	for (i = 0; i < r->nring; i++)
 		if (r->ring[i].lsn <= lsn && r->ring[i].t > r->caught)
 			r->caught = r->ring[i].t;
+}
+
+/*
+ * Has the standby replayed "lsn", as far as its connection's last answer
+ * says?  Replay only moves forward while the server runs; a new
+ * connection (perhaps to a restarted standby) must be asked again.
+ */
+static int
+replayed(const struct dbread *r, uint64_t lsn)
+{
+	struct pgq_stats	 st;
+
+	pgq_stats(r->sq, &st);
+	return r->replay_gen == st.reconnects + 1 && r->replay >= lsn &&
+	    pgq_ready(r->sq);
 }
 
 /* A replay answer: 0 and its fields, or -1. */
@@ -291,21 +314,6 @@ fence_unref(struct fence *f)
 		free(f);
 }
 
-/* The standby's replay position, asked just before the fence's reads. */
-static void
-check_cb(void *arg, const PGresult *res, const char *err)
-{
-	struct fence	*f = arg;
-	uint64_t	 lsn;
-	int		 rec;
-
-	if (replay_parse(res, &rec, &lsn) == 0) {
-		replay_seen(f->r, rec, lsn);
-		f->ok = rec && lsn >= f->target;
-	}
-	fence_unref(f);
-}
-
 static void
 read_cb(void *arg, const PGresult *res, const char *err)
 {
@@ -313,38 +321,26 @@ read_cb(void *arg, const PGresult *res, const char *err)
 	struct fence	*f = q->f;
 	struct dbread	*r = f->r;
 
-	if (res != NULL && f->ok) {
+	if (res != NULL) {
 		r->reads[DBR_STANDBY]++;
 		q->cb(q->arg, res, NULL);
 		rq_free(q);
 	} else
-		rq_primary(r, q, res == NULL ? DBR_ERROR : DBR_BEHIND);
+		rq_primary(r, q, DBR_ERROR);
 	fence_unref(f);
 }
 
-/* The primary's position for "f": now to the standby, check first. */
+/*
+ * The standby has replayed f->target, as an answer received before
+ * says: the reads, whose snapshots come later, hold every write
+ * acknowledged before they came in.
+ */
 static void
-fence_cb(void *arg, const PGresult *res, const char *err)
+fence_reads(struct fence *f)
 {
-	struct fence	*f = arg;
 	struct dbread	*r = f->r;
 	struct rq	*q;
-	enum dbread_why	 why;
 
-	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) != 1 ||
-	    lsn_parse(res, 0, 0, &f->target) == -1) {
-		fence_abandon(f, DBR_NOFENCE);
-		return;
-	}
-	sample_add(r, f->t, f->target);
-	if ((why = usable(r)) != DBR_STANDBY) {
-		fence_abandon(f, why);
-		return;
-	}
-	if (pgq_exec(r->sq, r->nsql, 0, NULL, 0, check_cb, f) == -1) {
-		fence_abandon(f, DBR_ERROR);
-		return;
-	}
 	f->refs = 1;
 	while ((q = TAILQ_FIRST(&f->reads)) != NULL) {
 		TAILQ_REMOVE(&f->reads, q, entry);
@@ -355,6 +351,85 @@ fence_cb(void *arg, const PGresult *res, const char *err)
 		else
 			f->refs++;
 	}
+	fence_unref(f);
+}
+
+static void	 fence_check(struct fence *);
+
+static void
+wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct fence	*f = w->data;
+
+	LIST_REMOVE(f, wentry);
+	fence_check(f);
+}
+
+/*
+ * The standby's replay position for "f": its reads go now, or after a
+ * wait of at most DBREAD_WAIT_MS, or to the primary.
+ */
+static void
+check_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct fence	*f = arg;
+	struct dbread	*r = f->r;
+	uint64_t	 lsn;
+	int		 rec;
+
+	if (replay_parse(res, &rec, &lsn) == -1) {
+		fence_abandon(f, DBR_ERROR);
+		return;
+	}
+	replay_seen(r, rec, lsn);
+	if (!rec) {
+		fence_abandon(f, DBR_NOTSTANDBY);
+		return;
+	}
+	if (lsn >= f->target) {
+		fence_reads(f);
+		return;
+	}
+	if (r->closing || usable(r) != DBR_STANDBY ||
+	    ev_now(r->loop) - f->t >= DBREAD_WAIT_MS / 1000.0) {
+		fence_abandon(f, DBR_BEHIND);
+		return;
+	}
+	ev_timer_init(&f->wait, wait_cb, DBREAD_RECHECK_MS / 1000.0, 0.);
+	f->wait.data = f;
+	ev_timer_start(r->loop, &f->wait);
+	LIST_INSERT_HEAD(&r->waiting, f, wentry);
+}
+
+static void
+fence_check(struct fence *f)
+{
+	struct dbread	*r = f->r;
+
+	if (pgq_exec(r->sq, r->nsql, 0, NULL, 0, check_cb, f) == -1)
+		fence_abandon(f, DBR_ERROR);
+}
+
+/* The primary's position for "f": has the standby replayed it? */
+static void
+fence_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct fence	*f = arg;
+	struct dbread	*r = f->r;
+	enum dbread_why	 why;
+
+	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) != 1 ||
+	    lsn_parse(res, 0, 0, &f->target) == -1) {
+		fence_abandon(f, DBR_NOFENCE);
+		return;
+	}
+	sample_add(r, f->t, f->target);
+	if ((why = usable(r)) != DBR_STANDBY)
+		fence_abandon(f, why);
+	else if (replayed(r, f->target))
+		fence_reads(f);
+	else
+		fence_check(f);
 }
 
 /*
@@ -433,6 +508,7 @@ dbread_new(struct ev_loop *loop, const struct dbread_opts *o)
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->loop = loop;
+	LIST_INIT(&r->waiting);
 	r->primary = o->primary;
 	r->nsql = o->nsql;
 	r->max_lag = o->max_lag_ms / 1000.0;
@@ -474,6 +550,11 @@ dbread_free(struct dbread *r)
 	ev_check_stop(r->loop, &r->gate);
 	if ((f = r->open) != NULL) {
 		r->open = NULL;
+		fence_abandon(f, DBR_ERROR);
+	}
+	while ((f = LIST_FIRST(&r->waiting)) != NULL) {
+		LIST_REMOVE(f, wentry);
+		ev_timer_stop(r->loop, &f->wait);
 		fence_abandon(f, DBR_ERROR);
 	}
 	/* Their callbacks still see r. */

@@ -8,13 +8,14 @@
  * Fences: the reads that come in during one loop pass wait for one
  * "SELECT pg_current_wal_lsn()" on the primary, queued after they came
  * in; every write acknowledged before then (synchronous_commit on: the
- * commit was flushed) ends at or before that position.  On the standby
- * connection, one "SELECT pg_last_wal_replay_lsn()" then goes before
- * the reads: their snapshots are taken later, so if it shows the
- * position replayed, their answers hold every such write; if not, they
- * are asked again of the primary.  So a user never misses their own
- * acknowledged write (nor anyone else's), whichever node took it, with
- * no per-user state.
+ * commit was flushed) ends at or before that position.  The reads go to
+ * the standby once an answer of its connection, received before they
+ * are sent, shows that position replayed (their snapshots come later,
+ * so they hold every such write): the last one if it does, else
+ * "SELECT pg_last_wal_replay_lsn()" asked again every DBREAD_RECHECK_MS
+ * for at most DBREAD_WAIT_MS, after which the primary answers them.  So
+ * a user never misses their own acknowledged write (nor anyone else's),
+ * whichever node took it, with no per-user state.
  *
  * A monitor asks both servers every DBREAD_MONITOR_MS: the standby is
  * "caught up to t" when it has replayed the primary's position of time
@@ -36,6 +37,8 @@
 
 #define DBREAD_MONITOR_MS	200	/* lag sampled this often */
 #define DBREAD_SAMPLES		64	/* primary positions remembered */
+#define DBREAD_WAIT_MS		100	/* for the standby to replay, at most */
+#define DBREAD_RECHECK_MS	2	/* ... asking again this often */
 
 /* Where a read went: the standby, or the primary and why. */
 enum	dbread_why { DBR_STANDBY = 0, DBR_DOWN, DBR_NOTSTANDBY, DBR_SILENT,
