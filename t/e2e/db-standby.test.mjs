@@ -4,7 +4,10 @@
 // right after the ack, every time; the standby serves them (the nodes'
 // /metrics); the answers are the same JSON as the primary's; with the
 // standby killed reads go on from the primary within a second or two and
-// /healthz says so; once it is back, reads return to it.
+// /healthz says so; once it is back, reads return to it.  With its replay
+// paused, a read after a write waits a little and then goes to the
+// primary, and past DB_READ_MAX_LAG_MS (default 1000) /healthz says the
+// standby lags.
 //
 // Runs only when CHAT_DB_READ=1 says the stack's nodes were started with
 // DB_READ_HOST pointing at the standby of deploy/standby.sh (which it
@@ -30,6 +33,9 @@ const METRICS = (process.env.RT_METRICS_URLS || '')
 const HEALTH = METRICS.map((u) => u.replace(/\/metrics$/, '/healthz'));
 const STANDBY = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
     '../../deploy/standby.sh');
+const SB_PORT = process.env.DB_READ_PORT ||
+    String(Number(process.env.PORT || 3000) + 3);
+const MAX_LAG = Number(process.env.DB_READ_MAX_LAG_MS || 1000);
 const skip = process.env.CHAT_DB_READ !== '1' ?
     'set CHAT_DB_READ=1 on a stack whose nodes read from deploy/standby.sh' :
     NODES.length < 2 || METRICS.length < 2 || !process.env.CHAT_VAR ?
@@ -46,6 +52,16 @@ after(() => {
 function standby(cmd) {
 	execFileSync(STANDBY, [cmd], { env: process.env, stdio: 'ignore',
 	    timeout: 90000 });
+}
+
+// One statement on the standby, as the stack's database user.
+function standbySql(sql) {
+	return execFileSync('psql', ['-X', '-q', '-tA', '-h', '127.0.0.1',
+		'-p', SB_PORT, '-U', process.env.DB_USER || 'postgres',
+		'-d', process.env.DB_NAME || 'chatdb', '-c', sql],
+	    { env: { ...process.env,
+		PGPASSWORD: process.env.DB_PASS || 'postgres' },
+	    timeout: 10000 }).toString().trim();
 }
 
 async function health() {
@@ -131,6 +147,32 @@ describe('reads from a hot standby', { skip }, () => {
 		assert.ok(after_.standby - before.standby >= total / 2,
 		    `most reads served by the standby: ${JSON.stringify(before)} `
 		    + `-> ${JSON.stringify(after_)}`);
+	});
+
+	test('replay paused: reads wait, then the primary answers; past the '
+	    + 'bound /healthz says the standby lags', async () => {
+		standbySql('SELECT pg_wal_replay_pause()');
+		try {
+			const r0 = await reads();
+			const t0 = Date.now();
+			const m = await ask(a1.s, 'sendMessage', {
+			    recipientId: b.user.id, content: 'replay paused' });
+			assert.equal((await history(a2.s, conv)).messages[0].id,
+			    m.id, 'the write, from the primary');
+			const r1 = await reads();
+			assert.ok((r1.why.behind ?? 0) > (r0.why.behind ?? 0),
+			    `a read waited, then went to the primary: ${JSON.stringify(r1)}`);
+			await until('dbRead "primary: standby lags"', async () =>
+			    (await health()).every((h) =>
+			    h.dbRead === 'primary: standby lags'), MAX_LAG + 3000, 100);
+			assert.ok(Date.now() - t0 >= MAX_LAG - 300,
+			    'not before the bound');
+		} finally {
+			standbySql('SELECT pg_wal_replay_resume()');
+		}
+		await until('dbRead "standby" again', async () =>
+		    (await health()).every((h) => h.dbRead === 'standby'), 5000,
+		    100);
 	});
 
 	let onStandby;
