@@ -99,23 +99,18 @@ struct	dbread {
  * Positions.
  */
 
-/* Parse "X/Y" (hex halves, as PostgreSQL prints a pg_lsn).  0 or -1. */
-static int
-lsn_parse(const PGresult *res, int row, int col, uint64_t *out)
+int
+dbread_lsn_parse(const char *s, size_t len, uint64_t *out)
 {
-	const char	*s, *slash;
 	uint64_t	 hi = 0, lo = 0, *v = &hi;
-	int		 len, i, nd = 0;
+	size_t		 i, nd = 0;
+	int		 slash = 0;
 
-	if (PQgetisnull(res, row, col))
-		return -1;
-	s = PQgetvalue(res, row, col);
-	len = PQgetlength(res, row, col);
-	if (len < 3 || len > 17 || (slash = memchr(s, '/', len)) == NULL)
+	if (len < 3 || len > 17)
 		return -1;
 	for (i = 0; i < len; i++) {
-		if (s + i == slash) {
-			if (nd == 0)
+		if (s[i] == '/') {
+			if (slash++ || nd == 0)
 				return -1;
 			v = &lo;
 			nd = 0;
@@ -132,10 +127,20 @@ lsn_parse(const PGresult *res, int row, int col, uint64_t *out)
 		else
 			return -1;
 	}
-	if (nd == 0)
+	if (!slash || nd == 0)
 		return -1;
 	*out = hi << 32 | lo;
 	return 0;
+}
+
+/* A pg_lsn column.  0 or -1. */
+static int
+lsn_parse(const PGresult *res, int row, int col, uint64_t *out)
+{
+	if (PQgetisnull(res, row, col))
+		return -1;
+	return dbread_lsn_parse(PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col), out);
 }
 
 /* The primary was at "lsn" when asked at "t". */

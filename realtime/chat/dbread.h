@@ -79,6 +79,12 @@ const char	*dbread_state(const struct dbread *);
 /* The label of a reason: "standby", "down", "lag"... (static). */
 const char	*dbread_why_name(enum dbread_why);
 
+/*
+ * Parse a pg_lsn as PostgreSQL prints it ("16/B374D848": two halves of
+ * 1-8 hex digits) from len bytes at s (no NUL needed).  0 or -1.
+ */
+int		 dbread_lsn_parse(const char *s, size_t len, uint64_t *out);
+
 struct	dbread_stats {
 	uint64_t	 reads[DBR__MAX]; /* [DBR_STANDBY]: served by the
 					     standby; others: by the
