@@ -1,7 +1,9 @@
 # t/chat.mk: unit tests of chat-realtime's own modules against the real
 # services: t/pgq-test (realtime/chat/pgq.c; PostgreSQL from DB_HOST, DB_PORT,
-# DB_USER, DB_PASS, DB_NAME) and t/ps-test (realtime/chat/ps.c; Redis from
-# REDIS_URL).  The end-to-end tests are t/e2e/chat-*.test.mjs.
+# DB_USER, DB_PASS, DB_NAME), t/ps-test (realtime/chat/ps.c; Redis from
+# REDIS_URL) and t/dbread-test (realtime/chat/dbread.c; the same
+# PostgreSQL, and a standby of it on DB_READ_PORT if set).  The
+# end-to-end tests are t/e2e/chat-*.test.mjs and db-standby.test.mjs.
 check_PROGRAMS += t/pgq-test t/ps-test
 TESTS += t/pgq-test t/ps-test
 t_pgq_test_SOURCES = t/pgq.c realtime/chat/pgq.c realtime/chat/pgq.h
@@ -12,4 +14,10 @@ t_ps_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
 t_ps_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)
 EXTRA_DIST += t/e2e/lib/chat.mjs t/e2e/chat-auth.test.mjs \
 	t/e2e/chat-messages.test.mjs t/e2e/chat-presence.test.mjs \
-	t/e2e/chat-faults.test.mjs
+	t/e2e/chat-faults.test.mjs t/e2e/db-standby.test.mjs
+check_PROGRAMS += t/dbread-test
+TESTS += t/dbread-test
+t_dbread_test_SOURCES = t/dbread.c realtime/chat/dbread.c \
+	realtime/chat/dbread.h realtime/chat/pgq.c realtime/chat/pgq.h
+t_dbread_test_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS)
+t_dbread_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)

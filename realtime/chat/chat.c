@@ -1,8 +1,8 @@
 /*
  * chat.c: the chat layer's life cycle: chat_new (connections to PostgreSQL
  * and Redis), graceful stop, free and /healthz.  PostgreSQL settings come
- * as libpq keywords and values (conf_pg_params, lib/conf.h): nothing is
- * quoted by hand.
+ * as libpq keywords and values (conf_pg_params, conf_pg_read_params for
+ * the read standby, lib/conf.h): nothing is quoted by hand.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -18,6 +18,7 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "realtime/chat/chat.h"
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
@@ -33,7 +34,8 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 {
 	struct chat	*c;
 	struct ps_opts	 po;
-	struct conf_pg	 pg;
+	struct conf_pg	 pg, rpg;
+	struct dbread_opts ro;
 	char		 name[8];
 	size_t		 i;
 
@@ -60,6 +62,19 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 		snprintf(name, sizeof(name), "w%zu", i);
 		if ((c->pm[i] = pgq_new(loop, pg.keys, pg.vals, chat_sql,
 		    S__MAX, name)) == NULL)
+			goto fail;
+	}
+	if (conf_pg_read_params(conf, "chat-realtime", "5", &rpg) == 0) {
+		memset(&ro, 0, sizeof(ro));
+		ro.pkeys = pg.keys;
+		ro.pvals = pg.vals;
+		ro.skeys = rpg.keys;
+		ro.svals = rpg.vals;
+		ro.sqls = chat_sql;
+		ro.nsql = S__MAX;
+		ro.primary = c->pr;
+		ro.max_lag_ms = conf->db_read_max_lag_ms;
+		if ((c->rd = dbread_new(loop, &ro)) == NULL)
 			goto fail;
 	}
 	memset(&po, 0, sizeof(po));
@@ -156,6 +171,7 @@ chat_free(struct chat *c)
 	for (i = 0; i < USER_BUCKETS; i++)
 		while ((u = c->users[i]) != NULL)
 			user_free(c, u);
+	dbread_free(c->rd);	/* may hand reads to c->pr: first */
 	for (i = 1; i < WRITERS; i++)
 		pgq_free(c->pm[i]);
 	pgq_free(c->pw);
@@ -176,4 +192,5 @@ chat_health(void *arg, struct metrics_health *h)
 			h->db_up = 0;
 	h->redis_error = ps_error(c->ps);
 	h->redis_up = h->redis_error == NULL;
+	h->db_read = c->rd != NULL ? dbread_state(c->rd) : NULL;
 }

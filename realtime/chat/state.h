@@ -26,6 +26,7 @@
 
 #include "lib/conf.h"
 #include "lib/jwt_util.h"
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/server/sio_server.h"
@@ -142,6 +143,9 @@ struct	chat {
 	struct pgq		*pw;		/* writes (batched inserts) */
 	struct pgq		*pm[WRITERS];	/* messages; pm[0] is pw */
 	struct pgq		*pr;		/* reads */
+	struct dbread		*rd;		/* reads that may lag (history,
+						   lists) via the standby, or
+						   NULL: no DB_READ_HOST */
 	struct ps		*ps;
 	struct cuser		*users[USER_BUCKETS];
 	struct csockq		 all;
@@ -222,6 +226,7 @@ int	 arg_conversation(struct csock *, json_t *, int64_t, long long *);
 void	 op_fail(struct op *, const char *);
 void	 op_exec(struct op *, struct pgq *, enum stmt, int, const char *const *,
 	    int, pgq_cb *);
+void	 op_read(struct op *, enum stmt, int, const char *const *, pgq_cb *);
 
 /* typing.c */
 void	 typing_seen(struct chat *, struct cuser *, const char *, json_t *);
