@@ -37,3 +37,6 @@ EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify
 # Both programs against a bad configuration (no JWT secret, a Redis that
 # refuses the password): node --test, with a tiny FastCGI client.
 EXTRA_DIST += t/e2e/ops-config.test.mjs t/e2e/lib/fcgi.mjs
+# A throwaway Redis Cluster on 127.0.0.1 for the tests that need one
+# (t/redis-cluster-up up BASEPORT DIR prints the seed list).
+EXTRA_DIST += t/redis-cluster-up
