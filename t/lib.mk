@@ -17,3 +17,9 @@ t_hex_test_SOURCES = t/hex.c
 t_hex_test_LDADD = lib/libchat.a
 t_conf_test_SOURCES = t/conf.c
 t_conf_test_LDADD = lib/libchat.a
+
+check_PROGRAMS += t/redis-cluster-test
+TESTS += t/redis-cluster-test
+t_redis_cluster_test_SOURCES = t/redis-cluster.c
+t_redis_cluster_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+t_redis_cluster_test_LDADD = lib/libchat.a $(HIREDIS_LIBS)
