@@ -37,7 +37,8 @@ app_init(struct app *a, const struct conf *c)
 	memset(a, 0, sizeof(*a));
 	a->conf = c;
 	db_init(&a->db, c);
-	if (redis_url_parse(c->redis_url, &a->rurl, &why) == -1) {
+	if (redis_init(&a->redis, c->redis_url, c->redis_cluster,
+	    c->redis_cluster_pass, &why) == -1) {
 		log_warnx("%s", why);
 		return -1;
 	}
@@ -72,36 +73,9 @@ void
 app_free(struct app *a)
 {
 	db_close(&a->db);
-	app_redis_drop(a);
+	redis_free(&a->redis);
 	free(a->cd);
 	a->cd = NULL;
-}
-
-redisContext *
-app_redis(struct app *a)
-{
-	if (a->redis != NULL && a->redis->err != 0)
-		app_redis_drop(a);
-	if (a->redis == NULL)
-		a->redis = redis_connect(&a->rurl, &a->redis_why);
-	return a->redis;
-}
-
-void
-app_redis_drop(struct app *a)
-{
-	if (a->redis != NULL)
-		redisFree(a->redis);
-	a->redis = NULL;
-}
-
-int
-app_redis_stale(struct app *a)
-{
-	int	 e = a->redis != NULL ? a->redis->err : 0;
-
-	app_redis_drop(a);
-	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
 }
 
 enum dto_ctype
@@ -156,35 +130,24 @@ void
 app_limit_start(struct app *a, struct http_req *r, const char *route,
     const struct conf_rate *rate)
 {
-	redisContext	*c;
-
 	a->rl_state = APP_RL_NONE;
 	if (rate == NULL)
 		return;
 	a->rl_rate = rate;
 	a->rl_route = route;
 	a->rl_state = APP_RL_SKIP;
-	if ((c = app_redis(a)) == NULL) {
-		a->redis_errors++;
-		log_warnx("rate limit skipped: no Redis");
-		return;
-	}
-	if (rl_send(c, &a->rlq, route, r->ip, rate) == 0)
-		a->rl_state = APP_RL_SENT;
-	else if (app_redis_stale(a) && (c = app_redis(a)) != NULL &&
-	    rl_send(c, &a->rlq, route, r->ip, rate) == 0)
+	if (rl_send(&a->redis, &a->rlq, route, r->ip, rate) == 0)
 		a->rl_state = APP_RL_SENT;
 	else {
 		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
+		log_warnx("rate limit skipped: %s", a->redis.why != NULL ?
+		    a->redis.why : "Redis error");
 	}
 }
 
 int
 app_limit_finish(struct app *a, struct http_req *r)
 {
-	redisContext	*c;
 	enum rl_result	 res;
 	long		 retry = 0;
 	char		 hdr[64];
@@ -194,14 +157,12 @@ app_limit_finish(struct app *a, struct http_req *r)
 		return 0;
 	}
 	a->rl_state = APP_RL_NONE;
-	res = rl_recv(a->redis, &a->rlq, &retry);
-	if (res == RL_ERROR && app_redis_stale(a) &&
-	    (c = app_redis(a)) != NULL)
-		res = rl_check(c, a->rl_route, r->ip, a->rl_rate, &retry);
+	/* A link lost meanwhile: redis_recv sends it once more. */
+	res = rl_recv(&a->redis, &a->rlq, &retry);
 	if (res == RL_ERROR) {
 		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
+		log_warnx("rate limit skipped: %s", a->redis.why != NULL ?
+		    a->redis.why : "Redis error");
 		return 0;
 	}
 	if (res == RL_ALLOW)

@@ -32,9 +32,7 @@ enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
 struct	app {
 	const struct conf *conf;	/* borrowed */
 	struct db	 db;		/* this worker's PostgreSQL */
-	struct redis_url rurl;		/* parsed REDIS_URL */
-	redisContext	*redis;		/* NULL until needed, after errors */
-	const char	*redis_why;	/* why the last connect failed */
+	struct redis	 redis;		/* REDIS_URL or REDIS_CLUSTER */
 	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
 	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
 	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */
@@ -52,22 +50,11 @@ struct	app_user {
 };
 
 /*
- * Set up a worker (no connections yet): parse REDIS_URL, make the dummy
- * bcrypt hash.  Returns 0, or -1 (logged).
+ * Set up a worker (no connections yet): parse REDIS_URL or
+ * REDIS_CLUSTER, make the dummy bcrypt hash.  Returns 0, or -1 (logged).
  */
 int	 app_init(struct app *a, const struct conf *c);
 void	 app_free(struct app *a);
-
-/* The worker's Redis connection, (re)connected as needed, or NULL. */
-redisContext	*app_redis(struct app *a);
-/* Drop a Redis connection that failed (the next app_redis reconnects). */
-void	 app_redis_drop(struct app *a);
-/*
- * After a failed Redis command: drop the connection and return 1 if it
- * had simply been closed under us (Redis restarted, idle timeout), so
- * the caller may try once more on a fresh one; else 0.
- */
-int	 app_redis_stale(struct app *a);
 
 /*
  * Check "Authorization: Bearer <JWT>".  Returns 0 and fills u, or sends

@@ -447,26 +447,26 @@ wake_pipe(int *rfd)
 }
 
 /*
- * Say at start, once, when Redis cannot be used as REDIS_URL says (a
- * wrong password, say): the workers still start, fail open on rate
- * limits and report it on /healthz, rather than crash in a loop that
- * hides why.  A malformed REDIS_URL is a configuration error: exit.
+ * Say at start, once, when Redis cannot be used as REDIS_URL (or
+ * REDIS_CLUSTER) says (a wrong password, say): the workers still start,
+ * fail open on rate limits and report it on /healthz, rather than crash
+ * in a loop that hides why.  A malformed setting is a configuration
+ * error: exit.
  */
 static void
-redis_check(const char *url)
+redis_check(const struct conf *c)
 {
-	struct redis_url	 u;
-	redisContext		*rc;
-	const char		*why;
+	struct redis	 rd;
+	const char	*why;
 
-	if (redis_url_parse(url, &u, &why) == -1)
+	if (redis_init(&rd, c->redis_url, c->redis_cluster,
+	    c->redis_cluster_pass, &why) == -1)
 		log_errx("%s", why);
-	if ((rc = redis_connect(&u, &why)) == NULL)
-		log_warnx("REDIS_URL: %s; serving anyway (/healthz says 503)",
-		    why);
-	else
-		redisFree(rc);
-	explicit_bzero(&u, sizeof(u));
+	if (redis_ping(&rd) == -1)
+		log_warnx("%s: %s; serving anyway (/healthz says 503)",
+		    rd.cluster ? "REDIS_CLUSTER" : "REDIS_URL",
+		    rd.why != NULL ? rd.why : "Redis did not answer");
+	redis_free(&rd);
 }
 
 int
@@ -506,7 +506,7 @@ main(int argc, char *argv[])
 		maddr = NULL;
 	if (conf_load(&c, &why) == -1)
 		log_errx("%s", why);
-	redis_check(c.redis_url);
+	redis_check(&c);
 	{
 		char	 dir[PATH_MAX];
 
