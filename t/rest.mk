@@ -40,3 +40,15 @@ EXTRA_DIST += t/e2e/ops-config.test.mjs t/e2e/lib/fcgi.mjs
 # A throwaway Redis Cluster on 127.0.0.1 for the tests that need one
 # (t/redis-cluster-up up BASEPORT DIR prints the seed list).
 EXTRA_DIST += t/redis-cluster-up
+# fcgi/redis.c's cluster client and the limiter on a real Redis Cluster
+# (REDIS_CLUSTER seeds and REDIS_CLUSTER_PASSWORD in the environment:
+# deploy/test starts one with t/redis-cluster-up).  Built always, run
+# only when REDIS_CLUSTER_TEST=1 says a cluster is there (make time).
+check_PROGRAMS += t/rl-cluster-test
+# (A computed name, so automake leaves the choice to make.)
+rl_cluster_tests_1 = t/rl-cluster-test
+TESTS += $(rl_cluster_tests_$(REDIS_CLUSTER_TEST))
+t_rl_cluster_test_SOURCES = t/rl-cluster.c fcgi/rl.c fcgi/rl.h \
+	fcgi/redis.c fcgi/redis.h
+t_rl_cluster_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
+t_rl_cluster_test_LDADD = $(CHAT_LIBS)
