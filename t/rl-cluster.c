@@ -42,8 +42,9 @@ ok_on(int i, const char *fmt, const char *a1, const char *a2)
 	int		 ok = r != NULL && r->type == REDIS_REPLY_STATUS;
 
 	if (!ok)
-		printf("# node %d: %s: %s\n", i, fmt, r == NULL ? ctl[i]->errstr :
-		    r->type == REDIS_REPLY_ERROR ? r->str : "not +OK");
+		printf("# node %d: %s: %s\n", i, fmt, r == NULL ?
+		    ctl[i]->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "not +OK");
 	if (r != NULL)
 		freeReplyObject(r);
 	return ok;
@@ -99,7 +100,8 @@ main(void)
 		memset(&u, 0, sizeof(u));
 		snprintf(u.host, sizeof(u.host), "%s", rd.map->masters[i].host);
 		u.port = rd.map->masters[i].port;
-		snprintf(u.pass, sizeof(u.pass), "%s", pass != NULL ? pass : "");
+		snprintf(u.pass, sizeof(u.pass), "%s",
+		    pass != NULL ? pass : "");
 		if ((ctl[i] = redis_connect(&u, NULL)) == NULL) {
 			ok = 0;
 			break;
