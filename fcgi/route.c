@@ -101,6 +101,12 @@ healthz(struct app *a, struct http_req *r)
 	body = json_pack("{s:s, s:s, s:s}",
 	    "status", pg_ok && redis_ok ? "ok" : "error",
 	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down");
+	/* Where reads that may lag go, with a standby (DB_READ_HOST). */
+	if (body != NULL && a->dbr_on && json_object_set_new(body, "dbRead",
+	    json_string(app_dbread_state(a))) == -1) {
+		json_decref(body);
+		body = NULL;
+	}
 	/* Say why Redis is down when we know (a wrong password, say). */
 	if (body != NULL && !redis_ok && a->redis.why != NULL &&
 	    json_object_set_new(body, "redisError",

@@ -29,6 +29,8 @@ EXTRA_DIST += t/e2e/rest-auth.test.mjs t/e2e/rest-avatar.test.mjs \
 	t/e2e/rest-expiry.test.mjs t/e2e/rest-misc.test.mjs \
 	t/e2e/rest-ratelimit.test.mjs t/e2e/rest-users.test.mjs \
 	t/e2e/browser.test.mjs
+# GET /users/me from a standby (E2E_STANDBY=1: DB_READ_HOST is set).
+EXTRA_DIST += t/e2e/rest-standby.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
