@@ -120,8 +120,8 @@ users_me_get(struct app *a, struct http_req *r)
 	authed = app_auth_check(a, r, &u) == 0;
 	if (authed) {
 		snprintf(id, sizeof(id), "%lld", u.id);
-		if (a->dbr_on && (marked = own_write_send(a, &mq, u.id)) &&
-		    app_dbread_ok(a))
+		if (app_dbread_ok(a) && (marked = own_write_send(a, &mq,
+		    u.id)))
 			db = &a->dbr;
 		sent = db_send(db, SQL_ME, 1, args) == 0;
 	}
