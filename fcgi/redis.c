@@ -539,6 +539,7 @@ redis_recv(struct redis *rd, struct redis_cmd *q)
 				if (!link_failed(rd, i))
 					goto fail;
 				i = -1;
+				asking = 0;	/* resent without it */
 			}
 		}
 		if (r == NULL) {
