@@ -42,6 +42,8 @@ struct	app {
 	int		 dbr_ok;	/* last check: it may serve reads */
 	const char	*dbr_why;	/* ... else why not (static) */
 	struct timespec	 dbr_at;	/* ... when (CLOCK_MONOTONIC) */
+	unsigned long	 reads_standby;	/* reads that may lag, served there */
+	unsigned long	 reads_primary;	/* ... by the primary (with dbr_on) */
 	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
 	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
 	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */

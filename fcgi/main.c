@@ -242,7 +242,8 @@ worker(int lfd, const struct conf *c, int slot)
 	struct epoll_event	 ev;
 	struct timespec		 t0, td;
 	sigset_t		 term, open, pend;
-	unsigned long		 pg_seen = 0, redis_seen = 0;
+	unsigned long		 pg_seen = 0, redis_seen = 0, sb_seen = 0;
+	unsigned long		 pr_seen = 0;
 	unsigned long long	 nreq = 0, ndrain = 0;
 	long long		 usec;
 	char			 id[REQ_ID_MAX];
@@ -337,6 +338,10 @@ worker(int lfd, const struct conf *c, int slot)
 		    a.redis_errors - redis_seen);
 		pg_seen = a.db.errors;
 		redis_seen = a.redis_errors;
+		metrics_reads(metrics, a.reads_standby - sb_seen,
+		    a.reads_primary - pr_seen);
+		sb_seen = a.reads_standby;
+		pr_seen = a.reads_primary;
 		metrics_end(metrics, slot, rid, r.status, usec);
 		/*
 		 * The whole request read (stdin at its end, no error):

@@ -148,6 +148,12 @@ users_me_get(struct app *a, struct http_req *r)
 		(void)own_write(a, &mq);
 	if (!sent)
 		res = db_exec(db, SQL_ME, 1, args, &err);
+	if (a->dbr_on && err == DB_OK) {
+		if (db == &a->dbr)
+			a->reads_standby++;
+		else
+			a->reads_primary++;
+	}
 	if (err != DB_OK)
 		app_fail(r);
 	else if (PQntuples(res) != 1)	/* deleted since the token */

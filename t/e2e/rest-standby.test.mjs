@@ -15,12 +15,19 @@ import {
 	req, registerAndLogin, uploadAvatar, makePng, sleep,
 } from './lib/api.mjs';
 import { ROOT, runLogged } from './lib/ops.mjs';
+import { scrape } from './lib/prom.mjs';
 
 const STANDBY_CMD = process.env.STANDBY_CMD ||
     (ROOT ? path.join(ROOT, 'deploy', 'standby.sh') : '');
 const skip = process.env.E2E_STANDBY !== '1' ? 'E2E_STANDBY=1 is not set' :
     !STANDBY_CMD ? 'needs CHAT_ROOT or STANDBY_CMD' : false;
 const ROUNDS = Number(process.env.E2E_STANDBY_ROUNDS || 100);
+const METRICS = (process.env.FCGI_METRICS_URL || '').split(',')
+    .map((u) => u.trim()).filter(Boolean);
+// DB_READ_MAX_LAG_MS (default 1000) + chat-fcgi's 1000 ms margin.
+const MARK_MS = Number(process.env.DB_READ_MAX_LAG_MS || 1000) + 1000;
+const reads = async (server) => (await scrape(METRICS)).samples
+    .get(`chat_fcgi_db_reads_total{server="${server}"}`) ?? 0;
 const USERS = 4;
 
 const me = (token) => req('GET', '/users/me', { token });
@@ -60,6 +67,18 @@ describe('reads from the standby', { skip }, () => {
 
 	test('/healthz says reads go to the standby', async () => {
 		await dbReadIs(/^standby$/, 10000);
+	});
+
+	test('a user who wrote nothing lately reads from the standby',
+	    { skip: METRICS.length ? false : 'needs FCGI_METRICS_URL' },
+	    async () => {
+		const u = await registerAndLogin();
+		await sleep(MARK_MS + 300);
+		const s0 = await reads('standby');
+		for (let i = 0; i < 20; i++)
+			assert.equal((await me(u.access_token)).status, 200);
+		assert.ok(await reads('standby') >= s0 + 20,
+		    'chat_fcgi_db_reads_total{server="standby"} did not grow');
 	});
 
 	test(`PATCH then GET /users/me: the new value, ${ROUNDS} times ` +
