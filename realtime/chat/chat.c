@@ -1,15 +1,14 @@
 /*
  * chat.c: the chat layer's life cycle: chat_new (connections to PostgreSQL
- * and Redis), graceful stop, free, /healthz, and the malloc_trim
- * policy.  PostgreSQL settings come as libpq keywords and values
- * (conf_pg_params, lib/conf.h): nothing is quoted by hand.
+ * and Redis), graceful stop, free and /healthz.  PostgreSQL settings come
+ * as libpq keywords and values (conf_pg_params, lib/conf.h): nothing is
+ * quoted by hand.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
 
 #include <sys/queue.h>
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,23 +27,6 @@
 /*
  * Life cycle.
  */
-
-/*
- * Once a second (sweep_cb).  A broadcast storm (userOnline to every
- * socket, N^2 frames when N users connect) leaves megabytes of freed
- * output buffers in the middle of the heap: give them back to the OS
- * while it lasts and once more when it is over.  deliver_all() counts
- * the frames.
- */
-void
-heap_trim(struct chat *c)
-{
-	if (c->bframes >= TRIM_FRAMES || c->trim) {
-		malloc_trim(0);
-		c->trim = c->bframes > 0;
-	}
-	c->bframes = 0;
-}
 
 struct chat *
 chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)

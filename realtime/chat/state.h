@@ -78,7 +78,6 @@ extern const char *const chat_sql[S__MAX];
 #ifndef WRITERS
 #define WRITERS		1
 #endif
-#define TRIM_FRAMES	65536	/* broadcast frames in 1 s: malloc_trim */
 #define CONV_CACHE	8192
 
 struct	cuser;
@@ -151,8 +150,6 @@ struct	chat {
 	struct chat_stats	 st;
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
-	size_t			 bframes;	/* bcast frames this second */
-	int			 trim;		/* a storm was trimmed: again */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
@@ -257,6 +254,5 @@ void	 on_online(struct chat *, struct csock *, json_t *, int64_t);
 void	 presence_opts(struct chat *, struct ps_opts *);
 
 /* chat.c */
-void	 heap_trim(struct chat *);
 
 #endif /* !RT_CHAT_STATE_H */

@@ -97,6 +97,9 @@ body(struct prom *b, struct metrics_srv *ms)
 	prom_counter(b, "chat_realtime_outq_drops_total",
 	    "Connections closed because their output queue was full.",
 	    st.outq_drops);
+	prom_counter(b, "chat_realtime_heap_trims_total",
+	    "Heap pages given back after an output backlog drained.",
+	    st.heap_trims);
 	if (ms->more != NULL)
 		ms->more(b, ms->marg);
 }
