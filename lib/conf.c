@@ -98,6 +98,8 @@ conf_load(struct conf *c, const char **why)
 	c->jwt_refresh_secret = env_or("JWT_REFRESH_SECRET", NULL);
 	c->cors_origin = env_or("CORS_ORIGIN", "http://localhost:3000");
 	c->redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379");
+	c->redis_cluster = env_or("REDIS_CLUSTER", NULL);
+	c->redis_cluster_pass = env_or("REDIS_CLUSTER_PASSWORD", NULL);
 	c->upload_dir = env_or("UPLOAD_DIR", "uploads");
 
 	if (c->jwt_secret == NULL) {

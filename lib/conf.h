@@ -43,6 +43,9 @@ struct	conf {
 	 */
 	const char	*cors_origin;
 	const char	*redis_url;	/* REDIS_URL (lib/redis_util.h) */
+	/* REDIS_CLUSTER "host:port,..." seeds, or NULL: use REDIS_URL. */
+	const char	*redis_cluster;
+	const char	*redis_cluster_pass; /* REDIS_CLUSTER_PASSWORD, NULL */
 	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
 	int		 port;		/* PORT: the public nginx port */
 	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */
