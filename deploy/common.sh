@@ -4,11 +4,12 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Packages a fresh Debian 12 machine needs to build, run and test the stack.
+# Packages a fresh Debian 12 machine needs to build, run and test the stack
+# (iproute2: deploy/cluster's network namespaces, veths and bridge).
 DEB_PACKAGES="build-essential autoconf automake pkg-config clang libclang-rt-14-dev
  libpq-dev libjansson-dev libjwt-dev libhiredis-dev libssl-dev libcrypt-dev
  libfcgi-dev libev-dev postgresql redis-server nginx-light curl ca-certificates
- nodejs npm"
+ nodejs npm iproute2"
 # And what only the tests need: a real browser for the web client's
 # tests, and LLVM (clang's own version) for llvm-symbolizer, so that
 # sanitizer reports name functions and lines.

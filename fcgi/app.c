@@ -37,7 +37,10 @@ app_init(struct app *a, const struct conf *c)
 	memset(a, 0, sizeof(*a));
 	a->conf = c;
 	db_init(&a->db, c);
-	if (redis_url_parse(c->redis_url, &a->rurl, &why) == -1) {
+	a->dbr_on = db_init_read(&a->dbr, c) == 0;
+	a->dbr_why = "not checked yet";
+	if (redis_init(&a->redis, c->redis_url, c->redis_cluster,
+	    c->redis_cluster_pass, &why) == -1) {
 		log_warnx("%s", why);
 		return -1;
 	}
@@ -72,36 +75,130 @@ void
 app_free(struct app *a)
 {
 	db_close(&a->db);
-	app_redis_drop(a);
+	db_close(&a->dbr);
+	redis_free(&a->redis);
 	free(a->cd);
 	a->cd = NULL;
 }
 
-redisContext *
-app_redis(struct app *a)
+/*
+ * The standby's state in one row: in recovery, its WAL receiver
+ * streaming, and how far replay is behind in ms (0 when it replayed
+ * all it received; else the age of the last transaction replayed, so
+ * an idle primary does not look like lag).
+ */
+static const char SQL_STANDBY[] =
+    "SELECT pg_is_in_recovery(),"
+    " COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver),"
+    " false),"
+    " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+    " THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() -"
+    " pg_last_xact_replay_timestamp()) * 1000, 1e9)::bigint END";
+
+static long
+ms_since(const struct timespec *t0)
 {
-	if (a->redis != NULL && a->redis->err != 0)
-		app_redis_drop(a);
-	if (a->redis == NULL)
-		a->redis = redis_connect(&a->rurl, &a->redis_why);
-	return a->redis;
+	struct timespec	 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
-void
-app_redis_drop(struct app *a)
+/* Ask the standby how it is; sets dbr_ok and dbr_why. */
+static void
+dbread_check(struct app *a)
 {
-	if (a->redis != NULL)
-		redisFree(a->redis);
-	a->redis = NULL;
+	PGresult	*res;
+	enum db_err	 err;
+	const char	*why = NULL;
+	long long	 lag;
+
+	clock_gettime(CLOCK_MONOTONIC, &a->dbr_at);
+	res = db_exec(&a->dbr, SQL_STANDBY, 0, NULL, &err);
+	if (err != DB_OK || PQntuples(res) != 1 || PQnfields(res) != 3)
+		why = "primary: standby down";
+	else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		why = "primary: not a standby";
+	else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+		why = "primary: standby not streaming";
+	else {
+		lag = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		if (lag < 0 || lag > a->conf->db_read_max_lag_ms)
+			why = "primary: standby lags";
+	}
+	PQclear(res);
+	if (why != NULL && a->dbr_ok)
+		log_warnx("reads from the primary: %s", why + 9);
+	else if (why == NULL && !a->dbr_ok && a->dbr_why != NULL &&
+	    strcmp(a->dbr_why, "not checked yet") != 0)
+		log_info("reads from the standby again");
+	a->dbr_ok = why == NULL;
+	a->dbr_why = why;
 }
 
 int
-app_redis_stale(struct app *a)
+app_dbread_ok(struct app *a)
 {
-	int	 e = a->redis != NULL ? a->redis->err : 0;
+	if (!a->dbr_on)
+		return 0;
+	if ((a->dbr_at.tv_sec == 0 && a->dbr_at.tv_nsec == 0) ||
+	    ms_since(&a->dbr_at) >= (a->dbr_ok ? APP_DBREAD_CHECK_MS :
+	    APP_DBREAD_RETRY_MS))
+		dbread_check(a);
+	return a->dbr_ok;
+}
 
-	app_redis_drop(a);
-	return e == REDIS_ERR_EOF || e == REDIS_ERR_IO;
+const char *
+app_dbread_state(struct app *a)
+{
+	return app_dbread_ok(a) ? "standby" : a->dbr_why;
+}
+
+size_t
+app_wrote_key(long long id, char *buf, size_t bufsz)
+{
+	int	 n;
+
+	n = snprintf(buf, bufsz, "{u:%lld}:w", id);
+	return n < 0 || (size_t)n >= bufsz ? 0 : (size_t)n;
+}
+
+/*
+ * Failing to set the mark is logged: the next read may then miss the
+ * write for up to the standby's lag (bounded by DB_READ_MAX_LAG_MS).
+ */
+void
+app_wrote(struct app *a, long long id)
+{
+	redisReply	*rep;
+	char		 key[APP_WROTE_KEY_MAX], ms[32];
+	const char	*argv[5];
+	size_t		 lens[5];
+
+	if (!a->dbr_on || (lens[1] = app_wrote_key(id, key,
+	    sizeof(key))) == 0)
+		return;
+	snprintf(ms, sizeof(ms), "%ld",
+	    a->conf->db_read_max_lag_ms + APP_WROTE_MARGIN_MS);
+	argv[0] = "SET";
+	argv[1] = key;
+	argv[2] = "1";
+	argv[3] = "PX";
+	argv[4] = ms;
+	lens[0] = 3;
+	lens[2] = 1;
+	lens[3] = 2;
+	lens[4] = strlen(ms);
+	rep = redis_command(&a->redis, key, lens[1], 5, argv, lens);
+	if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
+		a->redis_errors++;
+		log_warnx("user %lld: own-write mark not set: %s", id,
+		    rep == NULL && a->redis.why != NULL ? a->redis.why :
+		    "Redis error");
+	}
+	if (rep != NULL)
+		freeReplyObject(rep);
 }
 
 enum dto_ctype
@@ -156,35 +253,24 @@ void
 app_limit_start(struct app *a, struct http_req *r, const char *route,
     const struct conf_rate *rate)
 {
-	redisContext	*c;
-
 	a->rl_state = APP_RL_NONE;
 	if (rate == NULL)
 		return;
 	a->rl_rate = rate;
 	a->rl_route = route;
 	a->rl_state = APP_RL_SKIP;
-	if ((c = app_redis(a)) == NULL) {
-		a->redis_errors++;
-		log_warnx("rate limit skipped: no Redis");
-		return;
-	}
-	if (rl_send(c, &a->rlq, route, r->ip, rate) == 0)
-		a->rl_state = APP_RL_SENT;
-	else if (app_redis_stale(a) && (c = app_redis(a)) != NULL &&
-	    rl_send(c, &a->rlq, route, r->ip, rate) == 0)
+	if (rl_send(&a->redis, &a->rlq, route, r->ip, rate) == 0)
 		a->rl_state = APP_RL_SENT;
 	else {
 		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
+		log_warnx("rate limit skipped: %s", a->redis.why != NULL ?
+		    a->redis.why : "Redis error");
 	}
 }
 
 int
 app_limit_finish(struct app *a, struct http_req *r)
 {
-	redisContext	*c;
 	enum rl_result	 res;
 	long		 retry = 0;
 	char		 hdr[64];
@@ -194,14 +280,12 @@ app_limit_finish(struct app *a, struct http_req *r)
 		return 0;
 	}
 	a->rl_state = APP_RL_NONE;
-	res = rl_recv(a->redis, &a->rlq, &retry);
-	if (res == RL_ERROR && app_redis_stale(a) &&
-	    (c = app_redis(a)) != NULL)
-		res = rl_check(c, a->rl_route, r->ip, a->rl_rate, &retry);
+	/* A link lost meanwhile: redis_recv sends it once more. */
+	res = rl_recv(&a->redis, &a->rlq, &retry);
 	if (res == RL_ERROR) {
 		a->redis_errors++;
-		log_warnx("rate limit skipped: Redis error");
-		app_redis_drop(a);
+		log_warnx("rate limit skipped: %s", a->redis.why != NULL ?
+		    a->redis.why : "Redis error");
 		return 0;
 	}
 	if (res == RL_ALLOW)

@@ -26,15 +26,24 @@
 #define APP_AVATAR_MAX	(2L * 1024 * 1024)	/* bytes in an avatar file */
 #define APP_BCRYPT_COST	10			/* docs/api.md §2.1: cost 10 */
 #define APP_REFRESH_BYTES 40			/* raw refresh token: 80 hex */
+#define APP_DBREAD_CHECK_MS	250	/* standby state checked this often */
+#define APP_DBREAD_RETRY_MS	1000	/* ... and after it failed */
+#define APP_WROTE_MARGIN_MS	1000	/* own-write mark outlives the bound */
+#define APP_WROTE_KEY_MAX	48	/* bytes in "{u:<id>}:w" */
 
 enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
 
 struct	app {
 	const struct conf *conf;	/* borrowed */
 	struct db	 db;		/* this worker's PostgreSQL */
-	struct redis_url rurl;		/* parsed REDIS_URL */
-	redisContext	*redis;		/* NULL until needed, after errors */
-	const char	*redis_why;	/* why the last connect failed */
+	struct redis	 redis;		/* REDIS_URL or REDIS_CLUSTER */
+	struct db	 dbr;		/* the read standby (DB_READ_HOST) */
+	int		 dbr_on;	/* DB_READ_HOST is set */
+	int		 dbr_ok;	/* last check: it may serve reads */
+	const char	*dbr_why;	/* ... else why not (static) */
+	struct timespec	 dbr_at;	/* ... when (CLOCK_MONOTONIC) */
+	unsigned long	 reads_standby;	/* reads that may lag, served there */
+	unsigned long	 reads_primary;	/* ... by the primary (with dbr_on) */
 	struct crypt_data *cd;		/* crypt_r scratch (about 32 KB) */
 	char		 dummy[CRYPT_OUTPUT_SIZE]; /* hash for unknown users */
 	char		 avatar_dir[PATH_MAX]; /* UPLOAD_DIR/avatars */
@@ -52,22 +61,11 @@ struct	app_user {
 };
 
 /*
- * Set up a worker (no connections yet): parse REDIS_URL, make the dummy
- * bcrypt hash.  Returns 0, or -1 (logged).
+ * Set up a worker (no connections yet): parse REDIS_URL or
+ * REDIS_CLUSTER, make the dummy bcrypt hash.  Returns 0, or -1 (logged).
  */
 int	 app_init(struct app *a, const struct conf *c);
 void	 app_free(struct app *a);
-
-/* The worker's Redis connection, (re)connected as needed, or NULL. */
-redisContext	*app_redis(struct app *a);
-/* Drop a Redis connection that failed (the next app_redis reconnects). */
-void	 app_redis_drop(struct app *a);
-/*
- * After a failed Redis command: drop the connection and return 1 if it
- * had simply been closed under us (Redis restarted, idle timeout), so
- * the caller may try once more on a fresh one; else 0.
- */
-int	 app_redis_stale(struct app *a);
 
 /*
  * Check "Authorization: Bearer <JWT>".  Returns 0 and fills u, or sends
@@ -93,6 +91,26 @@ void	 app_limit_start(struct app *a, struct http_req *r,
  * handler.  Later calls return 0.
  */
 int	 app_limit_finish(struct app *a, struct http_req *r);
+
+/*
+ * Reads that may lag (GET /users/me) go to the standby of DB_READ_HOST
+ * unless it is down, not streaming, or more than DB_READ_MAX_LAG_MS
+ * behind (checked at most every APP_DBREAD_CHECK_MS, or
+ * APP_DBREAD_RETRY_MS after a failure), and unless the user wrote
+ * their profile within that bound: app_wrote, after the commit and
+ * before the answer, sets the Redis key "{u:<id>}:w" (in the user's
+ * slot of a cluster) for the bound plus APP_WROTE_MARGIN_MS, and the
+ * read checks it (app_wrote_key).  Without DB_READ_HOST all of this
+ * costs nothing and reads go to the primary.
+ */
+/* 1 if the standby may serve a read now, else 0. */
+int	 app_dbread_ok(struct app *a);
+/* For /healthz: "standby", or "primary: <why>" (static). */
+const char	*app_dbread_state(struct app *a);
+/* After user "id" changed their profile (committed). */
+void	 app_wrote(struct app *a, long long id);
+/* The key app_wrote sets for "id", in buf; its length, or 0. */
+size_t	 app_wrote_key(long long id, char *buf, size_t bufsz);
 
 /* How the request's body is encoded, for dto_parse. */
 enum dto_ctype	 app_body_type(const struct http_req *r);

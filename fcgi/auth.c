@@ -174,6 +174,7 @@ auth_register(struct app *a, struct http_req *r)
 	enum db_err	 err;
 	char		 hash[CRYPT_OUTPUT_SIZE];
 	const char	*args[3];
+	long long	 uid;
 	json_t		*j;
 
 	if (read_dto(r, DTO_REGISTER, &d) == -1)
@@ -206,9 +207,11 @@ auth_register(struct app *a, struct http_req *r)
 		app_fail(r);
 		goto out;
 	}
-	j = json_pack("{s:I, s:s}", "id",
-	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+	uid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	j = json_pack("{s:I, s:s}", "id", (json_int_t)uid,
 	    "username", PQgetvalue(res, 0, 1));
+	/* A new profile: GET /users/me must not miss it on the standby. */
+	app_wrote(a, uid);
 	http_send_json(r, 200, j, NULL);
 out:
 	PQclear(res);

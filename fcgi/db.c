@@ -23,6 +23,14 @@ db_init(struct db *d, const struct conf *c)
 	d->conf = c;
 }
 
+int
+db_init_read(struct db *d, const struct conf *c)
+{
+	db_init(d, c);
+	d->standby = 1;
+	return c->db_read_host != NULL ? 0 : -1;
+}
+
 void
 db_close(struct db *d)
 {
@@ -33,21 +41,25 @@ db_close(struct db *d)
 	d->sent = 0;
 }
 
-/* A new connection with c's settings, or NULL (logged). */
+/* A new connection to the primary or standby, or NULL (logged). */
 static PGconn *
-connect_new(const struct conf *c)
+connect_new(const struct conf *c, int standby)
 {
 	struct conf_pg	 cp;
 	PGconn		*pg;
 
-	conf_pg_params(c, "chat-fcgi", DB_CONNECT_TIMEOUT, &cp);
+	if (!standby)
+		conf_pg_params(c, "chat-fcgi", DB_CONNECT_TIMEOUT, &cp);
+	else if (conf_pg_read_params(c, "chat-fcgi", DB_CONNECT_TIMEOUT,
+	    &cp) == -1)
+		return NULL;
 	if ((pg = PQconnectdbParams(cp.keys, cp.vals, 0)) == NULL) {
 		log_warnx("db: out of memory");
 		return NULL;
 	}
 	if (PQstatus(pg) != CONNECTION_OK) {
 		/* PQerrorMessage ends with a newline; the logger escapes it. */
-		log_warnx("db: connect %s:%s: %.200s", c->db_host, c->db_port,
+		log_warnx("db: connect %s:%s: %.200s", cp.vals[0], cp.vals[1],
 		    PQerrorMessage(pg));
 		PQfinish(pg);
 		return NULL;
@@ -90,7 +102,7 @@ db_get(struct db *d)
 		db_close(d);
 	}
 	if (d->pg == NULL)
-		d->pg = connect_new(d->conf);
+		d->pg = connect_new(d->conf, d->standby);
 	return d->pg;
 }
 

@@ -21,6 +21,7 @@ struct	db {
 	const char	*stmt[DB_STMT_MAX]; /* SQL prepared on pg as "s<i>" */
 	int		 nstmt;
 	int		 sent;		/* db_send awaiting db_recv */
+	int		 standby;	/* DB_READ_* (db_init_read), not DB_* */
 	unsigned long	 errors;	/* statements that failed (not 23xxx) */
 };
 
@@ -33,6 +34,11 @@ enum	db_err {
 
 /* Set up "d" (no I/O): connecting waits for the first db_get. */
 void	 db_init(struct db *d, const struct conf *c);
+/*
+ * The same for the read standby of DB_READ_HOST.  Returns 0, or -1 when
+ * it is unset (d unusable).
+ */
+int	 db_init_read(struct db *d, const struct conf *c);
 
 /*
  * Return a working connection, connecting or reconnecting as needed:

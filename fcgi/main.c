@@ -242,7 +242,8 @@ worker(int lfd, const struct conf *c, int slot)
 	struct epoll_event	 ev;
 	struct timespec		 t0, td;
 	sigset_t		 term, open, pend;
-	unsigned long		 pg_seen = 0, redis_seen = 0;
+	unsigned long		 pg_seen = 0, redis_seen = 0, sb_seen = 0;
+	unsigned long		 pr_seen = 0;
 	unsigned long long	 nreq = 0, ndrain = 0;
 	long long		 usec;
 	char			 id[REQ_ID_MAX];
@@ -337,6 +338,10 @@ worker(int lfd, const struct conf *c, int slot)
 		    a.redis_errors - redis_seen);
 		pg_seen = a.db.errors;
 		redis_seen = a.redis_errors;
+		metrics_reads(metrics, a.reads_standby - sb_seen,
+		    a.reads_primary - pr_seen);
+		sb_seen = a.reads_standby;
+		pr_seen = a.reads_primary;
 		metrics_end(metrics, slot, rid, r.status, usec);
 		/*
 		 * The whole request read (stdin at its end, no error):
@@ -447,26 +452,26 @@ wake_pipe(int *rfd)
 }
 
 /*
- * Say at start, once, when Redis cannot be used as REDIS_URL says (a
- * wrong password, say): the workers still start, fail open on rate
- * limits and report it on /healthz, rather than crash in a loop that
- * hides why.  A malformed REDIS_URL is a configuration error: exit.
+ * Say at start, once, when Redis cannot be used as REDIS_URL (or
+ * REDIS_CLUSTER) says (a wrong password, say): the workers still start,
+ * fail open on rate limits and report it on /healthz, rather than crash
+ * in a loop that hides why.  A malformed setting is a configuration
+ * error: exit.
  */
 static void
-redis_check(const char *url)
+redis_check(const struct conf *c)
 {
-	struct redis_url	 u;
-	redisContext		*rc;
-	const char		*why;
+	struct redis	 rd;
+	const char	*why;
 
-	if (redis_url_parse(url, &u, &why) == -1)
+	if (redis_init(&rd, c->redis_url, c->redis_cluster,
+	    c->redis_cluster_pass, &why) == -1)
 		log_errx("%s", why);
-	if ((rc = redis_connect(&u, &why)) == NULL)
-		log_warnx("REDIS_URL: %s; serving anyway (/healthz says 503)",
-		    why);
-	else
-		redisFree(rc);
-	explicit_bzero(&u, sizeof(u));
+	if (redis_ping(&rd) == -1)
+		log_warnx("%s: %s; serving anyway (/healthz says 503)",
+		    rd.cluster ? "REDIS_CLUSTER" : "REDIS_URL",
+		    rd.why != NULL ? rd.why : "Redis did not answer");
+	redis_free(&rd);
 }
 
 int
@@ -506,7 +511,7 @@ main(int argc, char *argv[])
 		maddr = NULL;
 	if (conf_load(&c, &why) == -1)
 		log_errx("%s", why);
-	redis_check(c.redis_url);
+	redis_check(&c);
 	{
 		char	 dir[PATH_MAX];
 

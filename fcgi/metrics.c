@@ -53,6 +53,8 @@ struct	fcgi_metrics {
 	uint64_t	 sum_us[NROUTES];
 	uint64_t	 pg_errors;
 	uint64_t	 redis_errors;
+	uint64_t	 reads_standby;	/* reads that may lag, by the standby */
+	uint64_t	 reads_primary;	/* ... by the primary */
 	uint64_t	 restarts;
 	int		 workers;
 	uint32_t	 inflight[];	/* per worker slot: 0 or 1 */
@@ -123,6 +125,18 @@ metrics_errors(struct fcgi_metrics *m, unsigned long pg, unsigned long redis)
 }
 
 void
+metrics_reads(struct fcgi_metrics *m, unsigned long standby,
+    unsigned long primary)
+{
+	if (m == NULL)
+		return;
+	if (standby > 0)
+		ADD(&m->reads_standby, standby);
+	if (primary > 0)
+		ADD(&m->reads_primary, primary);
+}
+
+void
 metrics_restart(struct fcgi_metrics *m, int slot)
 {
 	if (m == NULL)
@@ -138,7 +152,7 @@ metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 	struct prom	 p;
 	uint64_t	 v, n, bucket[NBOUNDS + 1];
 	size_t		 r, i;
-	uint64_t	 inflight = 0;
+	uint64_t	 inflight = 0, sb, pr;
 	char		 st[16];
 	int		 w;
 
@@ -175,6 +189,18 @@ metrics_render(struct fcgi_metrics *m, char **out, size_t *outlen)
 	prom_counter(&p, "chat_fcgi_redis_errors_total",
 	    "Redis commands and connections that failed.",
 	    LOAD(&m->redis_errors));
+	/* Only with a standby (DB_READ_HOST): none is counted without. */
+	sb = LOAD(&m->reads_standby);
+	pr = LOAD(&m->reads_primary);
+	if (sb + pr > 0) {
+		prom_family(&p, "chat_fcgi_db_reads_total", "counter",
+		    "Reads that may lag (GET /users/me), by the server that "
+		    "answered.");
+		prom_sample(&p, "chat_fcgi_db_reads_total", sb, "server",
+		    "standby", NULL);
+		prom_sample(&p, "chat_fcgi_db_reads_total", pr, "server",
+		    "primary", NULL);
+	}
 	prom_counter(&p, "chat_fcgi_worker_restarts_total",
 	    "Workers that died and were started again.", LOAD(&m->restarts));
 	prom_gauge(&p, "chat_fcgi_requests_in_flight",

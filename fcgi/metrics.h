@@ -40,6 +40,13 @@ void	 metrics_end(struct fcgi_metrics *m, int slot, enum route_id route,
 void	 metrics_errors(struct fcgi_metrics *m, unsigned long pg,
 	    unsigned long redis);
 
+/*
+ * Add reads that may lag (GET /users/me with DB_READ_HOST set) served
+ * by the standby and by the primary.
+ */
+void	 metrics_reads(struct fcgi_metrics *m, unsigned long standby,
+	    unsigned long primary);
+
 /* The parent restarted a dead worker; its slot is not in flight. */
 void	 metrics_restart(struct fcgi_metrics *m, int slot);
 

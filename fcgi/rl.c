@@ -64,12 +64,11 @@ script_sha(void)
 }
 
 int
-rl_send(redisContext *c, struct rl_req *q, const char *route,
+rl_send(struct redis *rd, struct rl_req *q, const char *route,
     const char *ip, const struct conf_rate *r)
 {
-	const char	*sha;
-	size_t		 pos;
-	int		 done = 0;
+	const char	*sha, *argv[5];
+	size_t		 pos, lens[5];
 
 	memset(q, 0, sizeof(*q));
 	q->limit = r->limit;
@@ -79,56 +78,66 @@ rl_send(redisContext *c, struct rl_req *q, const char *route,
 	/* "rl:<route>:<ip>"; IPv6 ':' become '_'. */
 	memcpy(q->key, "rl:", 4);
 	pos = key_put(q->key, 3, sizeof(q->key), route, 1);
-	(void)key_put(q->key, pos, sizeof(q->key), ip[0] != '\0' ? ip : "-",
+	pos = key_put(q->key, pos, sizeof(q->key), ip[0] != '\0' ? ip : "-",
 	    0);
 	snprintf(q->ms, sizeof(q->ms), "%lld", (long long)r->window * 1000);
-	if (redisAppendCommand(c, "EVALSHA %s 1 %s %s", sha, q->key,
-	    q->ms) != REDIS_OK) {
-		log_warnx("rl: redis: %s", c->errstr);
+	argv[0] = "EVALSHA";
+	argv[1] = sha;
+	argv[2] = "1";
+	argv[3] = q->key;
+	argv[4] = q->ms;
+	lens[0] = 7;
+	lens[1] = 40;
+	lens[2] = 1;
+	lens[3] = pos;
+	lens[4] = strlen(q->ms);
+	if (redis_send(rd, &q->cmd, q->key, pos, 5, argv, lens) == -1)
 		return -1;
-	}
-	/* On the wire now, so the caller's next round trip overlaps it. */
-	while (!done)
-		if (redisBufferWrite(c, &done) != REDIS_OK) {
-			log_warnx("rl: redis: %s", c->errstr);
-			return -1;
-		}
 	q->sent = 1;
 	return 0;
 }
 
+/* EVAL of the script for q, after NOSCRIPT. */
+static redisReply *
+eval(struct redis *rd, struct rl_req *q)
+{
+	const char	*argv[5] = { "EVAL", RL_SCRIPT, "1", q->key, q->ms };
+	size_t		 lens[5];
+
+	lens[0] = 4;
+	lens[1] = sizeof(RL_SCRIPT) - 1;
+	lens[2] = 1;
+	lens[3] = strlen(q->key);
+	lens[4] = strlen(q->ms);
+	return redis_command(rd, q->key, lens[3], 5, argv, lens);
+}
+
 enum rl_result
-rl_recv(redisContext *c, struct rl_req *q, long *retry_after)
+rl_recv(struct redis *rd, struct rl_req *q, long *retry_after)
 {
 	redisReply	*rep = NULL;
-	void		*v = NULL;
 	long long	 n, left;
 	enum rl_result	 rc = RL_ERROR;
 
 	if (!q->sent)
 		goto out;
 	q->sent = 0;
-	if (redisGetReply(c, &v) != REDIS_OK || (rep = v) == NULL) {
-		log_warnx("rl: redis: %s", c->errstr);
+	if ((rep = redis_recv(rd, &q->cmd)) == NULL)
 		goto out;
-	}
 	/* A Redis that restarted (or flushed scripts) loads it again. */
 	if (rep->type == REDIS_REPLY_ERROR &&
 	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(rep);
-		rep = redisCommand(c, "EVAL %s 1 %s %s", RL_SCRIPT, q->key,
-		    q->ms);
-		if (rep == NULL) {
-			log_warnx("rl: redis: %s", c->errstr);
+		if ((rep = eval(rd, q)) == NULL)
 			goto out;
-		}
 	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
 	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
-		log_warnx("rl: redis: unexpected reply type %d%s%s",
+		log_warnx("rl: redis: unexpected reply type %d%s%.200s",
 		    rep->type, rep->type == REDIS_REPLY_ERROR ? ": " : "",
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "");
+		rd->why = "unexpected reply";
 		goto out;
 	}
 	n = rep->element[0]->integer;
@@ -148,12 +157,12 @@ out:
 }
 
 enum rl_result
-rl_check(redisContext *c, const char *route, const char *ip,
+rl_check(struct redis *rd, const char *route, const char *ip,
     const struct conf_rate *r, long *retry_after)
 {
 	struct rl_req	 q;
 
-	if (rl_send(c, &q, route, ip, r) == -1)
+	if (rl_send(rd, &q, route, ip, r) == -1)
 		return RL_ERROR;
-	return rl_recv(c, &q, retry_after);
+	return rl_recv(rd, &q, retry_after);
 }

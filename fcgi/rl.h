@@ -9,8 +9,7 @@
 #ifndef FCGI_RL_H
 #define FCGI_RL_H
 
-#include <hiredis.h>
-
+#include "fcgi/redis.h"
 #include "lib/conf.h"	/* struct conf_rate */
 
 #define RL_KEY_MAX	256	/* bytes in a counter key */
@@ -28,10 +27,11 @@ enum	rl_result {
  * without an expiry.  Time is Redis's, so every host agrees.  On
  * RL_DENY, *retry_after gets the seconds left in the window (1 or more).
  * "route" and "ip" are short printable strings (bytes outside
- * [!-~] are replaced in the key).  On RL_ERROR the context may be
- * broken (c->err set): the caller should free it and reconnect.
+ * [!-~] are replaced in the key).  The counter is one key, so in a
+ * Redis Cluster it lives on its slot's master and every host still
+ * counts on the same key.  On RL_ERROR rd->why says what failed.
  */
-enum rl_result	 rl_check(redisContext *c, const char *route,
+enum rl_result	 rl_check(struct redis *rd, const char *route,
 		    const char *ip, const struct conf_rate *r,
 		    long *retry_after);
 
@@ -42,18 +42,19 @@ struct	rl_req {
 	long		 limit;
 	long		 window;
 	int		 sent;		/* awaiting a reply */
+	struct redis_cmd cmd;		/* ... this one */
 };
 
 /*
  * rl_check in two halves, to overlap the Redis round trip with other
  * work: rl_send writes the command (0, or -1 logged: RL_ERROR), and
- * rl_recv, which must follow before anything else uses c, reads its
- * answer with rl_check's meaning.  Nothing else may be sent on c in
- * between.
+ * rl_recv reads its answer with rl_check's meaning.  Other commands may
+ * be sent in between (redis_send); replies are read in the order of
+ * the sends.
  */
-int	 rl_send(redisContext *c, struct rl_req *q, const char *route,
+int	 rl_send(struct redis *rd, struct rl_req *q, const char *route,
 	    const char *ip, const struct conf_rate *r);
-enum rl_result	 rl_recv(redisContext *c, struct rl_req *q,
+enum rl_result	 rl_recv(struct redis *rd, struct rl_req *q,
 		    long *retry_after);
 
 #endif /* !FCGI_RL_H */

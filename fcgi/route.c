@@ -78,16 +78,17 @@ route_name(enum route_id id)
 	    route_names[ROUTE_OTHER];
 }
 
-/* 200 {"status":"ok",...} when PostgreSQL and Redis answer, else 503. */
+/*
+ * 200 {"status":"ok",...} when PostgreSQL and Redis (in a cluster: every
+ * master of the slot map, and every slot served) answer, else 503.
+ */
 static void
 healthz(struct app *a, struct http_req *r)
 {
 	PGresult	*res;
-	redisReply	*rep = NULL;
-	redisContext	*c;
 	json_t		*body;
 	enum db_err	 err = DB_ERR;
-	int		 pg_ok = 0, redis_ok = 0;
+	int		 pg_ok = 0, redis_ok;
 
 	http_drain(r);
 	if (db_get(&a->db) != NULL) {
@@ -95,27 +96,21 @@ healthz(struct app *a, struct http_req *r)
 		pg_ok = err == DB_OK;
 		PQclear(res);
 	}
-	if ((c = app_redis(a)) != NULL) {
-		rep = redisCommand(c, "PING");
-		if (rep == NULL && app_redis_stale(a)) {
-			if ((c = app_redis(a)) != NULL)
-				rep = redisCommand(c, "PING");
-		}
-		redis_ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-		if (rep != NULL)
-			freeReplyObject(rep);
-		else {
-			a->redis_errors++;
-			app_redis_drop(a);
-		}
-	}
+	if (!(redis_ok = redis_ping(&a->redis) == 0))
+		a->redis_errors++;
 	body = json_pack("{s:s, s:s, s:s}",
 	    "status", pg_ok && redis_ok ? "ok" : "error",
 	    "db", pg_ok ? "up" : "down", "redis", redis_ok ? "up" : "down");
+	/* Where reads that may lag go, with a standby (DB_READ_HOST). */
+	if (body != NULL && a->dbr_on && json_object_set_new(body, "dbRead",
+	    json_string(app_dbread_state(a))) == -1) {
+		json_decref(body);
+		body = NULL;
+	}
 	/* Say why Redis is down when we know (a wrong password, say). */
-	if (body != NULL && !redis_ok && c == NULL && a->redis_why != NULL &&
+	if (body != NULL && !redis_ok && a->redis.why != NULL &&
 	    json_object_set_new(body, "redisError",
-	    json_string(a->redis_why)) == -1) {
+	    json_string(a->redis.why)) == -1) {
 		json_decref(body);
 		body = NULL;
 	}

@@ -61,16 +61,55 @@ profile(PGresult *res, int created)
 	return j;
 }
 
-/* GET /users/me: the caller's profile with createdAt. */
+/*
+ * Ask Redis whether user "id" wrote their profile within the standby's
+ * bound (app_wrote), behind the rate limit's command.  Returns 1 if
+ * sent (then own_write reads the answer).
+ */
+static int
+own_write_send(struct app *a, struct redis_cmd *q, long long id)
+{
+	char		 key[APP_WROTE_KEY_MAX];
+	const char	*argv[2] = { "EXISTS", key };
+	size_t		 lens[2] = { 6, 0 };
+
+	if ((lens[1] = app_wrote_key(id, key, sizeof(key))) == 0)
+		return 0;
+	return redis_send(&a->redis, q, key, lens[1], 2, argv, lens) == 0;
+}
+
+/* 1 if the mark is there or Redis cannot say: read from the primary. */
+static int
+own_write(struct app *a, struct redis_cmd *q)
+{
+	redisReply	*rep;
+	int		 yes;
+
+	rep = redis_recv(&a->redis, q);
+	yes = rep == NULL || rep->type != REDIS_REPLY_INTEGER ||
+	    rep->integer != 0;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return yes;
+}
+
+/*
+ * GET /users/me: the caller's profile with createdAt.  With a standby
+ * (DB_READ_HOST), the SELECT goes there at once, and is asked again of
+ * the primary when the user wrote within the bound, the mark cannot be
+ * read, or the standby fails or lacks the row.
+ */
 void
 users_me_get(struct app *a, struct http_req *r)
 {
 	struct app_user	 u;
+	struct redis_cmd mq;
+	struct db	*db = &a->db;
 	PGresult	*res = NULL;
-	enum db_err	 err;
+	enum db_err	 err = DB_ERR;
 	char		 id[32];
 	const char	*args[1] = { id };
-	int		 authed, sent = 0;
+	int		 authed, sent = 0, marked = 0;
 
 	http_drain(r);
 	/*
@@ -81,11 +120,16 @@ users_me_get(struct app *a, struct http_req *r)
 	authed = app_auth_check(a, r, &u) == 0;
 	if (authed) {
 		snprintf(id, sizeof(id), "%lld", u.id);
-		sent = db_send(&a->db, SQL_ME, 1, args) == 0;
+		if (app_dbread_ok(a) && (marked = own_write_send(a, &mq,
+		    u.id)))
+			db = &a->dbr;
+		sent = db_send(db, SQL_ME, 1, args) == 0;
 	}
 	if (app_limit_finish(a, r) == -1) {
+		if (marked)
+			(void)own_write(a, &mq);
 		if (sent)
-			PQclear(db_recv(&a->db, &err));
+			PQclear(db_recv(db, &err));
 		return;
 	}
 	if (!authed) {
@@ -93,9 +137,23 @@ users_me_get(struct app *a, struct http_req *r)
 		return;
 	}
 	if (sent)
-		res = db_recv(&a->db, &err);
-	else
-		res = db_exec(&a->db, SQL_ME, 1, args, &err);
+		res = db_recv(db, &err);
+	if (db == &a->dbr && (own_write(a, &mq) || err != DB_OK ||
+	    PQntuples(res) != 1)) {
+		PQclear(res);
+		res = NULL;
+		sent = 0;
+		db = &a->db;
+	} else if (marked && db != &a->dbr)
+		(void)own_write(a, &mq);
+	if (!sent)
+		res = db_exec(db, SQL_ME, 1, args, &err);
+	if (a->dbr_on && err == DB_OK) {
+		if (db == &a->dbr)
+			a->reads_standby++;
+		else
+			a->reads_primary++;
+	}
 	if (err != DB_OK)
 		app_fail(r);
 	else if (PQntuples(res) != 1)	/* deleted since the token */
@@ -146,8 +204,10 @@ users_me_patch(struct app *a, struct http_req *r)
 		app_fail(r);
 	else if (PQntuples(res) != 1)
 		http_send_error(r, 401, "Unauthorized", 1);
-	else
+	else {
+		app_wrote(a, u.id);
 		http_send_json(r, 200, profile(res, 0), NULL);
+	}
 out:
 	PQclear(res);
 	dto_clear(&d);

@@ -89,12 +89,17 @@ conf_load(struct conf *c, const char **why)
 	c->db_user = env_or("DB_USER", "postgres");
 	c->db_pass = env_or("DB_PASS", "postgres");
 	c->db_name = env_or("DB_NAME", "chatdb");
+	c->db_read_host = env_or("DB_READ_HOST", NULL);
+	c->db_read_port = env_or("DB_READ_PORT", c->db_port);
+	c->db_read_user = env_or("DB_READ_USER", c->db_user);
+	c->db_read_pass = env_or("DB_READ_PASS", c->db_pass);
+	c->db_read_name = env_or("DB_READ_NAME", c->db_name);
 	c->jwt_secret = env_or("JWT_SECRET", NULL);
 	c->jwt_refresh_secret = env_or("JWT_REFRESH_SECRET", NULL);
 	c->cors_origin = env_or("CORS_ORIGIN", "http://localhost:3000");
 	c->redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379");
 	c->redis_cluster = env_or("REDIS_CLUSTER", NULL);
-	c->redis_cluster_password = env_or("REDIS_CLUSTER_PASSWORD", NULL);
+	c->redis_cluster_pass = env_or("REDIS_CLUSTER_PASSWORD", NULL);
 	c->upload_dir = env_or("UPLOAD_DIR", "uploads");
 
 	if (c->jwt_secret == NULL) {
@@ -142,23 +147,49 @@ conf_load(struct conf *c, const char **why)
 		return -1;
 	}
 	c->realtime_nodes = (int)v;
+	if (env_long("DB_READ_MAX_LAG_MS", 1000, 10, 600000,
+	    &c->db_read_max_lag_ms) == -1) {
+		*why = "DB_READ_MAX_LAG_MS must be 10..600000";
+		return -1;
+	}
 	return 0;
+}
+
+/* Fill p with one server's settings and the common ones. */
+static void
+pg_params(const char *host, const char *port, const char *user,
+    const char *pass, const char *name, const char *app, const char *timeout,
+    struct conf_pg *p)
+{
+	size_t	 n = 0;
+
+#define KV(k, v)	do { p->keys[n] = (k); p->vals[n++] = (v); } while (0)
+	KV("host", host);
+	KV("port", port);
+	KV("user", user);
+	KV("password", pass);
+	KV("dbname", name);
+	KV("connect_timeout", timeout);
+	KV("application_name", app);
+	KV(NULL, NULL);
+#undef KV
 }
 
 void
 conf_pg_params(const struct conf *c, const char *app, const char *timeout,
     struct conf_pg *p)
 {
-	size_t	 n = 0;
+	pg_params(c->db_host, c->db_port, c->db_user, c->db_pass, c->db_name,
+	    app, timeout, p);
+}
 
-#define KV(k, v)	do { p->keys[n] = (k); p->vals[n++] = (v); } while (0)
-	KV("host", c->db_host);
-	KV("port", c->db_port);
-	KV("user", c->db_user);
-	KV("password", c->db_pass);
-	KV("dbname", c->db_name);
-	KV("connect_timeout", timeout);
-	KV("application_name", app);
-	KV(NULL, NULL);
-#undef KV
+int
+conf_pg_read_params(const struct conf *c, const char *app,
+    const char *timeout, struct conf_pg *p)
+{
+	if (c->db_read_host == NULL)
+		return -1;
+	pg_params(c->db_read_host, c->db_read_port, c->db_read_user,
+	    c->db_read_pass, c->db_read_name, app, timeout, p);
+	return 0;
 }

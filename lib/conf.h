@@ -19,6 +19,20 @@ struct	conf {
 	const char	*db_user;	/* DB_USER */
 	const char	*db_pass;	/* DB_PASS */
 	const char	*db_name;	/* DB_NAME */
+	/*
+	 * A PostgreSQL hot standby for reads that may lag (conf_pg_read_params
+	 * below): DB_READ_HOST, NULL when unset (no standby: every read goes
+	 * to the primary, as without these settings); DB_READ_PORT,
+	 * DB_READ_USER, DB_READ_PASS, DB_READ_NAME default to the primary's
+	 * DB_PORT, DB_USER, DB_PASS, DB_NAME.  DB_READ_MAX_LAG_MS (default
+	 * 1000, 10..600000): a standby further behind serves no reads.
+	 */
+	const char	*db_read_host;
+	const char	*db_read_port;
+	const char	*db_read_user;
+	const char	*db_read_pass;
+	const char	*db_read_name;
+	long		 db_read_max_lag_ms;
 	const char	*jwt_secret;	/* JWT_SECRET, required */
 	const char	*jwt_refresh_secret; /* JWT_REFRESH_SECRET, required */
 	/*
@@ -29,11 +43,9 @@ struct	conf {
 	 */
 	const char	*cors_origin;
 	const char	*redis_url;	/* REDIS_URL (lib/redis_util.h) */
-	/* REDIS_CLUSTER: seeds "host:port,..." (lib/redis_cluster.h); when
-	   set, Redis is that cluster and REDIS_URL is not used.  NULL if
-	   unset or empty. */
+	/* REDIS_CLUSTER "host:port,..." seeds, or NULL: use REDIS_URL. */
 	const char	*redis_cluster;
-	const char	*redis_cluster_password; /* REDIS_CLUSTER_PASSWORD */
+	const char	*redis_cluster_pass; /* REDIS_CLUSTER_PASSWORD, NULL */
 	const char	*upload_dir;	/* UPLOAD_DIR: holds avatars/ */
 	int		 port;		/* PORT: the public nginx port */
 	long		 access_ttl;	/* ACCESS_TOKEN_TTL, seconds */
@@ -64,6 +76,12 @@ struct	conf_pg {
  * are.
  */
 void	 conf_pg_params(const struct conf *c, const char *app,
+	    const char *timeout, struct conf_pg *p);
+/*
+ * The same for the read standby (DB_READ_*).  Returns 0, or -1 (p
+ * untouched) when DB_READ_HOST is unset.
+ */
+int	 conf_pg_read_params(const struct conf *c, const char *app,
 	    const char *timeout, struct conf_pg *p);
 
 /*

@@ -2,7 +2,8 @@
  * t/conf.c: lib/conf.h: the environment read into struct conf (the
  * defaults, a required secret missing, a bad rate), "N/SECONDS" rates,
  * and the libpq keyword and value arrays built from it, whatever the
- * values hold (quotes, backslashes, spaces are not quoted by anyone).
+ * values hold (quotes, backslashes, spaces are not quoted by anyone),
+ * and those of the read standby (DB_READ_*, defaulting to the primary's).
  */
 #include "config.h"
 
@@ -32,7 +33,7 @@ main(void)
 	struct conf_pg		 p;
 	const char		*why = NULL;
 
-	tap_plan(17);
+	tap_plan(24);
 	unsetenv("JWT_SECRET");
 	setenv("JWT_REFRESH_SECRET", "r", 1);
 	tap_int(conf_load(&c, &why), -1, "no JWT_SECRET: refused");
@@ -65,5 +66,26 @@ main(void)
 	tap_str(val(&p, "application_name"), "t-conf", "application_name");
 	tap_ok(p.keys[CONF_PG_PARAMS - 1] == NULL &&
 	    p.vals[CONF_PG_PARAMS - 1] == NULL, "NULL-terminated");
+
+	unsetenv("DB_READ_HOST");
+	unsetenv("DB_READ_PORT");
+	unsetenv("DB_READ_MAX_LAG_MS");
+	setenv("DB_PORT", "5999", 1);
+	conf_load(&c, &why);
+	tap_int(conf_pg_read_params(&c, "t-conf", "3", &p), -1,
+	    "no DB_READ_HOST: no standby");
+	tap_int(c.db_read_max_lag_ms, 1000, "DB_READ_MAX_LAG_MS default");
+	setenv("DB_READ_HOST", "standby.example", 1);
+	conf_load(&c, &why);
+	tap_int(conf_pg_read_params(&c, "t-conf", "3", &p), 0,
+	    "DB_READ_HOST: a standby");
+	tap_str(val(&p, "host"), "standby.example", "... its host");
+	tap_str(val(&p, "port"), "5999", "... DB_PORT by default");
+	tap_str(val(&p, "password"), "it's a \\ pass word",
+	    "... the primary's password by default");
+	setenv("DB_READ_MAX_LAG_MS", "5", 1);
+	tap_int(conf_load(&c, &why), -1, "DB_READ_MAX_LAG_MS 5: refused");
+	unsetenv("DB_READ_MAX_LAG_MS");
+	unsetenv("DB_READ_HOST");
 	return tap_done();
 }

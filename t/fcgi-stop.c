@@ -229,6 +229,7 @@ one_case(const char *to, int workers, int queued)
 		setenv("JWT_SECRET", "fcgi-stop-test", 1);
 		setenv("JWT_REFRESH_SECRET", "fcgi-stop-test-refresh", 1);
 		setenv("REDIS_URL", "redis://127.0.0.1:1", 1);
+		unsetenv("REDIS_CLUSTER");	/* the tests' cluster, if any */
 		setenv("DB_HOST", "127.0.0.1", 1);
 		setenv("DB_PORT", "1", 1);
 		setenv("UPLOAD_DIR", dir, 1);

@@ -29,6 +29,8 @@ EXTRA_DIST += t/e2e/rest-auth.test.mjs t/e2e/rest-avatar.test.mjs \
 	t/e2e/rest-expiry.test.mjs t/e2e/rest-misc.test.mjs \
 	t/e2e/rest-ratelimit.test.mjs t/e2e/rest-users.test.mjs \
 	t/e2e/browser.test.mjs
+# GET /users/me from a standby (E2E_STANDBY=1: DB_READ_HOST is set).
+EXTRA_DIST += t/e2e/rest-standby.test.mjs
 
 # libFuzzer target of the JSON body reader (built by t/fuzz/run).
 EXTRA_DIST += t/fuzz/json-body.c t/fuzz/corpus/json-body
@@ -37,3 +39,18 @@ EXTRA_DIST += t/fuzz/jwt-verify.c t/fuzz/corpus/jwt-verify
 # Both programs against a bad configuration (no JWT secret, a Redis that
 # refuses the password): node --test, with a tiny FastCGI client.
 EXTRA_DIST += t/e2e/ops-config.test.mjs t/e2e/lib/fcgi.mjs
+# A throwaway Redis Cluster on 127.0.0.1 for the tests that need one
+# (t/redis-cluster-up up BASEPORT DIR prints the seed list).
+EXTRA_DIST += t/redis-cluster-up
+# fcgi/redis.c's cluster client and the limiter on a real Redis Cluster
+# (REDIS_CLUSTER seeds and REDIS_CLUSTER_PASSWORD in the environment:
+# deploy/test starts one with t/redis-cluster-up).  Built always, run
+# only when REDIS_CLUSTER_TEST=1 says a cluster is there (make time).
+check_PROGRAMS += t/rl-cluster-test
+# (A computed name, so automake leaves the choice to make.)
+rl_cluster_tests_1 = t/rl-cluster-test
+TESTS += $(rl_cluster_tests_$(REDIS_CLUSTER_TEST))
+t_rl_cluster_test_SOURCES = t/rl-cluster.c fcgi/rl.c fcgi/rl.h \
+	fcgi/redis.c fcgi/redis.h
+t_rl_cluster_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
+t_rl_cluster_test_LDADD = $(CHAT_LIBS)

@@ -19,23 +19,26 @@
 int
 main(void)
 {
-	struct redis_url	 u;
+	struct redis		 rd;
 	struct conf_rate	 r = { 3, 2 };	/* 3 per 2 s: a short test */
 	struct timespec		 nap = { 2, 200 * 1000000L };
 	redisContext		*c;
 	redisReply		*rep;
+	const char		*argv[2];
+	size_t			 lens[2];
 	const char		*url = getenv("REDIS_URL"), *why;
 	char			 ip[64], ip2[64], key[RL_KEY_MAX];
 	long			 ra = 0;
 	int			 i, ok;
 
-	tap_plan(16);
+	tap_plan(17);
 	if (url == NULL || *url == '\0') {
 		tap_ok(0, "REDIS_URL is set (this test needs a real Redis)");
 		return tap_done();
 	}
-	if (!tap_ok(redis_url_parse(url, &u, &why) == 0, "REDIS_URL parses") ||
-	    !tap_ok((c = redis_connect(&u, NULL)) != NULL, "connects to Redis"))
+	if (!tap_ok(redis_init(&rd, url, NULL, NULL, &why) == 0,
+	    "REDIS_URL parses") ||
+	    !tap_ok((c = redis_link(&rd, "", 0)) != NULL, "connects to Redis"))
 		return tap_done();
 
 	/* Fresh counters per run: random "client addresses". */
@@ -44,14 +47,14 @@ main(void)
 	snprintf(ip2, sizeof(ip2), "t2-%d-%d", (int)getpid(), rand());
 
 	for (ok = 1, i = 0; i < 3; i++)
-		ok &= rl_check(c, "test", ip, &r, &ra) == RL_ALLOW;
+		ok &= rl_check(&rd, "test", ip, &r, &ra) == RL_ALLOW;
 	tap_ok(ok, "3 requests allowed");
-	tap_int(rl_check(c, "test", ip, &r, &ra), RL_DENY, "4th denied");
+	tap_int(rl_check(&rd, "test", ip, &r, &ra), RL_DENY, "4th denied");
 	tap_ok(ra >= 1 && ra <= 2, "Retry-After within the window");
-	tap_int(rl_check(c, "test", ip, &r, &ra), RL_DENY, "5th denied");
-	tap_int(rl_check(c, "other", ip, &r, &ra), RL_ALLOW,
+	tap_int(rl_check(&rd, "test", ip, &r, &ra), RL_DENY, "5th denied");
+	tap_int(rl_check(&rd, "other", ip, &r, &ra), RL_ALLOW,
 	    "another route has its own counter");
-	tap_int(rl_check(c, "test", ip2, &r, &ra), RL_ALLOW,
+	tap_int(rl_check(&rd, "test", ip2, &r, &ra), RL_ALLOW,
 	    "another address has its own counter");
 
 	snprintf(key, sizeof(key), "rl:test:%s", ip);
@@ -63,12 +66,12 @@ main(void)
 		freeReplyObject(rep);
 
 	nanosleep(&nap, NULL);
-	tap_int(rl_check(c, "test", ip, &r, &ra), RL_ALLOW,
+	tap_int(rl_check(&rd, "test", ip, &r, &ra), RL_ALLOW,
 	    "allowed again once the window is over");
 	for (ok = 1, i = 0; i < 2; i++)
-		ok &= rl_check(c, "test", ip, &r, &ra) == RL_ALLOW;
+		ok &= rl_check(&rd, "test", ip, &r, &ra) == RL_ALLOW;
 	tap_ok(ok, "a full allowance in the new window");
-	tap_int(rl_check(c, "test", ip, &r, &ra), RL_DENY,
+	tap_int(rl_check(&rd, "test", ip, &r, &ra), RL_DENY,
 	    "and no more");
 
 	/* Redis forgot the script (restart, SCRIPT FLUSH): loaded again. */
@@ -76,13 +79,13 @@ main(void)
 	if (rep != NULL)
 		freeReplyObject(rep);
 	snprintf(ip2, sizeof(ip2), "t3-%d-%d", (int)getpid(), rand());
-	tap_int(rl_check(c, "test", ip2, &r, &ra), RL_ALLOW,
+	tap_int(rl_check(&rd, "test", ip2, &r, &ra), RL_ALLOW,
 	    "works after SCRIPT FLUSH (NOSCRIPT)");
 	{
 		struct rl_req	 q;
 
-		tap_ok(rl_send(c, &q, "test", ip2, &r) == 0 &&
-		    rl_recv(c, &q, &ra) == RL_ALLOW, "send, then receive");
+		tap_ok(rl_send(&rd, &q, "test", ip2, &r) == 0 &&
+		    rl_recv(&rd, &q, &ra) == RL_ALLOW, "send, then receive");
 		snprintf(key, sizeof(key), "rl:test:%s", ip2);
 		rep = redisCommand(c, "GET %s", key);
 		tap_ok(rep != NULL && rep->type == REDIS_REPLY_STRING &&
@@ -92,8 +95,21 @@ main(void)
 	}
 
 	r.limit = 1;
-	tap_int(rl_check(c, "test:x y", "::1", &r, &ra) == RL_ERROR, 0,
+	tap_int(rl_check(&rd, "test:x y", "::1", &r, &ra) == RL_ERROR, 0,
 	    "odd route and IPv6 address work");
-	redisFree(c);
+	/* A link closed under us (Redis restarted): sent once more. */
+	rep = redisCommand(c, "QUIT");
+	if (rep != NULL)
+		freeReplyObject(rep);
+	argv[0] = "GET";
+	argv[1] = key;
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	rep = redis_command(&rd, key, lens[1], 2, argv, lens);
+	tap_ok(rep != NULL && rep->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->str, "2") == 0, "a closed link is reopened");
+	if (rep != NULL)
+		freeReplyObject(rep);
+	redis_free(&rd);
 	return tap_done();
 }

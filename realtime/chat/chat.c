@@ -1,15 +1,14 @@
 /*
  * chat.c: the chat layer's life cycle: chat_new (connections to PostgreSQL
- * and Redis), graceful stop, free, /healthz, and the malloc_trim
- * policy.  PostgreSQL settings come as libpq keywords and values
- * (conf_pg_params, lib/conf.h): nothing is quoted by hand.
+ * and Redis), graceful stop, free and /healthz.  PostgreSQL settings come
+ * as libpq keywords and values (conf_pg_params, conf_pg_read_params for
+ * the read standby, lib/conf.h): nothing is quoted by hand.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
 
 #include <sys/queue.h>
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "realtime/chat/chat.h"
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
@@ -29,29 +29,13 @@
  * Life cycle.
  */
 
-/*
- * Once a second (sweep_cb).  A broadcast storm (userOnline to every
- * socket, N^2 frames when N users connect) leaves megabytes of freed
- * output buffers in the middle of the heap: give them back to the OS
- * while it lasts and once more when it is over.  deliver_all() counts
- * the frames.
- */
-void
-heap_trim(struct chat *c)
-{
-	if (c->bframes >= TRIM_FRAMES || c->trim) {
-		malloc_trim(0);
-		c->trim = c->bframes > 0;
-	}
-	c->bframes = 0;
-}
-
 struct chat *
 chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 {
 	struct chat	*c;
 	struct ps_opts	 po;
-	struct conf_pg	 pg;
+	struct conf_pg	 pg, rpg;
+	struct dbread_opts ro;
 	char		 name[8];
 	size_t		 i;
 
@@ -80,10 +64,23 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 		    S__MAX, name)) == NULL)
 			goto fail;
 	}
+	if (conf_pg_read_params(conf, "chat-realtime", "5", &rpg) == 0) {
+		memset(&ro, 0, sizeof(ro));
+		ro.pkeys = pg.keys;
+		ro.pvals = pg.vals;
+		ro.skeys = rpg.keys;
+		ro.svals = rpg.vals;
+		ro.sqls = chat_sql;
+		ro.nsql = S__MAX;
+		ro.primary = c->pr;
+		ro.max_lag_ms = conf->db_read_max_lag_ms;
+		if ((c->rd = dbread_new(loop, &ro)) == NULL)
+			goto fail;
+	}
 	memset(&po, 0, sizeof(po));
 	po.url = conf->redis_url;
 	po.cluster = conf->redis_cluster;
-	po.cluster_pass = conf->redis_cluster_password;
+	po.cluster_pass = conf->redis_cluster_pass;
 	po.node_id = node;
 	presence_opts(c, &po);
 	if ((c->ps = ps_new(loop, &po)) == NULL)
@@ -176,6 +173,7 @@ chat_free(struct chat *c)
 	for (i = 0; i < USER_BUCKETS; i++)
 		while ((u = c->users[i]) != NULL)
 			user_free(c, u);
+	dbread_free(c->rd);	/* may hand reads to c->pr: first */
 	for (i = 1; i < WRITERS; i++)
 		pgq_free(c->pm[i]);
 	pgq_free(c->pw);
@@ -196,4 +194,5 @@ chat_health(void *arg, struct metrics_health *h)
 			h->db_up = 0;
 	h->redis_error = ps_error(c->ps);
 	h->redis_up = h->redis_error == NULL;
+	h->db_read = c->rd != NULL ? dbread_state(c->rd) : NULL;
 }

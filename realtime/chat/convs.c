@@ -127,7 +127,7 @@ convs_query(struct op *op)
 	char		 b[24];
 	const char	*p[1] = { lltoa(op->uid, b, sizeof(b)) };
 
-	op_exec(op, op->c->pr, S_CONVS, 1, p, 0, convs_cb);
+	op_read(op, S_CONVS, 1, p, convs_cb);
 }
 
 void

@@ -15,6 +15,7 @@
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "realtime/chat/chat.h"
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
@@ -143,6 +144,31 @@ chat_req_done(struct sio_socket *s, int tag, enum sio_req_end how,
 	c->st.ack_lat[LAT_N]++;
 }
 
+/* The read standby's families (DB_READ_HOST set). */
+static void
+dbread_metrics(struct prom *b, const struct dbread *rd)
+{
+	struct dbread_stats	 ds;
+	size_t			 i;
+
+	dbread_stats(rd, &ds);
+	prom_family(b, "chat_realtime_db_reads_total", "counter",
+	    "Reads that may lag, by the server that answered and why.");
+	for (i = 0; i < DBR__MAX; i++)
+		prom_sample(b, "chat_realtime_db_reads_total", ds.reads[i],
+		    "target", i == DBR_STANDBY ? "standby" : "primary",
+		    "reason", dbread_why_name((enum dbread_why)i),
+		    (const char *)NULL);
+	prom_gauge(b, "chat_realtime_db_read_standby",
+	    "1 while new reads go to the standby.", (uint64_t)ds.standby);
+	prom_gauge(b, "chat_realtime_db_read_lag_ms",
+	    "ms since the time the standby has every write of (0: unknown).",
+	    ds.lag < 0 ? (uint64_t)0 : (uint64_t)(ds.lag * 1000));
+	prom_counter(b, "chat_realtime_pg_standby_errors_total",
+	    "Standby connections lost or failed, failed statements.",
+	    ds.standby_pg.errors);
+}
+
 /* The chat layer's families of /metrics, and those of its stores. */
 void
 chat_metrics(struct prom *b, void *arg)
@@ -190,4 +216,6 @@ chat_metrics(struct prom *b, void *arg)
 	    pg_errors);
 	prom_counter(b, "chat_realtime_pg_reconnects_total",
 	    "PostgreSQL reconnect attempts.", pg_reconnects);
+	if (c->rd != NULL)
+		dbread_metrics(b, c->rd);
 }

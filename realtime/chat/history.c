@@ -100,7 +100,7 @@ on_history(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 	p[1] = lltoa(cs->u->uid, b2, sizeof(b2));
 	p[2] = before > 0 ? lltoa(before, b3, sizeof(b3)) : NULL;
 	p[3] = lltoa(limit + 1, b4, sizeof(b4));
-	op_exec(op, c->pr, S_HISTORY, 4, p, 0, history_cb);
+	op_read(op, S_HISTORY, 4, p, history_cb);
 }
 
 /*

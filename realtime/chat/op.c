@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/state.h"
 #include "realtime/server/sio_server.h"
@@ -120,6 +121,23 @@ op_fail(struct op *op, const char *msg)
 {
 	reply_error(op->s, op->ackid, msg);
 	op_free(op);
+}
+
+/*
+ * Queue a read that may lag (getMessages, getConversations) for "op":
+ * on the standby when there is one that can answer, else on the primary
+ * (dbread.h).  On failure answers and frees op.
+ */
+void
+op_read(struct op *op, enum stmt st, int n, const char *const *params,
+    pgq_cb *cb)
+{
+	struct chat	*c = op->c;
+
+	if (c->rd == NULL)
+		op_exec(op, c->pr, st, n, params, 0, cb);
+	else if (dbread_exec(c->rd, st, n, params, cb, op) == -1)
+		op_fail(op, E_UNAVAIL);
 }
 
 /* Queue a statement for "op"; on failure answers and frees op. */

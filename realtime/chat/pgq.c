@@ -119,6 +119,12 @@ io_set(struct pgq *q, int fd, int events)
 	}
 }
 
+/*
+ * The prepare watcher stays active from pgq_new to pgq_free: one started
+ * from inside another prepare watcher (send.c's batcher queues its
+ * inserts from one) would only run after the loop's next wakeup, up to
+ * a second later.  So this only checks that it is.
+ */
 static void
 arm_prepare(struct pgq *q)
 {
@@ -485,6 +491,8 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct pgq	*q = w->data;
 	struct item	*it;
 
+	if (TAILQ_EMPTY(&q->pending))
+		return;
 	switch (q->state) {
 	case ST_DOWN:
 		while ((it = TAILQ_FIRST(&q->pending)) != NULL) {
@@ -499,9 +507,6 @@ prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		flush_pending(q);
 		break;
 	}
-	if (TAILQ_EMPTY(&q->pending) || q->state != ST_READY ||
-	    q->batch_inflight)
-		ev_prepare_stop(loop, w);
 }
 
 static void
@@ -667,6 +672,7 @@ pgq_new(struct ev_loop *loop, const char *const *keys,
 	q->tick.data = q;
 	ev_prepare_init(&q->prep, prepare_cb);
 	q->prep.data = q;
+	ev_prepare_start(loop, &q->prep);
 	ev_timer_start(loop, &q->tick);
 	retry_cb(loop, &q->retry, 0);
 	return q;

@@ -185,7 +185,6 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 				user_release(c, u);
 			}
 		}
-	heap_trim(c);
 }
 
 static void

@@ -26,6 +26,7 @@
 
 #include "lib/conf.h"
 #include "lib/jwt_util.h"
+#include "realtime/chat/dbread.h"
 #include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/server/sio_server.h"
@@ -78,7 +79,6 @@ extern const char *const chat_sql[S__MAX];
 #ifndef WRITERS
 #define WRITERS		1
 #endif
-#define TRIM_FRAMES	65536	/* broadcast frames in 1 s: malloc_trim */
 #define CONV_CACHE	8192
 
 struct	cuser;
@@ -143,6 +143,9 @@ struct	chat {
 	struct pgq		*pw;		/* writes (batched inserts) */
 	struct pgq		*pm[WRITERS];	/* messages; pm[0] is pw */
 	struct pgq		*pr;		/* reads */
+	struct dbread		*rd;		/* reads that may lag (history,
+						   lists) via the standby, or
+						   NULL: no DB_READ_HOST */
 	struct ps		*ps;
 	struct cuser		*users[USER_BUCKETS];
 	struct csockq		 all;
@@ -151,8 +154,6 @@ struct	chat {
 	struct chat_stats	 st;
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
-	size_t			 bframes;	/* bcast frames this second */
-	int			 trim;		/* a storm was trimmed: again */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
@@ -225,6 +226,7 @@ int	 arg_conversation(struct csock *, json_t *, int64_t, long long *);
 void	 op_fail(struct op *, const char *);
 void	 op_exec(struct op *, struct pgq *, enum stmt, int, const char *const *,
 	    int, pgq_cb *);
+void	 op_read(struct op *, enum stmt, int, const char *const *, pgq_cb *);
 
 /* typing.c */
 void	 typing_seen(struct chat *, struct cuser *, const char *, json_t *);
@@ -257,6 +259,5 @@ void	 on_online(struct chat *, struct csock *, json_t *, int64_t);
 void	 presence_opts(struct chat *, struct ps_opts *);
 
 /* chat.c */
-void	 heap_trim(struct chat *);
 
 #endif /* !RT_CHAT_STATE_H */

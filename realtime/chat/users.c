@@ -193,7 +193,6 @@ deliver_all(struct chat *c, const char *ev, json_t *payload)
 		ss[n++] = cs->s;
 	}
 	send_held(ss, n, ev, payload);
-	c->bframes += n;
 }
 
 /* Every socket of "uid" on every node. */

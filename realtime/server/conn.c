@@ -68,6 +68,9 @@ struct	conn_loop {
 	struct linger_set *linger;	/* closed sockets being drained */
 	size_t		 count;
 	size_t		 trim_at;	/* count at the last malloc_trim() */
+	size_t		 qmem;		/* bytes held by all output queues */
+	size_t		 qpeak;		/* most qmem since the last trim */
+	uint64_t	 trims;		/* malloc_trim() after a backlog */
 	uint64_t	 outq_drops;	/* connections cut at outq_max */
 	size_t		 outq_max;
 	size_t		 rmax;
@@ -78,6 +81,14 @@ struct	conn_loop {
 
 static void	 conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	 flush_one(struct conn *);
+
+/*
+ * What one queued piece holds: its node and a share of its bytes (a
+ * broadcast's buffer is shared, so this overcounts it: an estimate).
+ */
+#define QMEM(len)	(sizeof(struct conn_q) + 16 + (len))
+/* Backlog (qmem) after which the heap is trimmed once it has drained. */
+#define CONN_TRIM_PEAK	(4u << 20)
 
 /* ------------------------------------------------------------------ */
 /* Buffers */
@@ -148,6 +159,7 @@ queue_free(struct conn *c)
 
 	while ((q = c->qh) != NULL) {
 		c->qh = q->next;
+		c->cl->qmem -= QMEM(q->len);
 		conn_buf_unref(q->b);
 		free(q);
 	}
@@ -251,6 +263,8 @@ conn_send(struct conn *c, struct conn_buf *b, size_t off, size_t len)
 		c->qh = q;
 	c->qt = q;
 	c->qbytes += len;
+	if ((c->cl->qmem += QMEM(len)) > c->cl->qpeak)
+		c->cl->qpeak = c->cl->qmem;
 	if (!(c->flags & (CONN_DIRTY | CONN_WANTW))) {
 		c->flags |= CONN_DIRTY;
 		c->dnext = c->cl->dirty;
@@ -311,10 +325,12 @@ flush_one(struct conn *c)
 			if (left < q->len) {
 				q->off += (uint32_t)left;
 				q->len -= (uint32_t)left;
+				c->cl->qmem -= left;
 				left = 0;
 				break;
 			}
 			left -= q->len;
+			c->cl->qmem -= QMEM(q->len);
 			c->qh = q->next;
 			conn_buf_unref(q->b);
 			free(q);
@@ -335,6 +351,24 @@ flush_one(struct conn *c)
 	}
 	if (c->ops != NULL && c->ops->drained != NULL)
 		c->ops->drained(c);
+}
+
+/*
+ * A backlog of output (a broadcast storm to slow readers: userOnline to
+ * every socket as thousands connect) leaves its freed nodes and buffers
+ * scattered through the heap, where free() cannot give them back.  Once
+ * it has drained to a sixteenth of its peak, give the pages back at
+ * once, not on a timer: the memory an idle socket costs is what it
+ * holds, not the high-water mark of the last storm.
+ */
+static void
+trim_after_backlog(struct conn_loop *cl)
+{
+	if (cl->qpeak < CONN_TRIM_PEAK || cl->qmem > cl->qpeak / 16)
+		return;
+	malloc_trim(0);
+	cl->trims++;
+	cl->qpeak = cl->qmem;
 }
 
 static void
@@ -374,6 +408,7 @@ flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 			free(dead);
 		dead = c;
 	}
+	trim_after_backlog(cl);
 }
 
 /* ------------------------------------------------------------------ */
@@ -791,6 +826,12 @@ uint64_t
 conn_outq_drops(const struct conn_loop *cl)
 {
 	return cl->outq_drops;
+}
+
+uint64_t
+conn_trims(const struct conn_loop *cl)
+{
+	return cl->trims;
 }
 
 struct conn *

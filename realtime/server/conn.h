@@ -89,6 +89,8 @@ size_t	 conn_count(const struct conn_loop *);
 size_t	 conn_loop_queued(const struct conn_loop *);
 /* Connections closed so far because their output queue passed outq_max. */
 uint64_t conn_outq_drops(const struct conn_loop *);
+/* Heap trims after an output backlog drained. */
+uint64_t conn_trims(const struct conn_loop *);
 struct conn	*conn_first(struct conn_loop *);
 struct ev_loop	*conn_ev(struct conn_loop *);
 /* Seconds since conn_loop_new(), for deadlines. */

@@ -668,6 +668,7 @@ eio_srv_stats(const struct eio_srv *srv, struct eio_stats *st)
 	st->sessions = srv->nsess;
 	st->upgrades = srv->upgrades;
 	st->outq_drops = srv->outq_drops + conn_outq_drops(srv->cl);
+	st->heap_trims = conn_trims(srv->cl);
 }
 
 /*

@@ -73,6 +73,7 @@ struct	eio_stats {
 	size_t		 sessions;	/* open sessions */
 	uint64_t	 upgrades;	/* polling sessions now WebSocket */
 	uint64_t	 outq_drops;	/* closed: output queue over outq_max */
+	uint64_t	 heap_trims;	/* heap given back after a backlog */
 };
 void		 eio_srv_stats(const struct eio_srv *, struct eio_stats *);
 /* Fill "out" with n chars of [A-Za-z0-9_-] prefixed by the node id (2 hex). */

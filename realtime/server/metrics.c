@@ -97,6 +97,9 @@ body(struct prom *b, struct metrics_srv *ms)
 	prom_counter(b, "chat_realtime_outq_drops_total",
 	    "Connections closed because their output queue was full.",
 	    st.outq_drops);
+	prom_counter(b, "chat_realtime_heap_trims_total",
+	    "Heap pages given back after an output backlog drained.",
+	    st.heap_trims);
 	if (ms->more != NULL)
 		ms->more(b, ms->marg);
 }
@@ -151,7 +154,9 @@ client_write(struct mclient *c)
 /*
  * The /healthz body, like chat-fcgi's: {"status":"ok"|"error","db":..,
  * "redis":..} and "redisError" when Redis refused us (a wrong password
- * says so here rather than in a crash loop).  Returns the status code.
+ * says so here rather than in a crash loop), and "dbRead" when there
+ * is a read standby (not part of the status: the primary serves reads
+ * it cannot).  Returns the status code.
  */
 static int
 health_body(struct prom *b, struct metrics_srv *ms)
@@ -169,6 +174,11 @@ health_body(struct prom *b, struct metrics_srv *ms)
 	if (o != NULL && h.redis_error != NULL &&
 	    json_object_set_new(o, "redisError",
 	    json_string(h.redis_error)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (o != NULL && h.db_read != NULL &&
+	    json_object_set_new(o, "dbRead", json_string(h.db_read)) == -1) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -28,6 +28,9 @@ struct	metrics_health {
 	int		 db_up;		/* PostgreSQL answers */
 	int		 redis_up;	/* both Redis connections usable */
 	const char	*redis_error;	/* why not, or NULL */
+	/* where reads that may lag go ("standby", "primary: <why>"), or
+	   NULL when there is no read standby */
+	const char	*db_read;
 };
 typedef void	 metrics_health_cb(void *arg, struct metrics_health *);
 

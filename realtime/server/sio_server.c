@@ -160,6 +160,7 @@ sio_server_stats(const struct sio_server *srv, struct sio_stats *st)
 	st->disconnects = srv->disconnects;
 	st->upgrades = es.upgrades;
 	st->outq_drops = es.outq_drops;
+	st->heap_trims = es.heap_trims;
 }
 
 static void

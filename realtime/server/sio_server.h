@@ -197,6 +197,7 @@ struct	sio_stats {
 	uint64_t	 disconnects;	/* accepted sockets gone */
 	uint64_t	 upgrades;	/* polling sessions now WebSocket */
 	uint64_t	 outq_drops;	/* connections cut: output queue full */
+	uint64_t	 heap_trims;	/* heap given back after a backlog */
 };
 void	 sio_server_stats(const struct sio_server *, struct sio_stats *);
 
