@@ -49,6 +49,8 @@ struct	rconn {
 	ev_io		 wio;
 	ev_timer	 tick;
 	ev_tstamp	 started;
+	ev_tstamp	 ping_at;	/* push: PING sent, no answer yet */
+	ev_tstamp	 read_at;	/* push: last bytes read */
 	redisReader	*rd;
 	char		*obuf;
 	size_t		 olen;		/* bytes in obuf */
@@ -61,6 +63,8 @@ struct	rconn {
 };
 
 static void	 lose(struct rconn *, const char *);
+static int	 queue(struct rconn *, rconn_reply_cb *, void *, const char *,
+		    size_t);
 
 static void
 destroy(struct rconn *rc)
@@ -187,6 +191,8 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		lose(rc, n == 0 ? "connection closed" : strerror(errno));
 		goto out;
 	}
+	rc->read_at = ev_now(loop);
+	rc->ping_at = 0;
 	if (redisReaderFeed(rc->rd, buf, n) != REDIS_OK) {
 		lose(rc, "out of memory");
 		goto out;
@@ -269,6 +275,15 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	else if ((q = TAILQ_FIRST(&rc->q)) != NULL &&
 	    now - q->at > RCONN_TIMEOUT)
 		lose(rc, "no reply");
+	else if (rc->o.push && rc->ping_at > 0 &&
+	    now - rc->ping_at > RCONN_TIMEOUT)
+		lose(rc, "no answer to PING");
+	else if (rc->o.push && rc->state == 1 && rc->ping_at == 0 &&
+	    now - rc->read_at > RCONN_PING) {
+		/* A quiet subscriber: is the server still there? */
+		if (queue(rc, NULL, NULL, "*1\r\n$4\r\nPING\r\n", 14) == 0)
+			rc->ping_at = now;
+	}
 	leave(rc);
 }
 
@@ -428,7 +443,7 @@ rconn_new(struct ev_loop *loop, const struct rconn_opts *o)
 	rc->wio.data = rc;
 	ev_timer_init(&rc->tick, tick_cb, 1., 1.);
 	rc->tick.data = rc;
-	rc->started = ev_now(loop);
+	rc->started = rc->read_at = ev_now(loop);
 	ev_io_start(loop, &rc->wio);
 	ev_timer_start(loop, &rc->tick);
 	return rc;

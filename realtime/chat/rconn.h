@@ -5,8 +5,10 @@
  * A "push" connection (SUBSCRIBE/SSUBSCRIBE) hands every array reply,
  * and any reply nobody waits for, to push_cb instead: hiredis 0.14's
  * async API does not know sharded pub/sub and asserts on such replies.
- * A connection is never remade: once lost it stays down (every waiting
- * callback gets NULL) and its owner frees it and makes a new one.
+ * A quiet push connection is PINGed, and dropped when the answer does not
+ * come within RCONN_TIMEOUT.  A connection is never remade: once lost it
+ * stays down (every waiting callback gets NULL) and its owner frees it
+ * and makes a new one.
  */
 #ifndef RT_CHAT_RCONN_H
 #define RT_CHAT_RCONN_H
@@ -17,6 +19,7 @@
 #include <hiredis/hiredis.h>
 
 #define RCONN_TIMEOUT	5.0	/* s: connect, or oldest reply awaited */
+#define RCONN_PING	2.0	/* s a push connection may be quiet */
 #define RCONN_READ	16384	/* bytes read per call */
 #define RCONN_OBUF_MAX	(64 * 1024 * 1024)	/* bytes queued, at most */
 
