@@ -38,6 +38,7 @@ struct	rcmd {
 	size_t			 len;
 	unsigned int		 slot;
 	int			 hops;
+	int			 tries;		/* TRYAGAIN answers */
 	int			 asking;
 	struct redis_addr	 to;	/* where it was sent */
 };
@@ -65,6 +66,8 @@ struct	rcluster {
 	unsigned int		 backoff;	/* ms */
 	ev_timer		 fix;
 	struct rcmds		 parked;
+	struct rcmds		 later;		/* TRYAGAIN: resent soon */
+	ev_timer		 retry;
 	char			 error[160];
 	struct rcluster_stats	 st;
 	int			 stopping;
@@ -379,6 +382,22 @@ schedule(struct rcluster *rcl, int now)
 		    RCL_BACKOFF_MAX : rcl->backoff * 2;
 }
 
+/* Resend the commands Redis asked to try again (a slot migrating). */
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rcluster	*rcl = w->data;
+	struct rcmds	 later;
+	struct rcmd	*c;
+
+	TAILQ_INIT(&later);
+	TAILQ_CONCAT(&later, &rcl->later, entry);
+	while ((c = TAILQ_FIRST(&later)) != NULL) {
+		TAILQ_REMOVE(&later, c, entry);
+		send_rcmd(rcl, c);
+	}
+}
+
 struct rcluster *
 rcluster_new(struct ev_loop *loop, const struct rcluster_opts *o)
 {
@@ -394,6 +413,7 @@ rcluster_new(struct ev_loop *loop, const struct rcluster_opts *o)
 	rcl->arg = o->arg;
 	rcl->backoff = RCL_BACKOFF_MIN;
 	TAILQ_INIT(&rcl->parked);
+	TAILQ_INIT(&rcl->later);
 	if (o->seeds != NULL && o->seeds[0] != '\0') {
 		rcl->cluster = 1;
 		if ((n = redis_seeds_parse(o->seeds, rcl->seeds,
@@ -425,6 +445,8 @@ rcluster_new(struct ev_loop *loop, const struct rcluster_opts *o)
 	set_error(rcl, "Redis is not connected", NULL);
 	ev_timer_init(&rcl->fix, fix_cb, 0., 0.);
 	rcl->fix.data = rcl;
+	ev_timer_init(&rcl->retry, retry_cb, RCL_TRYAGAIN_WAIT, 0.);
+	rcl->retry.data = rcl;
 	schedule(rcl, 1);
 	return rcl;
 }
@@ -439,6 +461,8 @@ rcluster_free(struct rcluster *rcl)
 		return;
 	rcl->stopping = 1;
 	ev_timer_stop(rcl->loop, &rcl->fix);
+	ev_timer_stop(rcl->loop, &rcl->retry);
+	TAILQ_CONCAT(&rcl->parked, &rcl->later, entry);
 	rconn_free(rcl->ctl);
 	for (i = 0; i < rcl->map.nmasters; i++) {
 		rconn_free(rcl->m[i].cmd);
@@ -547,6 +571,18 @@ rcmd_cb(void *arg, redisReply *r)
 	if (r == NULL || r->type != REDIS_REPLY_ERROR || c->hops >= RCL_HOPS ||
 	    rcl->stopping) {
 		rcmd_done(c, r);
+		return;
+	}
+	/* A multi-key command while its slot migrates: soon again. */
+	if (r->len >= 8 && memcmp(r->str, "TRYAGAIN", 8) == 0 &&
+	    c->tries < RCL_TRYAGAIN) {
+		c->tries++;
+		c->hops = 0;	/* each try may be asked elsewhere again */
+		TAILQ_INSERT_TAIL(&rcl->later, c, entry);
+		if (!ev_is_active(&rcl->retry)) {
+			ev_timer_set(&rcl->retry, RCL_TRYAGAIN_WAIT, 0.);
+			ev_timer_start(rcl->loop, &rcl->retry);
+		}
 		return;
 	}
 	rd = redis_redirect_parse(r->str, r->len, c->to.host, &slot, &to);

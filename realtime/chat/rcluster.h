@@ -6,7 +6,8 @@
  * take the same path.  Per master: one command connection (made with
  * the map) and one subscriber connection (made on the first SSUBSCRIBE),
  * both rconn.c.  Commands go to their slot's master, pipelined; MOVED
- * refreshes the map and resends, ASK resends once after ASKING.  A lost
+ * refreshes the map and resends, ASK resends once after ASKING, TRYAGAIN
+ * (a multi-key command while its slot migrates) resends a bit later.  A lost
  * connection refreshes the map and reconnects with backoff.
  */
 #ifndef RT_CHAT_RCLUSTER_H
@@ -23,6 +24,8 @@
 #define RCL_BACKOFF_MIN	100	/* ms */
 #define RCL_BACKOFF_MAX	1000	/* ms: a replica takes over in seconds */
 #define RCL_HOPS	5	/* redirections followed per command */
+#define RCL_TRYAGAIN	30	/* TRYAGAIN answers waited out per command */
+#define RCL_TRYAGAIN_WAIT 0.1	/* s between them */
 
 struct	rcluster;
 
