@@ -281,9 +281,14 @@ slots_cb(void *arg, redisReply *r)
 	struct rcluster		*rcl = arg;
 	struct redis_slotmap	*nm = NULL;
 	const char		*why = "connection lost";
+	char			 lost[128];
 
 	if (rcl->ctl == NULL)
 		return;
+	/* Why the node did not answer (WRONGPASS...), for ps_error. */
+	snprintf(lost, sizeof(lost), "%s", rconn_error(rcl->ctl));
+	if (lost[0] != '\0')
+		why = lost;
 	rconn_free(rcl->ctl);
 	rcl->ctl = NULL;
 	if (r != NULL && (nm = calloc(1, sizeof(*nm))) == NULL)
