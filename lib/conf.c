@@ -58,6 +58,18 @@ conf_parse_rate(const char *s, struct conf_rate *r)
 	return 0;
 }
 
+int
+conf_parse_scope(const char *s, int *out)
+{
+	if (strcmp(s, "all") == 0)
+		*out = CONF_SCOPE_ALL;
+	else if (strcmp(s, "contacts") == 0)
+		*out = CONF_SCOPE_CONTACTS;
+	else
+		return -1;
+	return 0;
+}
+
 /* "name" as a decimal in [lo, hi], dflt if unset.  Returns 0 or -1. */
 static int
 env_long(const char *name, long dflt, long lo, long hi, long *out)
@@ -147,6 +159,11 @@ conf_load(struct conf *c, const char **why)
 		return -1;
 	}
 	c->realtime_nodes = (int)v;
+	if (conf_parse_scope(env_or("PRESENCE_SCOPE", "all"),
+	    &c->presence_scope) == -1) {
+		*why = "PRESENCE_SCOPE must be all or contacts";
+		return -1;
+	}
 	if (env_long("DB_READ_MAX_LAG_MS", 1000, 10, 600000,
 	    &c->db_read_max_lag_ms) == -1) {
 		*why = "DB_READ_MAX_LAG_MS must be 10..600000";

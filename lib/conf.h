@@ -55,7 +55,16 @@ struct	conf {
 	struct conf_rate rl_refresh;	/* RATE_LIMIT_REFRESH */
 	int		 fcgi_workers;	/* FCGI_WORKERS */
 	int		 realtime_nodes; /* REALTIME_NODES */
+	/*
+	 * PRESENCE_SCOPE (chat-realtime): "all" (the default, the spec:
+	 * presence to everyone) or "contacts" (to those sharing a
+	 * conversation); anything else is refused.
+	 */
+	int		 presence_scope;
 };
+
+#define CONF_SCOPE_ALL		0
+#define CONF_SCOPE_CONTACTS	1
 
 #define CONF_PG_PARAMS	8	/* libpq keywords conf_pg_params fills, +1 */
 
@@ -98,5 +107,11 @@ int	 conf_parse_long(const char *s, long lo, long hi, long *out);
 
 /* Parse "N/SECONDS" into r.  Returns 0 or -1 (r untouched). */
 int	 conf_parse_rate(const char *s, struct conf_rate *r);
+
+/*
+ * Parse a PRESENCE_SCOPE value ("all", "contacts") into *out
+ * (CONF_SCOPE_*).  Returns 0, or -1 (*out untouched).
+ */
+int	 conf_parse_scope(const char *s, int *out);
 
 #endif /* !LIB_CONF_H */

@@ -33,7 +33,7 @@ main(void)
 	struct conf_pg		 p;
 	const char		*why = NULL;
 
-	tap_plan(24);
+	tap_plan(30);
 	unsetenv("JWT_SECRET");
 	setenv("JWT_REFRESH_SECRET", "r", 1);
 	tap_int(conf_load(&c, &why), -1, "no JWT_SECRET: refused");
@@ -87,5 +87,19 @@ main(void)
 	tap_int(conf_load(&c, &why), -1, "DB_READ_MAX_LAG_MS 5: refused");
 	unsetenv("DB_READ_MAX_LAG_MS");
 	unsetenv("DB_READ_HOST");
+
+	unsetenv("PRESENCE_SCOPE");
+	conf_load(&c, &why);
+	tap_int(c.presence_scope, CONF_SCOPE_ALL, "PRESENCE_SCOPE default all");
+	setenv("PRESENCE_SCOPE", "contacts", 1);
+	tap_int(conf_load(&c, &why), 0, "PRESENCE_SCOPE contacts: loaded");
+	tap_int(c.presence_scope, CONF_SCOPE_CONTACTS, "... contacts");
+	setenv("PRESENCE_SCOPE", "friends", 1);
+	tap_int(conf_load(&c, &why), -1, "PRESENCE_SCOPE friends: refused");
+	tap_str(why, "PRESENCE_SCOPE must be all or contacts",
+	    "... and says why");
+	setenv("PRESENCE_SCOPE", "Contacts", 1);
+	tap_int(conf_load(&c, &why), -1, "... case matters");
+	unsetenv("PRESENCE_SCOPE");
 	return tap_done();
 }

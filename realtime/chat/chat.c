@@ -173,6 +173,7 @@ chat_free(struct chat *c)
 	for (i = 0; i < USER_BUCKETS; i++)
 		while ((u = c->users[i]) != NULL)
 			user_free(c, u);
+	presence_prune(c, 1);
 	dbread_free(c->rd);	/* may hand reads to c->pr: first */
 	for (i = 1; i < WRITERS; i++)
 		pgq_free(c->pm[i]);

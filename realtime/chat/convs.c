@@ -172,6 +172,8 @@ start_cb(void *arg, const PGresult *res, const char *err)
 		return;
 	}
 	conv_put(op->c, conv, op->uid, other);
+	if (col_id(res, 0, 2) == 1)	/* just created */
+		presence_contact_made(op->c, op->uid, other);
 	op->conv = conv;
 	convs_query(op);
 }

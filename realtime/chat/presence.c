@@ -1,7 +1,11 @@
 /*
  * presence.c: presence across nodes: getOnlineUsers, and the Redis callbacks
  * of ps (envelopes from other nodes, subscriptions, a node gone, Redis
- * back up).
+ * back up).  With PRESENCE_SCOPE=contacts (README "Configuration"), a
+ * transition is told only to the user's contacts (those sharing a
+ * conversation, read from PostgreSQL when needed: O(contacts), no cache)
+ * by the node that applied it, on each contact's channel with its stamp;
+ * getOnlineUsers lists the caller and its online contacts.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -13,8 +17,12 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
+#include "lib/conf.h"
+#include "lib/log.h"
 #include "realtime/chat/chat.h"
+#include "realtime/chat/pgq.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
 #include "realtime/server/sio_server.h"
@@ -75,18 +83,271 @@ online_cb(void *arg, const redisReply *r)
 	op_free(op);
 }
 
+/*
+ * PRESENCE_SCOPE=contacts: op->list holds the contacts, "r" their
+ * online flags (or NULL: Redis is down, ask this node).  The caller
+ * first, then the online contacts.
+ */
+static void
+online_flags_cb(void *arg, const redisReply *r)
+{
+	struct op	*op = arg;
+	json_t		*a;
+	size_t		 i, n = json_array_size(op->list);
+	long long	 v;
+	int		 on;
+
+	if ((a = json_array()) == NULL ||
+	    json_array_append_new(a, json_integer(op->uid)) == -1) {
+		json_decref(a);
+		op_fail(op, E_INTERNAL);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		v = json_integer_value(json_array_get(op->list, i));
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements == n)
+			on = r->element[i]->type == REDIS_REPLY_INTEGER &&
+			    r->element[i]->integer == 1;
+		else
+			on = local_online(op->c, v);
+		if (on)
+			json_array_append_new(a, json_integer(v));
+	}
+	reply(op->s, op->ackid, "onlineUsers", a);
+	json_decref(a);
+	op_free(op);
+}
+
+static void
+online_contacts_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct op	*op = arg;
+	long long	*uids = NULL, v;
+	size_t		 n = 0;
+	int		 row, rows;
+
+	if (res == NULL) {
+		op_fail(op, E_UNAVAIL);
+		return;
+	}
+	rows = PQntuples(res);
+	if ((op->list = json_array()) == NULL ||
+	    (rows > 0 && (uids = calloc(rows, sizeof(*uids))) == NULL)) {
+		op_fail(op, E_INTERNAL);
+		return;
+	}
+	for (row = 0; row < rows; row++) {
+		if ((v = col_id(res, row, 0)) <= 0 || v == op->uid ||
+		    json_array_append_new(op->list, json_integer(v)) == -1)
+			continue;
+		uids[n++] = v;
+	}
+	if (n == 0 || ps_online_flags(op->c->ps, uids, n, online_flags_cb,
+	    op) == -1)
+		online_flags_cb(op, NULL);
+	free(uids);
+}
+
 void
 on_online(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 {
 	struct op	*op;
+	char		 b[24];
+	const char	*p[1];
 
 	if ((op = op_new(c, cs->s, OP_ONLINE, ackid, cs->u->uid,
 	    cs->u->uname)) == NULL) {
 		reply_error(cs->s, ackid, E_INTERNAL);
 		return;
 	}
+	if (c->conf->presence_scope == CONF_SCOPE_CONTACTS) {
+		p[0] = lltoa(op->uid, b, sizeof(b));
+		op_exec(op, c->pr, S_CONTACTS, 1, p, 0, online_contacts_cb);
+		return;
+	}
 	if (ps_online_users(c->ps, online_cb, op) == -1)
 		online_cb(op, NULL);
+}
+
+/*
+ * PRESENCE_SCOPE=contacts: the order of one user's transitions.  Two
+ * nodes may announce a quick offline-online of one user in either order
+ * (each reads the contacts first); each envelope carries its stamp, and
+ * a node delivers none older than the last it delivered for that user.
+ */
+
+static struct pstamp **
+pstamp_head(struct chat *c, long long uid)
+{
+	return &c->pstamps[(unsigned long long)uid % PSTAMP_BUCKETS];
+}
+
+/*
+ * An event about "uid" at "stamp" (sign ignored): 1 to deliver it (it
+ * becomes the last), 0 if older than the last delivered.  Equal passes:
+ * one transition reaches a node once per contact there.
+ */
+int
+presence_fresh(struct chat *c, long long uid, long long stamp)
+{
+	struct pstamp	**head = pstamp_head(c, uid), *e;
+
+	if (stamp < 0)
+		stamp = -stamp;
+	for (e = *head; e != NULL; e = e->next)
+		if (e->uid == uid)
+			break;
+	if (e != NULL && stamp < e->stamp)
+		return 0;
+	if (e == NULL) {
+		if ((e = malloc(sizeof(*e))) == NULL)
+			return 1;
+		e->uid = uid;
+		e->next = *head;
+		*head = e;
+	}
+	e->stamp = stamp;
+	e->at = ev_now(c->loop);
+	return 1;
+}
+
+/* Forget stamps older than PSTAMP_TTL (all of them if "all"). */
+void
+presence_prune(struct chat *c, int all)
+{
+	struct pstamp	**pp, *e;
+	ev_tstamp	 now = ev_now(c->loop);
+	size_t		 i;
+
+	for (i = 0; i < PSTAMP_BUCKETS; i++)
+		for (pp = &c->pstamps[i]; (e = *pp) != NULL; ) {
+			if (all || now - e->at > PSTAMP_TTL) {
+				*pp = e->next;
+				free(e);
+			} else
+				pp = &e->next;
+		}
+}
+
+/* A transition of "uid", to tell its contacts. */
+struct	pfan {
+	struct chat	*c;
+	long long	 uid;
+	long long	 stamp;
+};
+
+static void
+fan_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct pfan	*f = arg;
+	struct chat	*c = f->c;
+	const char	*ev = f->stamp > 0 ? "userOnline" : "userOffline";
+	json_t		*a = NULL, *env = NULL;
+	char		*s = NULL;
+	long long	 peer;
+	int		 row, local;
+
+	if (c->outstanding > 0)
+		c->outstanding--;
+	if (res == NULL) {
+		log_warnx("chat: contacts of user %lld: %s; %s not told",
+		    f->uid, err != NULL ? err : "failed", ev);
+		goto out;
+	}
+	if (PQntuples(res) == 0)
+		goto out;
+	if ((a = json_pack("{s:I}", "userId", (json_int_t)f->uid)) == NULL ||
+	    (env = json_pack("{s:I,s:s,s:O,s:I}", "n", (json_int_t)c->node,
+	    "e", ev, "a", a, "s", (json_int_t)f->stamp)) == NULL ||
+	    (s = json_dumps(env, JSON_COMPACT)) == NULL)
+		goto out;
+	local = presence_fresh(c, f->uid, f->stamp);
+	for (row = 0; row < PQntuples(res); row++) {
+		if ((peer = col_id(res, row, 0)) <= 0 || peer == f->uid)
+			continue;
+		if (local)
+			deliver_user(c, peer, ev, a);
+		ps_publish(c->ps, peer, s, strlen(s));
+	}
+out:
+	free(s);
+	json_decref(env);
+	json_decref(a);
+	free(f);
+}
+
+/* ps applied a transition of "uid": tell its contacts (any node). */
+static void
+ps_trans(void *arg, long long uid, long long stamp)
+{
+	struct chat	*c = arg;
+	struct pfan	*f;
+	char		 b[24];
+	const char	*p[1];
+
+	if ((f = malloc(sizeof(*f))) == NULL) {
+		log_warnx("chat: out of memory; presence of %lld not told",
+		    uid);
+		return;
+	}
+	f->c = c;
+	f->uid = uid;
+	f->stamp = stamp;
+	p[0] = lltoa(uid, b, sizeof(b));
+	if (pgq_exec(c->pr, S_CONTACTS, 1, p, 0, fan_cb, f) == -1) {
+		log_warnx("chat: contacts of user %lld not read; presence "
+		    "not told", uid);
+		free(f);
+		return;
+	}
+	c->outstanding++;
+}
+
+/* Two users just became contacts: each online one hears of the other. */
+struct	pmade {
+	struct chat	*c;
+	long long	 uid[2];
+};
+
+static void
+made_cb(void *arg, const redisReply *r)
+{
+	struct pmade	*m = arg;
+	json_t		*o;
+	int		 i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+		goto out;
+	for (i = 0; i < 2; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER ||
+		    r->element[i]->integer != 1)
+			goto out;
+	for (i = 0; i < 2; i++) {
+		if ((o = json_pack("{s:I}", "userId",
+		    (json_int_t)m->uid[1 - i])) == NULL)
+			continue;
+		emit_user(m->c, m->uid[i], "userOnline", o);
+		json_decref(o);
+	}
+out:
+	free(m);
+}
+
+void
+presence_contact_made(struct chat *c, long long a, long long b)
+{
+	struct pmade	*m;
+
+	if (c->conf->presence_scope != CONF_SCOPE_CONTACTS)
+		return;
+	if ((m = malloc(sizeof(*m))) == NULL)
+		return;
+	m->c = c;
+	m->uid[0] = a;
+	m->uid[1] = b;
+	if (ps_online_flags(c->ps, m->uid, 2, made_cb, m) == -1)
+		free(m);
 }
 
 /*
@@ -104,6 +365,7 @@ ps_msg(void *arg, long long uid, const char *data, size_t len)
 	struct chat	*c = arg;
 	json_t		*env, *a;
 	json_error_t	 je;
+	json_t		*st;
 	const char	*ev;
 	json_int_t	 n;
 	size_t		 i;
@@ -116,6 +378,7 @@ ps_msg(void *arg, long long uid, const char *data, size_t len)
 	ev = json_string_value(json_object_get(env, "e"));
 	a = json_object_get(env, "a");
 	n = json_integer_value(json_object_get(env, "n"));
+	st = json_object_get(env, "s");	/* PRESENCE_SCOPE=contacts */
 	if (ev == NULL || a == NULL)
 		goto out;
 	for (i = 0; relayed[i] != NULL; i++)
@@ -124,8 +387,13 @@ ps_msg(void *arg, long long uid, const char *data, size_t len)
 	if (relayed[i] == NULL)
 		goto out;
 	if (uid > 0) {
-		if (n != (json_int_t)c->node)	/* ours went out directly */
-			deliver_user(c, uid, ev, a);
+		if (n == (json_int_t)c->node)	/* ours went out directly */
+			goto out;
+		if (json_is_integer(st) && !presence_fresh(c,
+		    json_integer_value(json_object_get(a, "userId")),
+		    json_integer_value(st)))
+			goto out;		/* an older transition */
+		deliver_user(c, uid, ev, a);
 	} else
 		deliver_all(c, ev, a);
 out:
@@ -201,4 +469,8 @@ presence_opts(struct chat *c, struct ps_opts *po)
 	po->want = ps_want;
 	po->on_sub = ps_subscribed;
 	po->arg = c;
+	if (c->conf->presence_scope == CONF_SCOPE_CONTACTS) {
+		po->scoped = 1;
+		po->on_trans = ps_trans;
+	}
 }

@@ -52,7 +52,8 @@ static const char	 lua_user[] =
 /*
  * On B's slot.  KEYS: rt:{o:B}:online rt:{o:B}:gen.  ARGV: uid stamp
  * node channel.  Applies U's transition if newer than the last applied;
- * announces it if B's set changed.  Returns 1 if announced.
+ * announces it if B's set changed (on the channel; an empty one, for
+ * PRESENCE_SCOPE=contacts, publishes nothing).  Returns 1 if announced.
  */
 static const char	 lua_bucket[] =
 "local s = tonumber(ARGV[2])\n"
@@ -67,8 +68,10 @@ static const char	 lua_bucket[] =
 "  ev = 'userOffline'\n"
 "  if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end\n"
 "end\n"
-"redis.call('SPUBLISH', ARGV[4], '{\"n\":' .. ARGV[3] .. ',\"e\":\"' .. "
+"if ARGV[4] ~= '' then\n"
+"  redis.call('SPUBLISH', ARGV[4], '{\"n\":' .. ARGV[3] .. ',\"e\":\"' .. "
 "ev .. '\",\"a\":{\"userId\":' .. ARGV[1] .. '}}')\n"
+"end\n"
 "return 1\n";
 
 /*
@@ -350,6 +353,10 @@ bucket_cb(void *arg, redisReply *r)
 	struct uop	*u = arg;
 
 	log_error(u->p, "presence", r);
+	/* PRESENCE_SCOPE=contacts: the owner announces it. */
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+	    u->p->o.on_trans != NULL)
+		u->p->o.on_trans(u->p->o.arg, u->uid, u->stamp);
 	uop_done(u, 1);
 }
 
@@ -383,6 +390,8 @@ user_cb(void *arg, redisReply *r)
 	bucket_key(on, sizeof(on), bucket(u->uid), ":online");
 	bucket_key(og, sizeof(og), bucket(u->uid), ":gen");
 	bucket_key(ch, sizeof(ch), bucket(u->uid), "");
+	if (p->o.scoped)	/* PRESENCE_SCOPE=contacts: no broadcast */
+		ch[0] = '\0';
 	snprintf(uid, sizeof(uid), "%lld", u->uid);
 	snprintf(st, sizeof(st), "%lld", u->stamp);
 	if (send_key(p, on, bucket_cb, u, 9, argv, NULL) == -1)
@@ -660,7 +669,7 @@ on_up(void *arg, enum rcl_up what)
 
 	if (p->stopping)
 		return;
-	if (what == RCL_UP_SUB)
+	if (what == RCL_UP_SUB && !p->o.scoped)
 		sub_buckets(p);
 	else
 		p->beat_pending = 0;

@@ -19,7 +19,9 @@
  *   rt:{u:U}		sharded channel: events for U's sockets, JSON envelopes
  *   rt:{o:B}		sharded channel: userOnline/userOffline of bucket B's
  *			users, and broadcasts (B = 0); every node listens
- * Envelopes: {"n":origin node,"e":event name,"a":argument}.
+ * Envelopes: {"n":origin node,"e":event name,"a":argument}, and for
+ * the presence events of PRESENCE_SCOPE=contacts "s": the stamp of the
+ * transition (presence.c drops one older than the last it delivered).
  * A presence change is two atomic steps: on U's slot the socket set
  * changes and, on a transition, U's stamp grows; then on B's slot the
  * transition is applied only if its stamp is newer than the last one
@@ -60,6 +62,11 @@ typedef void	 ps_offline_cb(void *arg, long long uid);
 typedef int	 ps_want_cb(void *arg, long long uid);
 /* rt:{u:<uid>} is now subscribed (Redis confirmed). */
 typedef void	 ps_sub_cb(void *arg, long long uid);
+/*
+ * PRESENCE_SCOPE=contacts: we applied U's transition (stamp > 0 came
+ * online, < 0 went offline); the owner tells U's contacts.
+ */
+typedef void	 ps_trans_cb(void *arg, long long uid, long long stamp);
 /* A command's reply (borrowed), or NULL when it failed or Redis is down. */
 typedef void	 ps_reply_cb(void *arg, const redisReply *r);
 
@@ -74,6 +81,13 @@ struct	ps_opts {
 	ps_want_cb	*want;
 	ps_sub_cb	*on_sub;
 	void		*arg;
+	/*
+	 * PRESENCE_SCOPE=contacts: "scoped" set, transitions are not
+	 * broadcast on rt:{o:B} (nor are those channels subscribed);
+	 * on_trans is called instead, on the node that applied them.
+	 */
+	int		 scoped;
+	ps_trans_cb	*on_trans;
 };
 
 /*

@@ -77,7 +77,8 @@ send_none(struct op *op)
 
 /*
  * The message of "op" is row "row" of "res", columns from "o" on: id,
- * conversation, content, created, read, fresh.  Answer and deliver.
+ * conversation, content, created, read, fresh, new conversation.
+ * Answer and deliver.
  */
 static void
 send_done(struct op *op, const PGresult *res, int row, int o)
@@ -92,6 +93,8 @@ send_done(struct op *op, const PGresult *res, int row, int o)
 	/* A retry may name another recipient: only a new row tells. */
 	if (fresh)
 		conv_put(c, conv, op->uid, op->id);
+	if (col_id(res, row, o + 6) == 1)	/* a new conversation */
+		presence_contact_made(c, op->uid, op->id);
 	if ((m = message_json(res, row, o, o + 2, o + 3, o + 4, -1, op->uid,
 	    op->uname, conv)) == NULL) {
 		op_fail(op, E_INTERNAL);

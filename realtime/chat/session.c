@@ -175,6 +175,7 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct cuser	*u, *next;
 	size_t		 i;
 
+	presence_prune(c, 0);
 	for (i = 0; i < USER_BUCKETS; i++)
 		for (u = c->users[i]; u != NULL; u = next) {
 			next = u->hnext;

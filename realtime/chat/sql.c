@@ -34,9 +34,11 @@ const char *const chat_sql[S__MAX] = {
 	" WHERE client_message_id IS NOT NULL DO NOTHING"
 	" RETURNING id, conversation_id, content, created_at, read_at)"
 	" SELECT id, conversation_id, content, " TS_SQL("created_at") ", "
-	TS_SQL("read_at") ", 1 FROM ins UNION ALL"
+	TS_SQL("read_at") ", 1, (SELECT count(*) FROM conv_new)::int"
+	" FROM ins UNION ALL"
 	" SELECT m.id, m.conversation_id, m.content, "
-	TS_SQL("m.created_at") ", " TS_SQL("m.read_at") ", 0 FROM messages m"
+	TS_SQL("m.created_at") ", " TS_SQL("m.read_at") ", 0, 0"
+	" FROM messages m"
 	" WHERE $4::text IS NOT NULL AND m.sender_id = $1::bigint"
 	" AND m.client_message_id = $4::text"
 	" AND NOT EXISTS (SELECT 1 FROM ins)",
@@ -49,7 +51,8 @@ const char *const chat_sql[S__MAX] = {
 	" DO NOTHING RETURNING id)"
 	" SELECT u.id, coalesce((SELECT id FROM ins), (SELECT c.id FROM"
 	" conversations c WHERE c.user_one_id = least($1::bigint, u.id) AND"
-	" c.user_two_id = greatest($1::bigint, u.id))) FROM u",
+	" c.user_two_id = greatest($1::bigint, u.id))),"
+	" (SELECT count(*) FROM ins)::int FROM u",
 	[S_CONVS] =
 	"SELECT c.id, " TS_SQL("c.created_at") ","
 	" u1.id, u1.username, u1.display_name, u1.avatar_url, u1.avatar_color,"
@@ -92,7 +95,8 @@ const char *const chat_sql[S__MAX] = {
 	 * that each inserted row maps back to its n.  A message with no
 	 * row in the answer (unknown recipient, a race, a duplicate
 	 * clientMessageId within the batch) is retried alone with S_SEND.
-	 * Columns: n, then those of S_SEND.
+	 * Columns: n, then those of S_SEND ("created" set on the first
+	 * message of each new conversation only).
 	 */
 	[S_SENDB] =
 	"WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[],"
@@ -121,10 +125,17 @@ const char *const chat_sql[S__MAX] = {
 	" RETURNING id, created_at)"
 	" SELECT x.n, x.id, x.conv, x.content, "
 	TS_SQL("ins.created_at") ","
-	" NULL::text, 1 FROM ins JOIN x ON x.id = ins.id UNION ALL"
+	" NULL::text, 1, CASE WHEN x.conv IN (SELECT id FROM cn) AND"
+	" x.n = (SELECT min(y.n) FROM ins i2 JOIN x y ON y.id = i2.id"
+	" WHERE y.conv = x.conv) THEN 1 ELSE 0 END"
+	" FROM ins JOIN x ON x.id = ins.id UNION ALL"
 	" SELECT t.n, m.id, m.conversation_id, m.content, "
 	TS_SQL("m.created_at") ", " TS_SQL("m.read_at") ","
-	" 0 FROM t JOIN messages m"
+	" 0, 0 FROM t JOIN messages m"
 	" ON m.sender_id = t.s AND m.client_message_id = t.cmid"
 	" WHERE t.cmid IS NOT NULL",
+	/* PRESENCE_SCOPE=contacts: a BitmapOr of the two indexes. */
+	[S_CONTACTS] = "SELECT CASE WHEN user_one_id = $1::bigint"
+	" THEN user_two_id ELSE user_one_id END FROM conversations"
+	" WHERE user_one_id = $1::bigint OR user_two_id = $1::bigint",
 };

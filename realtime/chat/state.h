@@ -34,13 +34,15 @@
 enum	stmt {
 	S_USER,		/* $1 uid -> username */
 	S_SEND,		/* $1 sender $2 recipient $3 content $4 cmid */
-	S_START,	/* $1 me $2 username -> user id, conversation id */
+	S_START,	/* $1 me $2 username -> user id, conversation id,
+			   1 if the conversation was just created */
 	S_CONVS,	/* $1 me */
 	S_HISTORY,	/* $1 conv $2 me $3 before $4 limit+1 */
 	S_MARKREAD,	/* $1 conv $2 me */
 	S_MEMBERS,	/* $1 conv -> user_one_id, user_two_id */
 	S_LASTSEEN,	/* $1 uid */
 	S_SENDB,	/* S_SEND over arrays: $1 senders $2 recipients ... */
+	S_CONTACTS,	/* $1 uid -> the other user of each conversation */
 	S__MAX
 };
 
@@ -80,6 +82,8 @@ extern const char *const chat_sql[S__MAX];
 #define WRITERS		1
 #endif
 #define CONV_CACHE	8192
+#define PSTAMP_BUCKETS	1024	/* PRESENCE_SCOPE=contacts stamps */
+#define PSTAMP_TTL	60.	/* s a delivered stamp is remembered */
 
 struct	cuser;
 
@@ -136,6 +140,14 @@ struct	chat_stats {
 	double			 ack_lat_sum;	/* seconds */
 };
 
+/* PRESENCE_SCOPE=contacts: the last presence stamp delivered for uid. */
+struct	pstamp {
+	long long		 uid;
+	long long		 stamp;		/* absolute value */
+	ev_tstamp		 at;
+	struct pstamp		*next;
+};
+
 struct	chat {
 	struct ev_loop		*loop;
 	const struct conf	*conf;
@@ -160,7 +172,9 @@ struct	chat {
 	ev_timer		 stop_timer;
 	ev_tstamp		 stop_deadline;
 	int			 stop_cleared;
-	size_t			 outstanding;	/* lastSeen writes in flight */
+	size_t			 outstanding;	/* lastSeen writes, contacts
+						   queries in flight */
+	struct pstamp		*pstamps[PSTAMP_BUCKETS];
 	void			(*stop_done)(void *);
 	void			*stop_arg;
 };
@@ -257,6 +271,9 @@ void	 on_markread(struct chat *, struct csock *, json_t *, int64_t);
 int	 local_online(struct chat *, long long);
 void	 on_online(struct chat *, struct csock *, json_t *, int64_t);
 void	 presence_opts(struct chat *, struct ps_opts *);
+int	 presence_fresh(struct chat *, long long, long long);
+void	 presence_prune(struct chat *, int);
+void	 presence_contact_made(struct chat *, long long, long long);
 
 /* chat.c */
 

@@ -1,0 +1,189 @@
+// t/e2e/presence-scope.test.mjs: PRESENCE_SCOPE=contacts.  Presence
+// events reach only the users who share a conversation with the user (and
+// the user's own sockets, as in the spec); getOnlineUsers lists the
+// caller and its online contacts, no one else; a conversation started by
+// either side makes the two contacts at once, each hearing userOnline for
+// the other if online.  Runs two nodes of its own with that setting on a
+// Redis of its own (presence channels are not shared with the stack's
+// nodes, which keep the default), users from the stack's REST API and
+// PostgreSQL.  The default scope is the spec, tested by chat-presence.
+
+import { describe, test, before, after } from './lib/node-test.mjs';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { freePort } from './sio-lib.mjs';
+import { registerAndLogin } from './lib/api.mjs';
+import { until } from './lib/ops.mjs';
+import { connect, closeAll, waitFor, noEvent, ask } from './lib/chat.mjs';
+
+const BUILD = process.env.BUILD_DIR ||
+    path.join(process.env.CHAT_ROOT || '.', 'build');
+const RT_BIN = path.join(BUILD, 'realtime', 'chat-realtime');
+const skip = fs.existsSync(RT_BIN) ? false : `no ${RT_BIN}`;
+const QUIET = 800;	// ms to wait for an event that must not come
+
+const procs = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-scope-'));
+const nodes = [];
+
+function start(bin, args, env) {
+	const p = spawn(bin, args, { env: { ...process.env, ...env },
+	    stdio: ['ignore', 'ignore', 'pipe'] });
+	p.err = '';
+	p.stderr.on('data', (d) => { if (p.err.length < 65536) p.err += d; });
+	procs.push(p);
+	return p;
+}
+
+before(async () => {
+	if (skip)
+		return;
+	const rport = await freePort();
+	start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1',
+		'--save', '', '--appendonly', 'no', '--dir', tmp], {});
+	const env = { PRESENCE_SCOPE: 'contacts',
+		REDIS_URL: `redis://127.0.0.1:${rport}`, REDIS_CLUSTER: '' };
+	for (const id of [91, 92]) {
+		let port, mport;
+		do {
+			port = await freePort();
+			mport = await freePort();
+		} while (port === mport || nodes.some((n) =>
+		    [n.port, n.mport].includes(port) ||
+		    [n.port, n.mport].includes(mport)));
+		const p = start(RT_BIN, ['--node-id', String(id), '--port',
+			String(port), '--metrics', `127.0.0.1:${mport}`], env);
+		nodes.push({ p, port, mport, url: `http://127.0.0.1:${port}` });
+	}
+	for (const n of nodes)
+		await until(`node on ${n.port} healthy`, async () => {
+			if (n.p.exitCode !== null)
+				assert.fail(`node exited:\n${n.p.err.slice(-2000)}`);
+			const r = await fetch(`http://127.0.0.1:${n.mport}/healthz`)
+			    .catch(() => null);
+			return r?.ok;
+		}, 15000);
+});
+
+after(() => {
+	closeAll();
+	for (const p of procs)
+		if (p.exitCode === null && p.signalCode === null)
+			p.kill('SIGKILL');
+	fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const isUser = (id) => (p) => p && p.userId === id;
+const on = (i, u) => connect(u.access_token, { url: nodes[i].url });
+
+describe('PRESENCE_SCOPE=contacts', { skip }, () => {
+	test('a stranger hears nothing of you and does not list you',
+	    async () => {
+		const w = await registerAndLogin();
+		const u = await registerAndLogin();
+		const ws = await on(0, w);
+		const quiet = noEvent(ws, 'userOnline', QUIET, isUser(u.id));
+		const us = await on(1, u);
+		await quiet;
+		const list = await ask(ws, 'getOnlineUsers');
+		assert.ok(list.includes(w.id), 'the caller is listed');
+		assert.ok(!list.includes(u.id), 'a stranger is not listed');
+		const off = noEvent(ws, 'userOffline', QUIET, isUser(u.id));
+		us.close();
+		await off;
+	});
+
+	test('your own new socket still hears your userOnline', async () => {
+		const u = await registerAndLogin();
+		// Listen before the CONNECT answer: the event follows it.
+		const s = io(nodes[0].url, { auth: { token: u.access_token },
+		    transports: ['websocket'], reconnection: false,
+		    forceNew: true });
+		try {
+			await waitFor(s, 'userOnline', isUser(u.id));
+			assert.deepEqual(await ask(s, 'getOnlineUsers'), [u.id]);
+		} finally {
+			s.close();
+		}
+	});
+
+	test('a contact hears you come and go, across nodes', async () => {
+		const a = await registerAndLogin();
+		const b = await registerAndLogin();
+		const as = await on(0, a);
+		await ask(as, 'sendMessage', { recipientId: b.id,
+		    content: 'are you there?' });
+		const online = waitFor(as, 'userOnline', isUser(b.id));
+		const bs = await on(1, b);
+		await online;
+		assert.ok((await ask(as, 'getOnlineUsers')).includes(b.id));
+		const bl = await ask(bs, 'getOnlineUsers');
+		assert.ok(bl.includes(a.id) && bl.includes(b.id));
+		assert.equal(bl.length, 2, `only the two: ${bl}`);
+		const offline = waitFor(as, 'userOffline', isUser(b.id));
+		bs.close();
+		await offline;
+		assert.ok(!(await ask(as, 'getOnlineUsers')).includes(b.id));
+	});
+
+	test('a new conversation makes two online users contacts at once',
+	    async () => {
+		const a = await registerAndLogin();
+		const b = await registerAndLogin();
+		const as = await on(0, a);
+		const bs = await on(1, b);
+		await noEvent(as, 'userOnline', QUIET, isUser(b.id));
+		assert.ok(!(await ask(as, 'getOnlineUsers')).includes(b.id));
+		const aHears = waitFor(as, 'userOnline', isUser(b.id));
+		const bHears = waitFor(bs, 'userOnline', isUser(a.id));
+		await ask(as, 'sendMessage', { recipientId: b.id,
+		    content: 'hello, stranger' });
+		await Promise.all([aHears, bHears]);
+		assert.ok((await ask(as, 'getOnlineUsers')).includes(b.id));
+		assert.ok((await ask(bs, 'getOnlineUsers')).includes(a.id));
+		// Contacts from now on: b's going is told to a.
+		const off = waitFor(as, 'userOffline', isUser(b.id));
+		bs.close();
+		await off;
+	});
+
+	test('startConversation makes contacts too; the other one offline',
+	    async () => {
+		const a = await registerAndLogin();
+		const b = await registerAndLogin();
+		const as = await on(1, a);
+		const quiet = noEvent(as, 'userOnline', QUIET, isUser(b.id));
+		const list = waitFor(as, 'conversationsList');
+		as.emit('startConversation', { recipientUsername: b.username });
+		await list;
+		await quiet;	// b is offline: nothing to say
+		const online = waitFor(as, 'userOnline', isUser(b.id));
+		const bs = await on(0, b);
+		await online;
+		assert.ok((await ask(bs, 'getOnlineUsers')).includes(a.id));
+	});
+
+	test('a second device says nothing; the last one going does',
+	    async () => {
+		const a = await registerAndLogin();
+		const b = await registerAndLogin();
+		const as = await on(0, a);
+		await ask(as, 'sendMessage', { recipientId: b.id, content: 'x' });
+		const online = waitFor(as, 'userOnline', isUser(b.id));
+		const b1 = await on(0, b);
+		await online;
+		const quiet = noEvent(as, 'userOnline', QUIET, isUser(b.id));
+		const b2 = await on(1, b);
+		await quiet;
+		const early = noEvent(as, 'userOffline', QUIET, isUser(b.id));
+		b1.close();
+		await early;
+		const off = waitFor(as, 'userOffline', isUser(b.id));
+		b2.close();
+		await off;
+	});
+});
