@@ -7,10 +7,13 @@
 // Redis of its own (presence channels are not shared with the stack's
 // nodes, which keep the default), users from the stack's REST API and
 // PostgreSQL.  The default scope is the spec, tested by chat-presence.
+// PRESENCE_SCOPE_REDIS=cluster: the two nodes share a Redis Cluster of
+// three masters from t/redis-cluster-up (ports from a free one up, and
+// those + 10000) instead of one Redis.
 
 import { describe, test, before, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +26,9 @@ import { connect, closeAll, waitFor, noEvent, ask } from './lib/chat.mjs';
 const BUILD = process.env.BUILD_DIR ||
     path.join(process.env.CHAT_ROOT || '.', 'build');
 const RT_BIN = path.join(BUILD, 'realtime', 'chat-realtime');
+const CLUSTER = process.env.PRESENCE_SCOPE_REDIS === 'cluster';
+const CLUSTER_UP = path.join(process.env.CHAT_ROOT || '.',
+    't', 'redis-cluster-up');
 const skip = fs.existsSync(RT_BIN) ? false : `no ${RT_BIN}`;
 const QUIET = 800;	// ms to wait for an event that must not come
 
@@ -43,10 +49,21 @@ before(async () => {
 	if (skip)
 		return;
 	const rport = await freePort();
-	start('redis-server', ['--port', String(rport), '--bind', '127.0.0.1',
-		'--save', '', '--appendonly', 'no', '--dir', tmp], {});
-	const env = { PRESENCE_SCOPE: 'contacts',
-		REDIS_URL: `redis://127.0.0.1:${rport}`, REDIS_CLUSTER: '' };
+	let env;
+	if (CLUSTER) {
+		const seeds = execFileSync(CLUSTER_UP, ['up', String(rport),
+			path.join(tmp, 'cluster')], { encoding: 'utf8',
+			env: { ...process.env, REDIS_CLUSTER_PASSWORD: '' } })
+		    .trim().split('\n').pop();
+		env = { PRESENCE_SCOPE: 'contacts', REDIS_CLUSTER: seeds,
+			REDIS_CLUSTER_PASSWORD: '' };
+	} else {
+		start('redis-server', ['--port', String(rport), '--bind',
+			'127.0.0.1', '--save', '', '--appendonly', 'no', '--dir',
+			tmp], {});
+		env = { PRESENCE_SCOPE: 'contacts',
+			REDIS_URL: `redis://127.0.0.1:${rport}`, REDIS_CLUSTER: '' };
+	}
 	for (const id of [91, 92]) {
 		let port, mport;
 		do {
@@ -74,13 +91,19 @@ after(() => {
 	for (const p of procs)
 		if (p.exitCode === null && p.signalCode === null)
 			p.kill('SIGKILL');
+	if (CLUSTER)
+		try {
+			execFileSync(CLUSTER_UP, ['down',
+			    path.join(tmp, 'cluster')], { stdio: 'ignore' });
+		} catch { /* best effort */ }
 	fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 const isUser = (id) => (p) => p && p.userId === id;
 const on = (i, u) => connect(u.access_token, { url: nodes[i].url });
 
-describe('PRESENCE_SCOPE=contacts', { skip }, () => {
+describe(`PRESENCE_SCOPE=contacts${CLUSTER ? ' (Redis Cluster)' : ''}`,
+    { skip }, () => {
 	test('a stranger hears nothing of you and does not list you',
 	    async () => {
 		const w = await registerAndLogin();
