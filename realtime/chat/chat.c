@@ -51,6 +51,10 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	ev_prepare_init(&c->sendprep, sendprep_cb);
 	ev_set_priority(&c->sendprep, EV_MAXPRI);
 	c->sendprep.data = c;
+	TAILQ_INIT(&c->connq);
+	ev_prepare_init(&c->userprep, userprep_cb);
+	ev_set_priority(&c->userprep, EV_MAXPRI);
+	c->userprep.data = c;
 	conf_pg_params(conf, "chat-realtime", "5", &pg);
 	if ((c->pw = pgq_new(loop, pg.keys, pg.vals, chat_sql, S__MAX,
 	    "w")) == NULL ||
@@ -158,6 +162,8 @@ chat_free(struct chat *c)
 	if (c == NULL)
 		return;
 	ev_prepare_stop(c->loop, &c->sendprep);
+	ev_prepare_stop(c->loop, &c->userprep);
+	connq_free(c);
 	for (i = 0; i < WRITERS; i++)
 		while ((op = TAILQ_FIRST(&c->sendq[i])) != NULL) {
 			TAILQ_REMOVE(&c->sendq[i], op, wentry);

@@ -1,7 +1,8 @@
 /*
  * session.c: the life of a socket: connect (the token, then the user in the
  * database, then presence in Redis; accepted only once this node
- * listens on the user's channel), disconnect, and lastSeenAt.
+ * listens on the user's channel), disconnect, and lastSeenAt.  The user
+ * checks of one loop pass go to PostgreSQL as one S_USERB statement.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -188,32 +189,186 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 }
 
+/*
+ * The user of "op" was looked up: "found" 1 with its name "uname", 0 if
+ * it does not exist, -1 if the database failed ("err").
+ */
 static void
-connect_cb(void *arg, const PGresult *res, const char *err)
+connect_user(struct op *op, int found, const char *uname, const char *err)
 {
-	struct op	*op = arg;
-
 	if (!sio_socket_is_open(op->s))
 		goto out;
-	if (res == NULL) {
+	if (found == -1) {
 		/*
 		 * The database is down: the token's HS256 signature is
 		 * ours and fresh, so let the user in on it.
 		 */
 		log_warnx("chat: user %lld admitted on the token alone (%s)",
 		    op->uid, err);
-	} else if (PQntuples(res) != 1) {
+	} else if (found == 0) {
 		refuse(op->s, "user_not_found");
 		goto out;
 	} else
-		snprintf(op->uname, sizeof(op->uname), "%s",
-		    PQgetvalue(res, 0, 0));
+		snprintf(op->uname, sizeof(op->uname), "%s", uname);
 	if (ps_presence_add(op->c->ps, op->uid, sio_socket_id(op->s),
 	    presence_cb, op) == -1)
 		admit(op);
 	return;
 out:
 	op_free(op);
+}
+
+static void
+connect_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct op	*op = arg;
+
+	if (res == NULL)
+		connect_user(op, -1, NULL, err);
+	else if (PQntuples(res) != 1)
+		connect_user(op, 0, NULL, NULL);
+	else
+		connect_user(op, 1, PQgetvalue(res, 0, 0), NULL);
+}
+
+/* The connects of one S_USERB statement, in array order. */
+struct	userb {
+	size_t		 n;
+	struct op	*ops[USERB_MAX];
+};
+
+struct	userrow {
+	long long	 id;
+	int		 row;
+};
+
+static int
+userrow_cmp(const void *a, const void *b)
+{
+	const struct userrow	*x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void
+userb_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct userb	*b = arg;
+	struct userrow	*rows = NULL, key, *hit;
+	size_t		 i, nrows = 0;
+	int		 row;
+
+	if (res == NULL) {
+		for (i = 0; i < b->n; i++)
+			connect_user(b->ops[i], -1, NULL, err);
+		goto out;
+	}
+	if (PQntuples(res) > 0 &&
+	    (rows = calloc(PQntuples(res), sizeof(*rows))) == NULL) {
+		for (i = 0; i < b->n; i++) {
+			refuse(b->ops[i]->s, "internal");
+			op_free(b->ops[i]);
+		}
+		goto out;
+	}
+	for (row = 0; row < PQntuples(res); row++) {
+		if ((rows[nrows].id = col_id(res, row, 0)) <= 0)
+			continue;
+		rows[nrows++].row = row;
+	}
+	qsort(rows, nrows, sizeof(*rows), userrow_cmp);
+	for (i = 0; i < b->n; i++) {
+		key.id = b->ops[i]->uid;
+		if ((hit = bsearch(&key, rows, nrows, sizeof(*rows),
+		    userrow_cmp)) == NULL)
+			connect_user(b->ops[i], 0, NULL, NULL);
+		else
+			connect_user(b->ops[i], 1, PQgetvalue(res, hit->row, 1),
+			    NULL);
+	}
+out:
+	free(rows);
+	free(b);
+}
+
+/* Send up to USERB_MAX queued connects as one S_USERB (one alone: S_USER). */
+static void
+userb_flush(struct chat *c)
+{
+	struct userb	*b;
+	struct op	*op;
+	char		*a = NULL, *e, *id, nb[24];
+	const char	*p[1];
+	size_t		 i;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		op = TAILQ_FIRST(&c->connq);
+		TAILQ_REMOVE(&c->connq, op, wentry);
+		refuse(op->s, "internal");
+		op_free(op);
+		return;
+	}
+	while (b->n < USERB_MAX && (op = TAILQ_FIRST(&c->connq)) != NULL) {
+		TAILQ_REMOVE(&c->connq, op, wentry);
+		b->ops[b->n++] = op;
+	}
+	if (b->n == 1) {
+		p[0] = lltoa(b->ops[0]->uid, nb, sizeof(nb));
+		if (pgq_exec(c->pr, S_USER, 1, p, 0, connect_cb,
+		    b->ops[0]) == -1)
+			goto fail;
+		free(b);
+		return;
+	}
+	/* "{" id "," ... "}": at most 20 digits and a comma each. */
+	if ((a = malloc(b->n * 21 + 3)) == NULL)
+		goto fail;
+	e = a;
+	*e++ = '{';
+	for (i = 0; i < b->n; i++) {
+		if (i > 0)
+			*e++ = ',';
+		id = lltoa(b->ops[i]->uid, nb, sizeof(nb));
+		memcpy(e, id, strlen(id));
+		e += strlen(id);
+	}
+	*e++ = '}';
+	*e = '\0';
+	p[0] = a;
+	if (pgq_exec(c->pr, S_USERB, 1, p, 0, userb_cb, b) == -1)
+		goto fail;
+	free(a);
+	return;
+fail:
+	free(a);
+	for (i = 0; i < b->n; i++) {
+		refuse(b->ops[i]->s, "unavailable");
+		op_free(b->ops[i]);
+	}
+	free(b);
+}
+
+/* Before the loop blocks: the user checks of this pass, few statements. */
+void
+userprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct chat	*c = w->data;
+
+	while (!TAILQ_EMPTY(&c->connq))
+		userb_flush(c);
+	ev_prepare_stop(loop, w);
+}
+
+/* chat_free: the connects never sent. */
+void
+connq_free(struct chat *c)
+{
+	struct op	*op;
+
+	while ((op = TAILQ_FIRST(&c->connq)) != NULL) {
+		TAILQ_REMOVE(&c->connq, op, wentry);
+		op_free(op);
+	}
 }
 
 void
@@ -223,8 +378,7 @@ chat_on_connect(struct sio_socket *s, const char *nsp, json_t *auth,
 	struct chat	*c = arg;
 	struct op	*op;
 	const char	*token;
-	char		 uname[JWT_UNAME_MAX], b[24];
-	const char	*p[1];
+	char		 uname[JWT_UNAME_MAX];
 	long long	 uid;
 
 	if (strcmp(nsp, "/") != 0) {
@@ -250,11 +404,10 @@ chat_on_connect(struct sio_socket *s, const char *nsp, json_t *auth,
 		refuse(s, "internal");
 		return;
 	}
-	p[0] = lltoa(uid, b, sizeof(b));
-	if (pgq_exec(c->pr, S_USER, 1, p, 0, connect_cb, op) == -1) {
-		refuse(s, "unavailable");
-		op_free(op);
-	}
+	/* Gathered: sent by userprep_cb with the others of this pass. */
+	TAILQ_INSERT_TAIL(&c->connq, op, wentry);
+	if (!ev_is_active(&c->userprep))
+		ev_prepare_start(c->loop, &c->userprep);
 }
 
 void

@@ -138,4 +138,7 @@ const char *const chat_sql[S__MAX] = {
 	[S_CONTACTS] = "SELECT CASE WHEN user_one_id = $1::bigint"
 	" THEN user_two_id ELSE user_one_id END FROM conversations"
 	" WHERE user_one_id = $1::bigint OR user_two_id = $1::bigint",
+	/* The connects of one loop pass: one index probe per id. */
+	[S_USERB] = "SELECT id, username FROM users"
+	" WHERE id = ANY($1::bigint[])",
 };

@@ -43,6 +43,7 @@ enum	stmt {
 	S_LASTSEEN,	/* $1 uid */
 	S_SENDB,	/* S_SEND over arrays: $1 senders $2 recipients ... */
 	S_CONTACTS,	/* $1 uid -> the other user of each conversation */
+	S_USERB,	/* $1 uids[] -> id, username (S_USER over an array) */
 	S__MAX
 };
 
@@ -82,6 +83,7 @@ extern const char *const chat_sql[S__MAX];
 #define WRITERS		1
 #endif
 #define CONV_CACHE	8192
+#define USERB_MAX	512	/* connects per S_USERB statement */
 #define PSTAMP_BUCKETS	1024	/* PRESENCE_SCOPE=contacts stamps */
 #define PSTAMP_TTL	60.	/* s a delivered stamp is remembered */
 
@@ -167,6 +169,8 @@ struct	chat {
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
 	ev_timer		 sweep;		/* connects waiting too long */
+	TAILQ_HEAD(, op)	 connq;		/* connects for S_USERB */
+	ev_prepare		 userprep;	/* flushes connq */
 	/* chat_stop */
 	int			 stopping;
 	ev_timer		 stop_timer;
@@ -253,6 +257,8 @@ void	 on_stoptyping(struct chat *, struct csock *, json_t *, int64_t);
 void	 write_lastseen(struct chat *, long long);
 void	 user_release(struct chat *, struct cuser *);
 void	 sweep_cb(struct ev_loop *, ev_timer *, int);
+void	 userprep_cb(struct ev_loop *, ev_prepare *, int);
+void	 connq_free(struct chat *);
 
 /* send.c */
 void	 sendprep_cb(struct ev_loop *, ev_prepare *, int);
