@@ -33,6 +33,7 @@ const skip = fs.existsSync(RT_BIN) ? false : `no ${RT_BIN}`;
 const QUIET = 800;	// ms to wait for an event that must not come
 
 const procs = [];
+let redisPort;		// one Redis, or a master of the cluster
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-scope-'));
 const nodes = [];
 
@@ -49,6 +50,7 @@ before(async () => {
 	if (skip)
 		return;
 	const rport = await freePort();
+	redisPort = rport;
 	let env;
 	if (CLUSTER) {
 		const seeds = execFileSync(CLUSTER_UP, ['up', String(rport),
@@ -188,6 +190,27 @@ describe(`PRESENCE_SCOPE=contacts${CLUSTER ? ' (Redis Cluster)' : ''}`,
 		const bs = await on(0, b);
 		await online;
 		assert.ok((await ask(bs, 'getOnlineUsers')).includes(a.id));
+	});
+
+	test('an older transition of a user is dropped (stamps)', async () => {
+		// Envelopes as another node sends them to a contact's
+		// channel: a stale one (a quick reconnect announced by two
+		// nodes in the wrong order) must not reach the client.
+		const a = await registerAndLogin();
+		const as = await on(0, a);
+		const ghost = 900000000 + Math.floor(Math.random() * 1e6);
+		const pub = (e, st) => execFileSync('redis-cli', ['-c', '-p',
+			String(redisPort), 'SPUBLISH', `rt:{u:${a.id}}`,
+			JSON.stringify({ n: 999, e, a: { userId: ghost }, s: st })]);
+		const off = waitFor(as, 'userOffline', isUser(ghost));
+		pub('userOffline', -2000);
+		await off;
+		const stale = noEvent(as, 'userOnline', QUIET, isUser(ghost));
+		pub('userOnline', 1000);
+		await stale;
+		const fresh = waitFor(as, 'userOnline', isUser(ghost));
+		pub('userOnline', 3000);
+		await fresh;
 	});
 
 	test('a second device says nothing; the last one going does',
