@@ -164,6 +164,7 @@ chat_free(struct chat *c)
 	ev_prepare_stop(c->loop, &c->sendprep);
 	ev_prepare_stop(c->loop, &c->userprep);
 	connq_free(c);
+	presence_fan_free(c);
 	for (i = 0; i < WRITERS; i++)
 		while ((op = TAILQ_FIRST(&c->sendq[i])) != NULL) {
 			TAILQ_REMOVE(&c->sendq[i], op, wentry);

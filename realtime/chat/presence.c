@@ -230,32 +230,25 @@ presence_prune(struct chat *c, int all)
 		}
 }
 
-/* A transition of "uid", to tell its contacts. */
-struct	pfan {
-	struct chat	*c;
-	long long	 uid;
-	long long	 stamp;
-};
-
+/*
+ * Tell the contacts of f's user: rows[0..n) of "res" name one each, in
+ * column "col".  Frees f.
+ */
 static void
-fan_cb(void *arg, const PGresult *res, const char *err)
+fan_send(struct pfan *f, const PGresult *res, const int *rows, size_t n,
+    int col)
 {
-	struct pfan	*f = arg;
 	struct chat	*c = f->c;
 	const char	*ev = f->stamp > 0 ? "userOnline" : "userOffline";
 	json_t		*a = NULL, *env = NULL;
 	char		*s = NULL;
 	long long	 peer;
-	int		 row, local;
+	size_t		 i;
+	int		 local;
 
 	if (c->outstanding > 0)
 		c->outstanding--;
-	if (res == NULL) {
-		log_warnx("chat: contacts of user %lld: %s; %s not told",
-		    f->uid, err != NULL ? err : "failed", ev);
-		goto out;
-	}
-	if (PQntuples(res) == 0)
+	if (n == 0)
 		goto out;
 	if ((a = json_pack("{s:I}", "userId", (json_int_t)f->uid)) == NULL ||
 	    (env = json_pack("{s:I,s:s,s:O,s:I}", "n", (json_int_t)c->node,
@@ -263,8 +256,8 @@ fan_cb(void *arg, const PGresult *res, const char *err)
 	    (s = json_dumps(env, JSON_COMPACT)) == NULL)
 		goto out;
 	local = presence_fresh(c, f->uid, f->stamp);
-	for (row = 0; row < PQntuples(res); row++) {
-		if ((peer = col_id(res, row, 0)) <= 0 || peer == f->uid)
+	for (i = 0; i < n; i++) {
+		if ((peer = col_id(res, rows[i], col)) <= 0 || peer == f->uid)
 			continue;
 		if (local)
 			deliver_user(c, peer, ev, a);
@@ -277,14 +270,188 @@ out:
 	free(f);
 }
 
+/* Forget f: its contacts could not be read. */
+static void
+fan_fail(struct pfan *f, const char *err)
+{
+	log_warnx("chat: contacts of user %lld: %s; %s not told", f->uid,
+	    err != NULL ? err : "failed",
+	    f->stamp > 0 ? "userOnline" : "userOffline");
+	fan_send(f, NULL, NULL, 0, 0);
+}
+
+/* One transition alone (S_CONTACTS: the contact in column 0). */
+static void
+fan_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct pfan	*f = arg;
+	int		*rows = NULL, row, n;
+
+	if (res == NULL) {
+		fan_fail(f, err);
+		return;
+	}
+	n = PQntuples(res);
+	if (n > 0 && (rows = calloc(n, sizeof(*rows))) == NULL) {
+		fan_fail(f, "out of memory");
+		return;
+	}
+	for (row = 0; row < n; row++)
+		rows[row] = row;
+	fan_send(f, res, rows, n, 0);
+	free(rows);
+}
+
+/* The transitions of one S_CONTACTSB statement. */
+struct	fanb {
+	size_t		 n;
+	struct pfan	*f[FANB_MAX];
+};
+
+struct	fanrow {
+	long long	 uid;
+	int		 row;
+};
+
+static int
+fanrow_cmp(const void *a, const void *b)
+{
+	const struct fanrow	*x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Rows (user, contact): each transition gets the rows of its user. */
+static void
+fanb_cb(void *arg, const PGresult *res, const char *err)
+{
+	struct fanb	*b = arg;
+	struct fanrow	*fr = NULL;
+	int		*rows = NULL;
+	size_t		 i, lo, hi, mid, k, n = 0;
+	int		 row;
+
+	if (res == NULL) {
+		for (i = 0; i < b->n; i++)
+			fan_fail(b->f[i], err);
+		goto out;
+	}
+	if (PQntuples(res) > 0 &&
+	    ((fr = calloc(PQntuples(res), sizeof(*fr))) == NULL ||
+	    (rows = calloc(PQntuples(res), sizeof(*rows))) == NULL)) {
+		for (i = 0; i < b->n; i++)
+			fan_fail(b->f[i], "out of memory");
+		goto out;
+	}
+	for (row = 0; row < PQntuples(res); row++) {
+		fr[n].uid = col_id(res, row, 0);
+		fr[n++].row = row;
+	}
+	qsort(fr, n, sizeof(*fr), fanrow_cmp);
+	for (i = 0; i < b->n; i++) {
+		/* The first row of this user, then those that follow. */
+		lo = 0;
+		hi = n;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if (fr[mid].uid < b->f[i]->uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (k = 0; lo + k < n && fr[lo + k].uid == b->f[i]->uid; k++)
+			rows[k] = fr[lo + k].row;
+		fan_send(b->f[i], res, rows, k, 1);
+	}
+out:
+	free(rows);
+	free(fr);
+	free(b);
+}
+
+/*
+ * The transitions gathered this loop pass (userprep_cb): one
+ * S_CONTACTSB for up to FANB_MAX of them, S_CONTACTS for one alone.
+ */
+void
+presence_fan_flush(struct chat *c)
+{
+	struct fanb	*b = NULL;
+	struct pfan	*f;
+	char		*a = NULL, *e, *id, nb[24];
+	const char	*p[1];
+	size_t		 i;
+
+	while (c->fanq != NULL) {
+		if ((b = calloc(1, sizeof(*b))) == NULL)
+			goto fail;
+		while (b->n < FANB_MAX && (f = c->fanq) != NULL) {
+			c->fanq = f->next;
+			b->f[b->n++] = f;
+		}
+		if (b->n == 1) {
+			p[0] = lltoa(b->f[0]->uid, nb, sizeof(nb));
+			if (pgq_exec(c->pr, S_CONTACTS, 1, p, 0, fan_cb,
+			    b->f[0]) == -1)
+				goto fail;
+			free(b);
+			b = NULL;
+			continue;
+		}
+		if ((a = malloc(b->n * 21 + 3)) == NULL)
+			goto fail;
+		e = a;
+		*e++ = '{';
+		for (i = 0; i < b->n; i++) {
+			if (i > 0)
+				*e++ = ',';
+			id = lltoa(b->f[i]->uid, nb, sizeof(nb));
+			memcpy(e, id, strlen(id));
+			e += strlen(id);
+		}
+		*e++ = '}';
+		*e = '\0';
+		p[0] = a;
+		if (pgq_exec(c->pr, S_CONTACTSB, 1, p, 0, fanb_cb, b) == -1)
+			goto fail;
+		free(a);
+		a = NULL;
+		b = NULL;
+	}
+	return;
+fail:
+	free(a);
+	if (b != NULL) {
+		for (i = 0; i < b->n; i++)
+			fan_fail(b->f[i], "not sent");
+		free(b);
+	}
+	while ((f = c->fanq) != NULL) {
+		c->fanq = f->next;
+		fan_fail(f, "not sent");
+	}
+}
+
+/* chat_free: the transitions never sent. */
+void
+presence_fan_free(struct chat *c)
+{
+	struct pfan	*f;
+
+	while ((f = c->fanq) != NULL) {
+		c->fanq = f->next;
+		free(f);
+	}
+}
+
 /* ps applied a transition of "uid": tell its contacts (any node). */
 static void
 ps_trans(void *arg, long long uid, long long stamp)
 {
 	struct chat	*c = arg;
 	struct pfan	*f;
-	char		 b[24];
-	const char	*p[1];
 
 	if ((f = malloc(sizeof(*f))) == NULL) {
 		log_warnx("chat: out of memory; presence of %lld not told",
@@ -294,14 +461,12 @@ ps_trans(void *arg, long long uid, long long stamp)
 	f->c = c;
 	f->uid = uid;
 	f->stamp = stamp;
-	p[0] = lltoa(uid, b, sizeof(b));
-	if (pgq_exec(c->pr, S_CONTACTS, 1, p, 0, fan_cb, f) == -1) {
-		log_warnx("chat: contacts of user %lld not read; presence "
-		    "not told", uid);
-		free(f);
-		return;
-	}
+	/* Gathered: sent by userprep_cb with the others of this pass. */
+	f->next = c->fanq;
+	c->fanq = f;
 	c->outstanding++;
+	if (!ev_is_active(&c->userprep))
+		ev_prepare_start(c->loop, &c->userprep);
 }
 
 /* Two users just became contacts: each online one hears of the other. */

@@ -348,7 +348,10 @@ fail:
 	free(b);
 }
 
-/* Before the loop blocks: the user checks of this pass, few statements. */
+/*
+ * Before the loop blocks: the user checks of this pass, and the contacts
+ * of the presence transitions, few statements.
+ */
 void
 userprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -356,6 +359,7 @@ userprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	while (!TAILQ_EMPTY(&c->connq))
 		userb_flush(c);
+	presence_fan_flush(c);	/* PRESENCE_SCOPE=contacts */
 	ev_prepare_stop(loop, w);
 }
 

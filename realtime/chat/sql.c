@@ -141,4 +141,9 @@ const char *const chat_sql[S__MAX] = {
 	/* The connects of one loop pass: one index probe per id. */
 	[S_USERB] = "SELECT id, username FROM users"
 	" WHERE id = ANY($1::bigint[])",
+	/* The transitions of one loop pass: both indexes again. */
+	[S_CONTACTSB] = "SELECT user_one_id, user_two_id FROM conversations"
+	" WHERE user_one_id = ANY($1::bigint[]) UNION ALL"
+	" SELECT user_two_id, user_one_id FROM conversations"
+	" WHERE user_two_id = ANY($1::bigint[])",
 };

@@ -44,6 +44,7 @@ enum	stmt {
 	S_SENDB,	/* S_SEND over arrays: $1 senders $2 recipients ... */
 	S_CONTACTS,	/* $1 uid -> the other user of each conversation */
 	S_USERB,	/* $1 uids[] -> id, username (S_USER over an array) */
+	S_CONTACTSB,	/* $1 uids[] -> uid, contact (S_CONTACTS over one) */
 	S__MAX
 };
 
@@ -84,6 +85,7 @@ extern const char *const chat_sql[S__MAX];
 #endif
 #define CONV_CACHE	8192
 #define USERB_MAX	512	/* connects per S_USERB statement */
+#define FANB_MAX	512	/* transitions per S_CONTACTSB statement */
 #define PSTAMP_BUCKETS	1024	/* PRESENCE_SCOPE=contacts stamps */
 #define PSTAMP_TTL	60.	/* s a delivered stamp is remembered */
 
@@ -142,6 +144,14 @@ struct	chat_stats {
 	double			 ack_lat_sum;	/* seconds */
 };
 
+/* PRESENCE_SCOPE=contacts: a transition of uid to tell its contacts. */
+struct	pfan {
+	struct chat		*c;
+	long long		 uid;
+	long long		 stamp;		/* < 0: went offline */
+	struct pfan		*next;		/* in chat.fanq */
+};
+
 /* PRESENCE_SCOPE=contacts: the last presence stamp delivered for uid. */
 struct	pstamp {
 	long long		 uid;
@@ -179,6 +189,7 @@ struct	chat {
 	size_t			 outstanding;	/* lastSeen writes, contacts
 						   queries in flight */
 	struct pstamp		*pstamps[PSTAMP_BUCKETS];
+	struct pfan		*fanq;		/* for S_CONTACTSB (userprep) */
 	void			(*stop_done)(void *);
 	void			*stop_arg;
 };
@@ -280,6 +291,8 @@ void	 presence_opts(struct chat *, struct ps_opts *);
 int	 presence_fresh(struct chat *, long long, long long);
 void	 presence_prune(struct chat *, int);
 void	 presence_contact_made(struct chat *, long long, long long);
+void	 presence_fan_flush(struct chat *);
+void	 presence_fan_free(struct chat *);
 
 /* chat.c */
 
