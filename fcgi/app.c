@@ -26,29 +26,21 @@
 #include "lib/jwt_util.h"
 #include "lib/log.h"
 
-/*
- * PROFILE_CACHE_TTL: seconds a cached GET /users/me answer lives (0:
- * no cache).  Unset: APP_PCACHE_TTL, or 0 with DB_READ_HOST, whose
- * standby then keeps serving those reads as before.
- */
-static int
-pcache_ttl_parse(struct app *a)
+long
+app_pcache_ttl(const struct conf *c, const char **why)
 {
 	const char	*v;
 	char		*end;
 	long		 t;
 
-	a->pcache_ttl = a->dbr_on ? 0 : APP_PCACHE_TTL;
 	if ((v = getenv("PROFILE_CACHE_TTL")) == NULL || *v == '\0')
-		return 0;
+		return c->db_read_host != NULL ? 0 : APP_PCACHE_TTL;
 	t = strtol(v, &end, 10);
 	if (*end != '\0' || t < 0 || t > APP_PCACHE_TTL_MAX) {
-		log_warnx("PROFILE_CACHE_TTL must be 0 to %d seconds",
-		    APP_PCACHE_TTL_MAX);
+		*why = "PROFILE_CACHE_TTL must be 0 to 86400 seconds";
 		return -1;
 	}
-	a->pcache_ttl = t;
-	return 0;
+	return t;
 }
 
 int
@@ -70,8 +62,10 @@ app_init(struct app *a, const struct conf *c)
 		log_warnx("%s", why);
 		return -1;
 	}
-	if (pcache_ttl_parse(a) == -1)
+	if ((a->pcache_ttl = app_pcache_ttl(c, &why)) == -1) {
+		log_warnx("%s", why);
 		return -1;
+	}
 	n = snprintf(a->avatar_dir, sizeof(a->avatar_dir), "%s/avatars",
 	    c->upload_dir);
 	if (n < 0 || (size_t)n >= sizeof(a->avatar_dir)) {

@@ -122,6 +122,13 @@ int	 app_wrote(struct app *a, long long id);
 /* The key app_wrote sets for "id", in buf; its length, or 0. */
 size_t	 app_wrote_key(long long id, char *buf, size_t bufsz);
 
+/*
+ * PROFILE_CACHE_TTL: the seconds a cached GET /users/me answer lives
+ * (pcache.h; 0: no cache).  Unset: APP_PCACHE_TTL, or 0 with
+ * DB_READ_HOST, whose standby then serves those reads as before.
+ * Returns it, or -1 with *why set (static) when malformed.
+ */
+long	 app_pcache_ttl(const struct conf *c, const char **why);
 /* How the request's body is encoded, for dto_parse. */
 enum dto_ctype	 app_body_type(const struct http_req *r);
 
