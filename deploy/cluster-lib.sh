@@ -236,7 +236,16 @@ wait_addr() {	# addr port [seconds]
 
 # --- redis -------------------------------------------------------------------
 
-rc_at() { REDISCLI_AUTH=${REDIS_CLUSTER_PASSWORD:-} redis-cli -h "$1" -p "$REDIS_PORT" "${@:2}"; }
+# redis-cli with the nodes' password, if any (an empty REDISCLI_AUTH is
+# still sent as AUTH "", which a node without a password refuses).
+rcli_auth() {
+	if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
+		REDISCLI_AUTH=$REDIS_CLUSTER_PASSWORD redis-cli "$@"
+	else
+		env -u REDISCLI_AUTH redis-cli "$@"
+	fi
+}
+rc_at() { rcli_auth -h "$1" -p "$REDIS_PORT" "${@:2}"; }
 
 redis_start() {	# j
 	local j=$1 dir=$CHAT_VAR/redis/redis$1 args
@@ -325,7 +334,7 @@ redis_up() {
 	if [ "$any" = 0 ]; then
 		log "creating the Redis Cluster (3 masters, 3 replicas)"
 		run_step "redis-cli --cluster create" "$LOGDIR/redis-create.log" \
-			env REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes
+			rcli_auth --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes
 	fi
 	for ((i = 0; i < 300; i++)); do
 		[ "$(redis_state)" = ok ] && [ "$(redis_masters | wc -l)" -ge 3 ] &&

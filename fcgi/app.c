@@ -20,10 +20,28 @@
 #include "fcgi/app.h"
 #include "fcgi/crypto_util.h"
 #include "fcgi/http.h"
+#include "fcgi/pcache.h"
 #include "fcgi/redis.h"
 #include "fcgi/rl.h"
 #include "lib/jwt_util.h"
 #include "lib/log.h"
+
+long
+app_pcache_ttl(const struct conf *c, const char **why)
+{
+	const char	*v;
+	char		*end;
+	long		 t;
+
+	if ((v = getenv("PROFILE_CACHE_TTL")) == NULL || *v == '\0')
+		return c->db_read_host != NULL ? 0 : APP_PCACHE_TTL;
+	t = strtol(v, &end, 10);
+	if (*end != '\0' || t < 0 || t > APP_PCACHE_TTL_MAX) {
+		*why = "PROFILE_CACHE_TTL must be 0 to 86400 seconds";
+		return -1;
+	}
+	return t;
+}
 
 int
 app_init(struct app *a, const struct conf *c)
@@ -41,6 +59,10 @@ app_init(struct app *a, const struct conf *c)
 	a->dbr_why = "not checked yet";
 	if (redis_init(&a->redis, c->redis_url, c->redis_cluster,
 	    c->redis_cluster_pass, &why) == -1) {
+		log_warnx("%s", why);
+		return -1;
+	}
+	if ((a->pcache_ttl = app_pcache_ttl(c, &why)) == -1) {
 		log_warnx("%s", why);
 		return -1;
 	}
@@ -165,40 +187,23 @@ app_wrote_key(long long id, char *buf, size_t bufsz)
 }
 
 /*
- * Failing to set the mark is logged: the next read may then miss the
- * write for up to the standby's lag (bounded by DB_READ_MAX_LAG_MS).
+ * Failing to set the mark with the cache off is logged only: the next
+ * read may then miss the write for up to the standby's lag (bounded
+ * by DB_READ_MAX_LAG_MS).  With the cache on it is an error.
  */
-void
+int
 app_wrote(struct app *a, long long id)
 {
-	redisReply	*rep;
-	char		 key[APP_WROTE_KEY_MAX], ms[32];
-	const char	*argv[5];
-	size_t		 lens[5];
+	long	 mark;
 
-	if (!a->dbr_on || (lens[1] = app_wrote_key(id, key,
-	    sizeof(key))) == 0)
-		return;
-	snprintf(ms, sizeof(ms), "%ld",
-	    a->conf->db_read_max_lag_ms + APP_WROTE_MARGIN_MS);
-	argv[0] = "SET";
-	argv[1] = key;
-	argv[2] = "1";
-	argv[3] = "PX";
-	argv[4] = ms;
-	lens[0] = 3;
-	lens[2] = 1;
-	lens[3] = 2;
-	lens[4] = strlen(ms);
-	rep = redis_command(&a->redis, key, lens[1], 5, argv, lens);
-	if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-		a->redis_errors++;
-		log_warnx("user %lld: own-write mark not set: %s", id,
-		    rep == NULL && a->redis.why != NULL ? a->redis.why :
-		    "Redis error");
-	}
-	if (rep != NULL)
-		freeReplyObject(rep);
+	if (!a->dbr_on && a->pcache_ttl == 0)
+		return 0;
+	mark = a->dbr_on ? a->conf->db_read_max_lag_ms +
+	    APP_WROTE_MARGIN_MS : 0;
+	if (pcache_wrote(&a->redis, id, mark) == 0)
+		return 0;
+	a->redis_errors++;
+	return a->pcache_ttl > 0 ? -1 : 0;
 }
 
 enum dto_ctype

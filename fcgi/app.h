@@ -30,6 +30,8 @@
 #define APP_DBREAD_RETRY_MS	1000	/* ... and after it failed */
 #define APP_WROTE_MARGIN_MS	1000	/* own-write mark outlives the bound */
 #define APP_WROTE_KEY_MAX	48	/* bytes in "{u:<id>}:w" */
+#define APP_PCACHE_TTL		60	/* s: PROFILE_CACHE_TTL's default */
+#define APP_PCACHE_TTL_MAX	86400	/* s: PROFILE_CACHE_TTL at most */
 
 enum	app_rl { APP_RL_NONE, APP_RL_SKIP, APP_RL_SENT };
 
@@ -52,6 +54,7 @@ struct	app {
 	const struct conf_rate *rl_rate; /* ... and its limit */
 	const char	*rl_route;	/* ... and its key (a route name) */
 	unsigned long	 redis_errors;	/* Redis failures (for /metrics) */
+	long		 pcache_ttl;	/* PROFILE_CACHE_TTL s; 0: off */
 };
 
 /* The user a valid bearer token names. */
@@ -107,11 +110,25 @@ int	 app_limit_finish(struct app *a, struct http_req *r);
 int	 app_dbread_ok(struct app *a);
 /* For /healthz: "standby", or "primary: <why>" (static). */
 const char	*app_dbread_state(struct app *a);
-/* After user "id" changed their profile (committed). */
-void	 app_wrote(struct app *a, long long id);
+/*
+ * After user "id" changed what GET /users/me answers (committed), and
+ * before the answer: the own-write mark above, and the profile cache
+ * (pcache.h) invalidated, in one Redis round trip.  Returns 0, or -1
+ * (logged) if the cache is on and could not be invalidated: the
+ * caller answers 500 rather than acknowledge a write a later read
+ * might not show.
+ */
+int	 app_wrote(struct app *a, long long id);
 /* The key app_wrote sets for "id", in buf; its length, or 0. */
 size_t	 app_wrote_key(long long id, char *buf, size_t bufsz);
 
+/*
+ * PROFILE_CACHE_TTL: the seconds a cached GET /users/me answer lives
+ * (pcache.h; 0: no cache).  Unset: APP_PCACHE_TTL, or 0 with
+ * DB_READ_HOST, whose standby then serves those reads as before.
+ * Returns it, or -1 with *why set (static) when malformed.
+ */
+long	 app_pcache_ttl(const struct conf *c, const char **why);
 /* How the request's body is encoded, for dto_parse. */
 enum dto_ctype	 app_body_type(const struct http_req *r);
 

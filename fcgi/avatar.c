@@ -335,8 +335,11 @@ avatar_upload(struct app *a, struct http_req *r)
 	}
 	if (!PQgetisnull(res, 0, 0))
 		avatar_unlink(a, PQgetvalue(res, 0, 0));
-	app_wrote(a, au.id);
-	http_send_json(r, 200, json_pack("{s:s}", "avatarUrl", url), NULL);
+	if (app_wrote(a, au.id) == -1)
+		app_fail(r);
+	else
+		http_send_json(r, 200, json_pack("{s:s}", "avatarUrl", url),
+		    NULL);
 out:
 	if (u.fd != -1)
 		close(u.fd);
@@ -369,9 +372,11 @@ avatar_delete(struct app *a, struct http_req *r)
 		/* The row is committed: now the file may go. */
 		if (!PQgetisnull(res, 0, 0))
 			avatar_unlink(a, PQgetvalue(res, 0, 0));
-		app_wrote(a, u.id);
-		http_send_json(r, 200, json_pack("{s:s}", "message",
-		    "Avatar removed"), NULL);
+		if (app_wrote(a, u.id) == -1)
+			app_fail(r);
+		else
+			http_send_json(r, 200, json_pack("{s:s}", "message",
+			    "Avatar removed"), NULL);
 	}
 	PQclear(res);
 }

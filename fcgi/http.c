@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +22,9 @@
 #include "fcgi/json_util.h"
 #include "lib/cors.h"
 #include "lib/log.h"
+
+static const char	 ERR_500[] =
+    "{\"statusCode\":500,\"message\":\"Internal server error\"}";
 
 /* The CGI parameter "name" nginx passed, or NULL. */
 static const char *
@@ -206,19 +210,23 @@ http_send_json(struct http_req *r, int status, json_t *j,
 
 	if (j == NULL || (s = json_util_dump(j)) == NULL) {
 		log_warnx("cannot serialise a %d answer", status);
-		status = 500;
-		extra = NULL;
-	}
+		http_send_body(r, 500, ERR_500, sizeof(ERR_500) - 1, NULL);
+	} else
+		http_send_body(r, status, s, strlen(s), extra);
+	free(s);
+	json_decref(j);
+}
+
+void
+http_send_body(struct http_req *r, int status, const char *body,
+    size_t len, const char *extra)
+{
 	send_head(r, status, extra);
 	FCGX_PutS("Content-Type: application/json; charset=utf-8\r\n"
 	    "Cache-Control: no-store\r\n\r\n", r->fr->out);
-	if (s != NULL)
-		FCGX_PutS(s, r->fr->out);
-	else
-		FCGX_PutS("{\"statusCode\":500,\"message\":"
-		    "\"Internal server error\"}", r->fr->out);
-	free(s);
-	json_decref(j);
+	if (len > INT_MAX || FCGX_PutStr(body, (int)len, r->fr->out) !=
+	    (int)len)
+		log_warnx("a %d answer was cut short", status);
 }
 
 void

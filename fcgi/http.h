@@ -66,6 +66,13 @@ void	 http_send_json(struct http_req *r, int status, json_t *j,
 	    const char *extra);
 
 /*
+ * The same with the body already serialised (len bytes of JSON,
+ * borrowed).
+ */
+void	 http_send_body(struct http_req *r, int status, const char *body,
+	    size_t len, const char *extra);
+
+/*
  * Send {"statusCode":status,"message":msg,"error":<reason phrase>};
  * with noerror set the "error" key is left out (NestJS's bare 401).
  */

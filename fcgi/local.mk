@@ -15,6 +15,7 @@ fcgi_chat_fcgi_SOURCES = \
 	fcgi/db.c fcgi/db.h \
 	fcgi/redis.c fcgi/redis.h \
 	fcgi/rl.c fcgi/rl.h \
+	fcgi/pcache.c fcgi/pcache.h \
 	fcgi/crypto_util.c fcgi/crypto_util.h \
 	fcgi/multipart.c fcgi/multipart.h \
 	fcgi/metrics.c fcgi/metrics.h

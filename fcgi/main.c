@@ -509,7 +509,7 @@ main(int argc, char *argv[])
 		usage();
 	if (maddr != NULL && *maddr == '\0')
 		maddr = NULL;
-	if (conf_load(&c, &why) == -1)
+	if (conf_load(&c, &why) == -1 || app_pcache_ttl(&c, &why) == -1)
 		log_errx("%s", why);
 	redis_check(&c);
 	{

@@ -388,22 +388,31 @@ drain(struct redis *rd, int i, const struct redis_cmd *q)
 }
 
 /*
- * Write q (after ASKING if "asking") on link i and flush it.  Returns 0
+ * Write q (after ASKING if "asking") on link i and flush it.  A first
+ * send goes behind the commands in flight, whose replies are read in
+ * the order of the sends; a resend ("resend": from redis_recv) passes
+ * them, so their replies are read ahead first (drain).  Returns 0
  * (q->node = i), or -1 (logged; the link has c->err set or is gone).
  */
 static int
-put(struct redis *rd, int i, struct redis_cmd *q, int asking)
+put(struct redis *rd, int i, struct redis_cmd *q, int asking, int resend)
 {
 	redisContext	*c;
 	char		 name[300];
 	int		 done = 0;
 
-	drain(rd, i, q);
+	if (resend)
+		drain(rd, i, q);
 	if ((c = link_get(rd, i)) == NULL)
 		return -1;
 	if ((asking && redisAppendCommand(c, "ASKING") != REDIS_OK) ||
 	    redisAppendFormattedCommand(c, q->buf, q->len) != REDIS_OK)
 		goto fail;
+	/* redis_hold: queued; written by redis_release or redis_recv. */
+	if (rd->hold) {
+		q->node = i;
+		return 0;
+	}
 	/* On the wire now, so the caller's next round trip overlaps it. */
 	while (!done)
 		if (redisBufferWrite(c, &done) != REDIS_OK)
@@ -493,7 +502,7 @@ redis_send(struct redis *rd, struct redis_cmd *q, const char *key,
 	for (try = 0; try < 2; try++) {
 		if ((i = slot_node(rd, q->slot)) == -1)
 			break;
-		if (put(rd, i, q, 0) == 0) {
+		if (put(rd, i, q, 0, 0) == 0) {
 			rd->inflight[rd->ninflight++] = q;
 			return 0;
 		}
@@ -551,7 +560,7 @@ redis_recv(struct redis *rd, struct redis_cmd *q)
 				(void)map_load(rd);
 			if ((i = slot_node(rd, q->slot)) == -1)
 				goto fail;
-			if (put(rd, i, q, 0) == -1) {
+			if (put(rd, i, q, 0, 1) == -1) {
 				(void)link_failed(rd, i);
 				goto fail;
 			}
@@ -590,7 +599,7 @@ redis_recv(struct redis *rd, struct redis_cmd *q)
 		} else if ((i = node_add(rd, &to)) == -1)
 			goto fail;
 		asking = kind == REDIS_REDIRECT_ASK;
-		if (put(rd, i, q, asking) == -1) {
+		if (put(rd, i, q, asking, 1) == -1) {
 			asking = 0;
 			if (!link_failed(rd, i))
 				goto fail;
@@ -606,6 +615,29 @@ fail:
 	redisFreeCommand(q->buf);
 	q->buf = NULL;
 	return NULL;
+}
+
+void
+redis_hold(struct redis *rd)
+{
+	rd->hold = 1;
+}
+
+void
+redis_release(struct redis *rd)
+{
+	size_t	 i;
+	int	 done;
+
+	rd->hold = 0;
+	for (i = 0; i < REDIS_MASTERS_MAX; i++) {
+		if (rd->conn[i] == NULL || rd->conn[i]->err != 0)
+			continue;
+		done = 0;
+		while (!done)
+			if (redisBufferWrite(rd->conn[i], &done) != REDIS_OK)
+				break;	/* c->err: redis_recv resends */
+	}
 }
 
 void

@@ -47,6 +47,7 @@ struct	redis {
 	redisContext		*conn[REDIS_MASTERS_MAX];
 	struct redis_cmd	*inflight[REDIS_INFLIGHT_MAX]; /* borrowed */
 	size_t			 ninflight;
+	int			 hold;		/* redis_hold: sends queued */
 	const char		*why;		/* last failure (static) */
 };
 
@@ -88,6 +89,15 @@ int	 redis_send(struct redis *rd, struct redis_cmd *q, const char *key,
  * returned as is), or NULL (logged, rd->why set).  q is spent.
  */
 redisReply	*redis_recv(struct redis *rd, struct redis_cmd *q);
+/*
+ * Batch the next sends: from redis_hold on, redis_send only queues its
+ * command on the link, and redis_release writes all that is queued, one
+ * write(2) per link, so Redis reads them at once and answers at once.
+ * redis_recv also writes what is queued before it waits.  A write that
+ * fails shows in the commands' redis_recv, which resend them once.
+ */
+void	 redis_hold(struct redis *rd);
+void	 redis_release(struct redis *rd);
 /* Forget q without its reply (the link is closed if it was sent). */
 void	 redis_cancel(struct redis *rd, struct redis_cmd *q);
 /* redis_send, then redis_recv. */

@@ -35,6 +35,11 @@ struct	route {
 	route_fn	*fn;
 	int		 early;		/* fn settles the limit itself */
 };
+/*
+ * early == ROUTE_HOLD: fn also queues a Redis command of its own right
+ * behind the limit's and calls redis_release, so both go in one write.
+ */
+#define ROUTE_HOLD	2
 
 static void	 healthz(struct app *, struct http_req *);
 
@@ -47,10 +52,12 @@ static const struct route	 routes[] = {
 	{ "POST", "/auth/logout", ROUTE_LOGOUT, RL_CLASS_DEFAULT, auth_logout,
 	    0 },
 	/*
-	 * GET /users/me reads only: its SELECT goes out while the limit's
-	 * Redis call is under way, and is thrown away if refused.
+	 * GET /users/me reads only: its cache read (or its SELECT) goes
+	 * out while the limit's Redis call is under way, the cache read
+	 * in the same write, and is thrown away if refused.
 	 */
-	{ "GET", "/users/me", ROUTE_ME, RL_CLASS_DEFAULT, users_me_get, 1 },
+	{ "GET", "/users/me", ROUTE_ME, RL_CLASS_DEFAULT, users_me_get,
+	    ROUTE_HOLD },
 	{ "PATCH", "/users/me", ROUTE_ME_PATCH, RL_CLASS_DEFAULT,
 	    users_me_patch, 0 },
 	{ "POST", "/users/me/avatar", ROUTE_AVATAR, RL_CLASS_DEFAULT,
@@ -173,10 +180,13 @@ route_dispatch(struct app *a, struct http_req *r)
 		http_send_error(r, 404, msg, 0);
 		return ROUTE_NOT_FOUND;
 	}
+	if (rt->early == ROUTE_HOLD)
+		redis_hold(&a->redis);
 	app_limit_start(a, r, route_name(rt->id), route_rate(a, rt->rl));
 	if (!rt->early && app_limit_finish(a, r) == -1)
 		return rt->id;
 	rt->fn(a, r);
+	redis_release(&a->redis);	/* a no-op unless fn forgot to */
 	/* A handler that answered without settling: keep Redis in step. */
 	if (app_limit_finish(a, r) == -1)
 		log_warnx("%s: limit settled after the answer",

@@ -21,6 +21,8 @@
 #include "fcgi/dto.h"
 #include "fcgi/handlers.h"
 #include "fcgi/http.h"
+#include "fcgi/json_util.h"
+#include "fcgi/pcache.h"
 #include "lib/ts.h"
 
 #define SQL_PROFILE_COLS \
@@ -94,38 +96,88 @@ own_write(struct app *a, struct redis_cmd *q)
 }
 
 /*
- * GET /users/me: the caller's profile with createdAt.  With a standby
- * (DB_READ_HOST), the SELECT goes there at once, and is asked again of
- * the primary when the user wrote within the bound, the mark cannot be
- * read, or the standby fails or lacks the row.
+ * A cache miss (pcache.h): the row from the primary, asked only now,
+ * after the MGET's answer, so the generation it saw is no newer than
+ * the row; the answer, then the fill.
+ */
+static void
+me_miss(struct app *a, struct http_req *r, struct pcache_req *pq,
+    const char *id)
+{
+	PGresult	*res;
+	enum db_err	 err;
+	const char	*args[1] = { id };
+	json_t		*j = NULL;
+	char		*s = NULL;
+
+	res = db_exec(&a->db, SQL_ME, 1, args, &err);
+	if (a->dbr_on && err == DB_OK)
+		a->reads_primary++;
+	if (err != DB_OK)
+		app_fail(r);
+	else if (PQntuples(res) != 1)	/* deleted since the token */
+		http_send_error(r, 401, "Unauthorized", 1);
+	else if ((j = profile(res, 1)) == NULL ||
+	    (s = json_util_dump(j)) == NULL)
+		app_fail(r);
+	else {
+		http_send_body(r, 200, s, strlen(s), NULL);
+		pcache_fill(&a->redis, pq, s, strlen(s), a->pcache_ttl);
+	}
+	free(s);
+	json_decref(j);
+	PQclear(res);
+}
+
+/*
+ * GET /users/me: the caller's profile with createdAt.  With the
+ * profile cache (PROFILE_CACHE_TTL), its MGET goes out right behind
+ * the rate limit's command, and a hit answers with no SQL at all.
+ * Else, with a standby (DB_READ_HOST), the SELECT goes there at once,
+ * and is asked again of the primary when the user wrote within the
+ * bound, the mark cannot be read, or the standby fails or lacks the
+ * row.
  */
 void
 users_me_get(struct app *a, struct http_req *r)
 {
 	struct app_user	 u;
 	struct redis_cmd mq;
+	struct pcache_req pq;
 	struct db	*db = &a->db;
 	PGresult	*res = NULL;
 	enum db_err	 err = DB_ERR;
-	char		 id[32];
+	char		 id[32], *body = NULL;
 	const char	*args[1] = { id };
-	int		 authed, sent = 0, marked = 0;
+	size_t		 blen;
+	int		 authed, sent = 0, marked = 0, cached = 0, hit;
 
 	http_drain(r);
 	/*
-	 * The token is checked here (no I/O) and the SELECT sent while
-	 * the rate limit's answer is on its way; a refusal (429) still
-	 * wins over everything, as for any other route.
+	 * The token is checked here (no I/O) and the cache's MGET or the
+	 * SELECT sent while the rate limit's answer is on its way; a
+	 * refusal (429) still wins over everything, as for any other
+	 * route.
 	 */
 	authed = app_auth_check(a, r, &u) == 0;
 	if (authed) {
 		snprintf(id, sizeof(id), "%lld", u.id);
-		if (app_dbread_ok(a) && (marked = own_write_send(a, &mq,
-		    u.id)))
+		if (a->pcache_ttl > 0) {
+			cached = pcache_send(&a->redis, &pq, u.id) == 0;
+			if (!cached)
+				a->redis_errors++;
+		}
+		if (!cached && app_dbread_ok(a) &&
+		    (marked = own_write_send(a, &mq, u.id)))
 			db = &a->dbr;
-		sent = db_send(db, SQL_ME, 1, args) == 0;
 	}
+	/* The limit's command and ours in one write (route.c holds). */
+	redis_release(&a->redis);
+	if (authed && !cached)
+		sent = db_send(db, SQL_ME, 1, args) == 0;
 	if (app_limit_finish(a, r) == -1) {
+		if (cached)
+			pcache_cancel(&a->redis, &pq);
 		if (marked)
 			(void)own_write(a, &mq);
 		if (sent)
@@ -134,6 +186,17 @@ users_me_get(struct app *a, struct http_req *r)
 	}
 	if (!authed) {
 		http_send_error(r, 401, "Unauthorized", 1);
+		return;
+	}
+	if (cached) {
+		if ((hit = pcache_recv(&a->redis, &pq, &body, &blen)) == 1)
+			http_send_body(r, 200, body, blen, NULL);
+		else {
+			if (hit == -1)
+				a->redis_errors++;
+			me_miss(a, r, &pq, id);
+		}
+		free(body);
 		return;
 	}
 	if (sent)
@@ -204,10 +267,10 @@ users_me_patch(struct app *a, struct http_req *r)
 		app_fail(r);
 	else if (PQntuples(res) != 1)
 		http_send_error(r, 401, "Unauthorized", 1);
-	else {
-		app_wrote(a, u.id);
+	else if (app_wrote(a, u.id) == -1)
+		app_fail(r);
+	else
 		http_send_json(r, 200, profile(res, 0), NULL);
-	}
 out:
 	PQclear(res);
 	dto_clear(&d);

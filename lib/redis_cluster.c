@@ -130,12 +130,13 @@ redis_seeds_parse(const char *list, struct redis_addr *seeds, size_t max,
 	return (int)n;
 }
 
+/* Empty, every byte set: two maps of the same content compare equal. */
 static void
 slotmap_clear(struct redis_slotmap *m)
 {
 	size_t	 i;
 
-	m->nmasters = 0;
+	memset(m, 0, sizeof(*m));
 	for (i = 0; i < REDIS_SLOTS; i++)
 		m->node[i] = REDIS_NO_NODE;
 }
@@ -180,6 +181,7 @@ redis_slotmap_parse(struct redis_slotmap *m, const redisReply *r,
 		return -1;
 	}
 	for (i = 0; i < r->elements; i++) {
+		memset(&a, 0, sizeof(a));	/* maps compare byte for byte */
 		range = r->element[i];
 		if (range == NULL || range->type != REDIS_REPLY_ARRAY ||
 		    range->elements < 3)
@@ -228,6 +230,7 @@ redis_slotmap_single(struct redis_slotmap *m, const struct redis_addr *a)
 {
 	size_t	 i;
 
+	memset(m, 0, sizeof(*m));
 	m->nmasters = 1;
 	m->masters[0] = *a;
 	for (i = 0; i < REDIS_SLOTS; i++)

@@ -47,7 +47,8 @@ struct	redis_slotmap {
  * Fill "m" from a CLUSTER SLOTS reply (untrusted: every type and range is
  * checked).  An empty host in the reply means "the node that answered":
  * "self" (its address as we dialled it).  Returns 0, or -1 with *why set
- * (m is then all REDIS_NO_NODE).
+ * (m is then all REDIS_NO_NODE).  Every byte of "m" is set, so two maps
+ * of the same content are equal under memcmp.
  */
 int		 redis_slotmap_parse(struct redis_slotmap *m,
 		    const redisReply *r, const char *self, const char **why);

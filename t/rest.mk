@@ -1,6 +1,7 @@
 # t/rest.mk: unit tests of the REST side's modules (lib/jwt, lib/valid,
-# fcgi/rl) and of chat-fcgi's process (t/fcgi-stop).  t/rl-test needs a
-# real Redis: REDIS_URL in the environment.
+# fcgi/rl, fcgi/pcache) and of chat-fcgi's process (t/fcgi-stop).
+# t/rl-test and t/pcache-test need a real Redis: REDIS_URL in the
+# environment.
 check_PROGRAMS += t/jwt-test
 TESTS += t/jwt-test
 t_jwt_test_SOURCES = t/jwt.c
@@ -14,6 +15,14 @@ t_valid_test_LDADD = $(CHAT_LIBS)
 t_rl_test_SOURCES = t/rl.c fcgi/rl.c fcgi/rl.h fcgi/redis.c fcgi/redis.h
 t_rl_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS) $(CRYPTO_CFLAGS)
 t_rl_test_LDADD = $(CHAT_LIBS)
+
+# The profile cache's races, played out in order (needs REDIS_URL too).
+check_PROGRAMS += t/pcache-test
+TESTS += t/pcache-test
+t_pcache_test_SOURCES = t/pcache.c fcgi/pcache.c fcgi/pcache.h \
+	fcgi/redis.c fcgi/redis.h
+t_pcache_test_CFLAGS = $(AM_CFLAGS) $(HIREDIS_CFLAGS)
+t_pcache_test_LDADD = $(CHAT_LIBS)
 
 # chat-fcgi as a process, over TCP and a unix socket, with -m /metrics:
 # SIGTERM with every worker busy and more requests queued than workers;
