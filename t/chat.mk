@@ -3,14 +3,14 @@
 # DB_USER, DB_PASS, DB_NAME), t/ps-test (realtime/chat/ps.c; Redis from
 # REDIS_URL, or a cluster from REDIS_CLUSTER) and t/dbread-test
 # (realtime/chat/dbread.c; the same PostgreSQL, and a standby of it on
-# DB_READ_PORT if set); t/ps-cluster runs t/ps-test on a throwaway cluster
+# DB_READ_PORT if set); t/ps-cluster.sh runs t/ps-test on a throwaway cluster
 # it starts on PS_CLUSTER_PORT (skipped if unset), moving a slot and
 # killing a master (t/ps-cluster-ctl; t/redis-cluster-up is chat-fcgi's
 # too).  The end-to-end tests are t/e2e/chat-*.test.mjs and
 # db-standby.test.mjs.
 check_PROGRAMS += t/pgq-test t/ps-test
-TESTS += t/pgq-test t/ps-test t/ps-cluster
-EXTRA_DIST += t/ps-cluster t/ps-cluster-ctl
+TESTS += t/pgq-test t/ps-test t/ps-cluster.sh
+EXTRA_DIST += t/ps-cluster.sh t/ps-cluster-ctl
 t_pgq_test_SOURCES = t/pgq.c realtime/chat/pgq.c realtime/chat/pgq.h
 t_pgq_test_CFLAGS = $(AM_CFLAGS) $(PQ_CFLAGS)
 t_pgq_test_LDADD = $(CHAT_LIBS) $(EV_LIBS)

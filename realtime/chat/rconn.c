@@ -133,17 +133,21 @@ set_up(struct rconn *rc)
 	}
 }
 
+/*
+ * The answer to AUTH or SELECT ("what").  A refusal is a configuration
+ * error: said with what was refused (for the log and /healthz), and the
+ * connection is dropped (the owner retries with backoff).
+ */
 static void
-setup_cb(void *arg, redisReply *r)
+setup_reply(struct rconn *rc, redisReply *r, const char *what)
 {
-	struct rconn	*rc = arg;
-	char		 why[128];
+	char	 why[128];
 
 	if (r == NULL)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(why, sizeof(why), "%.*s", (int)(r->len < 100 ?
-		    r->len : 100), r->str);
+		snprintf(why, sizeof(why), "Redis %s failed: %.*s", what,
+		    (int)(r->len < 100 ? r->len : 100), r->str);
 		log_warnx("rconn: %s:%d: %s", rc->host != NULL ? rc->host :
 		    rc->path, rc->o.port, why);
 		lose(rc, why);
@@ -151,6 +155,18 @@ setup_cb(void *arg, redisReply *r)
 	}
 	if (--rc->setup == 0 && rc->state == 0)
 		set_up(rc);
+}
+
+static void
+auth_cb(void *arg, redisReply *r)
+{
+	setup_reply(arg, r, "AUTH");
+}
+
+static void
+select_cb(void *arg, redisReply *r)
+{
+	setup_reply(arg, r, "SELECT");
 }
 
 /* Hand one reply to its waiter, or to on_push. */
@@ -420,7 +436,7 @@ rconn_new(struct ev_loop *loop, const struct rconn_opts *o)
 			argv[argc++] = o->user;
 		argv[argc++] = o->pass;
 		if ((len = redisFormatCommandArgv(&cmd, argc, argv,
-		    NULL)) < 0 || queue(rc, setup_cb, rc, cmd, len) == -1)
+		    NULL)) < 0 || queue(rc, auth_cb, rc, cmd, len) == -1)
 			goto fail;
 		redisFreeCommand(cmd);
 		cmd = NULL;
@@ -431,7 +447,7 @@ rconn_new(struct ev_loop *loop, const struct rconn_opts *o)
 		argv[0] = "SELECT";
 		argv[1] = db;
 		if ((len = redisFormatCommandArgv(&cmd, 2, argv, NULL)) < 0 ||
-		    queue(rc, setup_cb, rc, cmd, len) == -1)
+		    queue(rc, select_cb, rc, cmd, len) == -1)
 			goto fail;
 		redisFreeCommand(cmd);
 		cmd = NULL;

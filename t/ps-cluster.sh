@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t/ps-cluster: t/ps-test against a throwaway Redis Cluster (3 masters
+# t/ps-cluster.sh: t/ps-test against a throwaway Redis Cluster (3 masters
 # with a replica each, t/redis-cluster-up) on ports PS_CLUSTER_PORT..+5,
 # with the slot move and the master kill of t/ps.c.  Skipped when
 # PS_CLUSTER_PORT is unset (make check shares the machine: pick ports).
