@@ -24,6 +24,15 @@
 
 static void	 send_cb(void *, const PGresult *, const char *);
 
+/* "op" leaves for PostgreSQL now: the end of its gather stage. */
+static void
+send_flushed(struct op *op, ev_tstamp now)
+{
+	if (op->t_flush == 0)
+		chat_stage(op->c, SS_GATHER, now - op->t_recv);
+	op->t_flush = now;
+}
+
 /*
  * sendMessage
  */
@@ -39,6 +48,7 @@ send_query1(struct op *op)
 	p[1] = lltoa(op->id, b2, sizeof(b2));
 	p[2] = op->content;
 	p[3] = op->cmid;
+	send_flushed(op, ev_time());
 	op_exec(op, op->c->pm[(unsigned long long)op->uid % WRITERS], S_SEND,
 	    4, p, PGQ_BATCH, send_cb);
 }
@@ -98,6 +108,7 @@ send_done(struct op *op, const PGresult *res, int row, int o)
 		return;
 	}
 	op->c->st.messages_sent++;
+	chat_stage(c, SS_PG, op->t_res - op->t_flush);
 	/* The asking socket first, then the other ones. */
 	if (sio_socket_is_connected(op->s) && op->ackid >= 0) {
 		json_t	*args = json_pack("[O]", m);
@@ -111,6 +122,7 @@ send_done(struct op *op, const PGresult *res, int row, int o)
 	if (fresh)
 		emit_user(c, op->id, "newMessage", m);
 	json_decref(m);
+	chat_stage(c, SS_DELIVER, ev_time() - op->t_res);
 	op_free(op);
 }
 
@@ -119,6 +131,7 @@ send_cb(void *arg, const PGresult *res, const char *err)
 {
 	struct op	*op = arg;
 
+	op->t_res = ev_time();
 	if (res == NULL)
 		op_fail(op, E_UNAVAIL);
 	else if (PQntuples(res) != 1)
@@ -140,7 +153,10 @@ sendb_cb(void *arg, const PGresult *res, const char *err)
 	long long	 k;
 	size_t		 i;
 	int		 row, *rows = NULL;
+	ev_tstamp	 now = ev_time();
 
+	for (i = 0; i < b->n; i++)
+		b->ops[i]->t_res = now;
 	if (res == NULL) {
 		/* One bad message must not fail the others. */
 		log_warnx("chat: batch of %zu messages failed (%s); "
@@ -202,6 +218,7 @@ sendb_flush(struct chat *c, size_t k)
 	char		*a[4] = { NULL, NULL, NULL, NULL }, *e[4], nb[24];
 	const char	*p[4];
 	size_t		 i, sz[4] = { 3, 3, 3, 3 };	/* {, }, NUL */
+	ev_tstamp	 now;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		op = TAILQ_FIRST(&c->sendq[k]);
@@ -246,8 +263,13 @@ sendb_flush(struct chat *c, size_t k)
 		*e[i] = '\0';
 		p[i] = a[i];
 	}
+	now = ev_time();
+	for (i = 0; i < b->n; i++)
+		send_flushed(b->ops[i], now);
 	if (pgq_exec(c->pm[k], S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
 		goto fail;
+	c->st.sendb++;
+	c->st.sendb_msgs += b->n;
 	for (i = 0; i < 4; i++)
 		free(a[i]);
 	return;
@@ -327,6 +349,7 @@ on_send(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 		return;
 	}
 	op->id = rid;
+	op->t_recv = ev_time();
 	if ((op->content = strndup(start, tlen)) == NULL ||
 	    (jm != NULL && (op->cmid = strdup(json_string_value(jm))) ==
 	    NULL)) {

@@ -126,6 +126,14 @@ enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
 	EV_STOPTYPING, EV_MARKREAD, EV_ONLINE, EV_OTHER, EV__MAX };
 
 #define LAT_N		12	/* ack latency buckets (+Inf aside) */
+#define STG_N		12	/* send stage buckets (+Inf aside) */
+
+/*
+ * Where a sendMessage spends its time (chat_realtime_send_stage_seconds):
+ * received to its S_SENDB queued, queued to the answer (pgq waits and
+ * PostgreSQL, commit included), answer to its ack and events written.
+ */
+enum	send_stage { SS_GATHER = 0, SS_PG, SS_DELIVER, SS__MAX };
 
 /* Counters of the chat layer, written by chat_metrics(). */
 struct	chat_stats {
@@ -134,6 +142,11 @@ struct	chat_stats {
 	/* sendMessage, not cumulative; the last: above every bound */
 	uint64_t		 ack_lat[LAT_N + 1];
 	double			 ack_lat_sum;	/* seconds */
+	/* by enum send_stage, like ack_lat */
+	uint64_t		 stage[SS__MAX][STG_N + 1];
+	double			 stage_sum[SS__MAX];
+	uint64_t		 sendb;		/* S_SENDB statements */
+	uint64_t		 sendb_msgs;	/* their messages */
 };
 
 struct	chat {
@@ -186,6 +199,9 @@ struct	op {
 	json_t			*list;		/* conversationsList waiting */
 	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting or sendq */
 	int			 counted;	/* in csock.nops */
+	ev_tstamp		 t_recv;	/* sendMessage: received */
+	ev_tstamp		 t_flush;	/* its statement queued */
+	ev_tstamp		 t_res;		/* its answer read */
 	/* connect: the user's first socket */
 	int			 first;
 };
@@ -257,6 +273,9 @@ void	 on_markread(struct chat *, struct csock *, json_t *, int64_t);
 int	 local_online(struct chat *, long long);
 void	 on_online(struct chat *, struct csock *, json_t *, int64_t);
 void	 presence_opts(struct chat *, struct ps_opts *);
+
+/* events.c */
+void	 chat_stage(struct chat *, enum send_stage, double);
 
 /* chat.c */
 
