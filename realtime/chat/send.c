@@ -1,6 +1,7 @@
 /*
- * send.c: sendMessage: validation, then the insert batcher: the messages of
- * one loop pass go to PostgreSQL as one S_SENDB statement per writer;
+ * send.c: sendMessage: validation, then the insert batcher: the messages
+ * gathered while the writer's last S_SENDB round was in flight go to
+ * PostgreSQL as the next round (S_SENDB statements of up to SENDB_MAX);
  * a message with no row back is checked and retried alone (S_SEND).
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
@@ -142,6 +143,8 @@ send_cb(void *arg, const PGresult *res, const char *err)
 
 /* The messages of one S_SENDB statement, in array order. */
 struct	sendb {
+	struct chat	*c;
+	size_t		 k;		/* writer */
 	size_t		 n;
 	struct op	*ops[SENDB_MAX];
 };
@@ -155,6 +158,10 @@ sendb_cb(void *arg, const PGresult *res, const char *err)
 	int		 row, *rows = NULL;
 	ev_tstamp	 now = ev_time();
 
+	/* The messages that gathered meanwhile go when the loop blocks. */
+	if (--b->c->sendb_out[b->k] == 0 && !TAILQ_EMPTY(&b->c->sendq[b->k]) &&
+	    !ev_is_active(&b->c->sendprep))
+		ev_prepare_start(b->c->loop, &b->c->sendprep);
 	for (i = 0; i < b->n; i++)
 		b->ops[i]->t_res = now;
 	if (res == NULL) {
@@ -226,6 +233,8 @@ sendb_flush(struct chat *c, size_t k)
 		op_fail(op, E_INTERNAL);
 		return;
 	}
+	b->c = c;
+	b->k = k;
 	while (b->n < SENDB_MAX && (op = TAILQ_FIRST(&c->sendq[k])) != NULL) {
 		TAILQ_REMOVE(&c->sendq[k], op, wentry);
 		b->ops[b->n++] = op;
@@ -233,11 +242,6 @@ sendb_flush(struct chat *c, size_t k)
 		sz[1] += 21;
 		sz[2] += 2 * strlen(op->content) + 3;
 		sz[3] += op->cmid != NULL ? 2 * strlen(op->cmid) + 3 : 5;
-	}
-	if (b->n == 1) {
-		send_query1(b->ops[0]);
-		free(b);
-		return;
 	}
 	for (i = 0; i < 4; i++) {
 		if ((a[i] = malloc(sz[i])) == NULL)
@@ -268,6 +272,7 @@ sendb_flush(struct chat *c, size_t k)
 		send_flushed(b->ops[i], now);
 	if (pgq_exec(c->pm[k], S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
 		goto fail;
+	c->sendb_out[k]++;
 	c->st.sendb++;
 	c->st.sendb_msgs += b->n;
 	for (i = 0; i < 4; i++)
@@ -283,7 +288,15 @@ fail:
 	}
 }
 
-/* Before the loop blocks: the messages of this pass, a few statements. */
+/*
+ * Before the loop blocks: the messages gathered, a few statements, if
+ * the writer has none in flight (else sendb_cb restarts us when the
+ * last answer is in).  One round at a time per writer: sent each pass
+ * instead, small statements piled up in PostgreSQL's pipeline, each
+ * its own commit, and a message waited for every one before it
+ * (t/bench/README.md, "Where the latency goes").  All the statements
+ * of a round go in the same pass, so pgq makes them one transaction.
+ */
 void
 sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -291,8 +304,9 @@ sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	size_t		 k;
 
 	for (k = 0; k < WRITERS; k++)
-		while (!TAILQ_EMPTY(&c->sendq[k]))
-			sendb_flush(c, k);
+		if (c->sendb_out[k] == 0)
+			while (!TAILQ_EMPTY(&c->sendq[k]))
+				sendb_flush(c, k);
 	ev_prepare_stop(loop, w);
 }
 

@@ -167,6 +167,7 @@ struct	chat {
 	struct chat_stats	 st;
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
+	size_t			 sendb_out[WRITERS]; /* S_SENDB awaited */
 	ev_timer		 sweep;		/* connects waiting too long */
 	/* chat_stop */
 	int			 stopping;
