@@ -61,6 +61,17 @@ static const double lat_le[LAT_N] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 };
 
+/* sendMessage stage buckets, seconds (+Inf aside). */
+static const double stg_le[STG_N] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 1
+};
+
+/* The "stage" label, by enum send_stage. */
+static const char *const stg_name[SS__MAX] = {
+	"gather", "pg", "deliver"
+};
+
 static enum chat_ev
 event_find(const char *name)
 {
@@ -144,6 +155,69 @@ chat_req_done(struct sio_socket *s, int tag, enum sio_req_end how,
 	c->st.ack_lat[LAT_N]++;
 }
 
+/* One sendMessage spent "secs" in stage "st" (send.c). */
+void
+chat_stage(struct chat *c, enum send_stage st, double secs)
+{
+	size_t	 i;
+
+	if (st >= SS__MAX)
+		return;
+	if (secs < 0)
+		secs = 0;
+	c->st.stage_sum[st] += secs;
+	for (i = 0; i < STG_N; i++)
+		if (secs <= stg_le[i]) {
+			c->st.stage[st][i]++;
+			return;
+		}
+	c->st.stage[st][STG_N]++;
+}
+
+/* Where sendMessage and the writer connections spend their time. */
+static void
+stage_metrics(struct prom *b, struct chat *c)
+{
+	struct pgq_stats	 qs;
+	char			 les[STG_N][16];
+	const char		*le[STG_N];
+	double			 w[3] = { 0, 0, 0 };
+	uint64_t		 n = 0;
+	size_t			 i;
+
+	prom_family(b, "chat_realtime_send_stage_seconds", "histogram",
+	    "sendMessage: received to its statement queued (gather), to "
+	    "the answer (pg), to its ack and events written (deliver).");
+	for (i = 0; i < STG_N; i++) {
+		(void)snprintf(les[i], sizeof(les[i]), "%g", stg_le[i]);
+		le[i] = les[i];
+	}
+	for (i = 0; i < SS__MAX; i++)
+		prom_histogram(b, "chat_realtime_send_stage_seconds", "stage",
+		    stg_name[i], le, c->st.stage[i], STG_N,
+		    c->st.stage_sum[i]);
+	prom_counter(b, "chat_realtime_send_batches_total",
+	    "S_SENDB statements (batches of sendMessage).", c->st.sendb);
+	prom_counter(b, "chat_realtime_send_batched_total",
+	    "sendMessage sent in S_SENDB statements.", c->st.sendb_msgs);
+	for (i = 0; i < WRITERS; i++) {
+		pgq_stats(c->pm[i], &qs);
+		n += qs.done;
+		w[0] += qs.queue_s;
+		w[1] += qs.pipe_s;
+		w[2] += qs.server_s;
+	}
+	prom_counter(b, "chat_realtime_pg_write_statements_total",
+	    "Statements answered on the writer connections.", n);
+	prom_family(b, "chat_realtime_pg_write_seconds_total", "counter",
+	    "Writer statements: queued in the node (queue), sent behind "
+	    "earlier ones (pipeline), from then to the answer (server).");
+	for (i = 0; i < 3; i++)
+		prom_printf(b, "chat_realtime_pg_write_seconds_total"
+		    "{stage=\"%s\"} %.6f\n", i == 0 ? "queue" :
+		    i == 1 ? "pipeline" : "server", w[i]);
+}
+
 /* The read standby's families (DB_READ_HOST set). */
 static void
 dbread_metrics(struct prom *b, const struct dbread *rd)
@@ -216,6 +290,7 @@ chat_metrics(struct prom *b, void *arg)
 	    pg_errors);
 	prom_counter(b, "chat_realtime_pg_reconnects_total",
 	    "PostgreSQL reconnect attempts.", pg_reconnects);
+	stage_metrics(b, c);
 	if (c->rd != NULL)
 		dbread_metrics(b, c->rd);
 }

@@ -34,6 +34,7 @@ struct	item {
 	PGresult	*res;		/* first result, while pending */
 	pgq_cb		*cb;
 	void		*arg;
+	ev_tstamp	 queued;	/* pgq_exec */
 	ev_tstamp	 sent;
 	const char	*params[PGQ_MAX_PARAMS];
 };
@@ -56,6 +57,7 @@ struct	pgq {
 	ev_timer	 tick;		/* 1 s: connect timeout, stuck query */
 	ev_prepare	 prep;		/* flush the queue before blocking */
 	ev_tstamp	 connect_start;
+	ev_tstamp	 last_done;	/* the last answer read */
 	unsigned int	 backoff;	/* ms */
 	struct itemq	 pending;	/* not sent yet */
 	struct itemq	 inflight;	/* sent, in order */
@@ -222,7 +224,7 @@ send_item(struct pgq *q, struct item *it)
 		    PQerrorMessage(q->conn));
 		return -1;
 	}
-	it->sent = ev_now(q->loop);
+	it->sent = ev_time();
 	TAILQ_INSERT_TAIL(&q->inflight, it, entry);
 	return 0;
 }
@@ -379,6 +381,25 @@ batch_end(struct pgq *q)
 	arm_prepare(q);
 }
 
+/*
+ * Account an item's answer: PostgreSQL answers in order, so it started
+ * on it when the answer before it was read, or when it was sent.
+ */
+static void
+timed(struct pgq *q, struct item *it)
+{
+	ev_tstamp	 now = ev_time(), start;
+
+	start = it->sent > q->last_done ? it->sent : q->last_done;
+	q->last_done = now;
+	if (it->kind != IT_QUERY)
+		return;
+	q->st.done++;
+	q->st.queue_s += it->sent - it->queued;
+	q->st.pipe_s += start - it->sent;
+	q->st.server_s += now - start;
+}
+
 /* A query-like item got all its results. */
 static void
 complete(struct pgq *q, struct item *it)
@@ -444,6 +465,7 @@ drain(struct pgq *q)
 			}
 			PQclear(res);
 			TAILQ_REMOVE(&q->inflight, it, entry);
+			timed(q, it);
 			if (it->inbatch) {
 				item_free(it);
 				batch_end(q);
@@ -455,6 +477,7 @@ drain(struct pgq *q)
 			if (!it->gotres)
 				break;
 			TAILQ_REMOVE(&q->inflight, it, entry);
+			timed(q, it);
 			complete(q, it);
 			continue;
 		}
@@ -709,6 +732,7 @@ pgq_exec(struct pgq *q, size_t stmt, int nparams, const char *const *params,
 	if ((it = item_new(IT_QUERY)) == NULL)
 		return -1;
 	it->stmt = stmt;
+	it->queued = ev_time();
 	it->flags = flags;
 	it->cb = cb;
 	it->arg = arg;

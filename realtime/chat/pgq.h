@@ -76,6 +76,11 @@ struct	pgq_stats {
 	uint64_t	 errors;	/* connections lost or failed, and
 					   statements failed */
 	uint64_t	 reconnects;	/* reconnect attempts */
+	/* Statements answered, and their time (s) in three parts: */
+	uint64_t	 done;
+	double		 queue_s;	/* pgq_exec to sent */
+	double		 pipe_s;	/* sent to the answer before it */
+	double		 server_s;	/* from then to its own answer */
 };
 void		 pgq_stats(const struct pgq *, struct pgq_stats *);
 

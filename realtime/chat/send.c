@@ -1,6 +1,7 @@
 /*
- * send.c: sendMessage: validation, then the insert batcher: the messages of
- * one loop pass go to PostgreSQL as one S_SENDB statement per writer;
+ * send.c: sendMessage: validation, then the insert batcher: the messages
+ * gathered while the writer's last S_SENDB round was in flight go to
+ * PostgreSQL as the next round (S_SENDB statements of up to SENDB_MAX);
  * a message with no row back is checked and retried alone (S_SEND).
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
@@ -24,6 +25,15 @@
 
 static void	 send_cb(void *, const PGresult *, const char *);
 
+/* "op" leaves for PostgreSQL now: the end of its gather stage. */
+static void
+send_flushed(struct op *op, ev_tstamp now)
+{
+	if (op->t_flush == 0)
+		chat_stage(op->c, SS_GATHER, now - op->t_recv);
+	op->t_flush = now;
+}
+
 /*
  * sendMessage
  */
@@ -39,6 +49,7 @@ send_query1(struct op *op)
 	p[1] = lltoa(op->id, b2, sizeof(b2));
 	p[2] = op->content;
 	p[3] = op->cmid;
+	send_flushed(op, ev_time());
 	op_exec(op, op->c->pm[(unsigned long long)op->uid % WRITERS], S_SEND,
 	    4, p, PGQ_BATCH, send_cb);
 }
@@ -101,6 +112,7 @@ send_done(struct op *op, const PGresult *res, int row, int o)
 		return;
 	}
 	op->c->st.messages_sent++;
+	chat_stage(c, SS_PG, op->t_res - op->t_flush);
 	/* The asking socket first, then the other ones. */
 	if (sio_socket_is_connected(op->s) && op->ackid >= 0) {
 		json_t	*args = json_pack("[O]", m);
@@ -114,6 +126,7 @@ send_done(struct op *op, const PGresult *res, int row, int o)
 	if (fresh)
 		emit_user(c, op->id, "newMessage", m);
 	json_decref(m);
+	chat_stage(c, SS_DELIVER, ev_time() - op->t_res);
 	op_free(op);
 }
 
@@ -122,6 +135,7 @@ send_cb(void *arg, const PGresult *res, const char *err)
 {
 	struct op	*op = arg;
 
+	op->t_res = ev_time();
 	if (res == NULL)
 		op_fail(op, E_UNAVAIL);
 	else if (PQntuples(res) != 1)
@@ -132,6 +146,8 @@ send_cb(void *arg, const PGresult *res, const char *err)
 
 /* The messages of one S_SENDB statement, in array order. */
 struct	sendb {
+	struct chat	*c;
+	size_t		 k;		/* writer */
 	size_t		 n;
 	struct op	*ops[SENDB_MAX];
 };
@@ -143,7 +159,14 @@ sendb_cb(void *arg, const PGresult *res, const char *err)
 	long long	 k;
 	size_t		 i;
 	int		 row, *rows = NULL;
+	ev_tstamp	 now = ev_time();
 
+	/* The messages that gathered meanwhile go when the loop blocks. */
+	if (--b->c->sendb_out[b->k] == 0 && !TAILQ_EMPTY(&b->c->sendq[b->k]) &&
+	    !ev_is_active(&b->c->sendprep))
+		ev_prepare_start(b->c->loop, &b->c->sendprep);
+	for (i = 0; i < b->n; i++)
+		b->ops[i]->t_res = now;
 	if (res == NULL) {
 		/* One bad message must not fail the others. */
 		log_warnx("chat: batch of %zu messages failed (%s); "
@@ -205,6 +228,7 @@ sendb_flush(struct chat *c, size_t k)
 	char		*a[4] = { NULL, NULL, NULL, NULL }, *e[4], nb[24];
 	const char	*p[4];
 	size_t		 i, sz[4] = { 3, 3, 3, 3 };	/* {, }, NUL */
+	ev_tstamp	 now;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		op = TAILQ_FIRST(&c->sendq[k]);
@@ -212,6 +236,8 @@ sendb_flush(struct chat *c, size_t k)
 		op_fail(op, E_INTERNAL);
 		return;
 	}
+	b->c = c;
+	b->k = k;
 	while (b->n < SENDB_MAX && (op = TAILQ_FIRST(&c->sendq[k])) != NULL) {
 		TAILQ_REMOVE(&c->sendq[k], op, wentry);
 		b->ops[b->n++] = op;
@@ -219,11 +245,6 @@ sendb_flush(struct chat *c, size_t k)
 		sz[1] += 21;
 		sz[2] += 2 * strlen(op->content) + 3;
 		sz[3] += op->cmid != NULL ? 2 * strlen(op->cmid) + 3 : 5;
-	}
-	if (b->n == 1) {
-		send_query1(b->ops[0]);
-		free(b);
-		return;
 	}
 	for (i = 0; i < 4; i++) {
 		if ((a[i] = malloc(sz[i])) == NULL)
@@ -249,8 +270,14 @@ sendb_flush(struct chat *c, size_t k)
 		*e[i] = '\0';
 		p[i] = a[i];
 	}
+	now = ev_time();
+	for (i = 0; i < b->n; i++)
+		send_flushed(b->ops[i], now);
 	if (pgq_exec(c->pm[k], S_SENDB, 4, p, PGQ_BATCH, sendb_cb, b) == -1)
 		goto fail;
+	c->sendb_out[k]++;
+	c->st.sendb++;
+	c->st.sendb_msgs += b->n;
 	for (i = 0; i < 4; i++)
 		free(a[i]);
 	return;
@@ -264,7 +291,15 @@ fail:
 	}
 }
 
-/* Before the loop blocks: the messages of this pass, a few statements. */
+/*
+ * Before the loop blocks: the messages gathered, a few statements, if
+ * the writer has none in flight (else sendb_cb restarts us when the
+ * last answer is in).  One round at a time per writer: sent each pass
+ * instead, small statements piled up in PostgreSQL's pipeline, each
+ * its own commit, and a message waited for every one before it
+ * (t/bench/README.md, "Where the latency goes").  All the statements
+ * of a round go in the same pass, so pgq makes them one transaction.
+ */
 void
 sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -272,8 +307,9 @@ sendprep_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	size_t		 k;
 
 	for (k = 0; k < WRITERS; k++)
-		while (!TAILQ_EMPTY(&c->sendq[k]))
-			sendb_flush(c, k);
+		if (c->sendb_out[k] == 0)
+			while (!TAILQ_EMPTY(&c->sendq[k]))
+				sendb_flush(c, k);
 	ev_prepare_stop(loop, w);
 }
 
@@ -330,6 +366,7 @@ on_send(struct chat *c, struct csock *cs, json_t *pl, int64_t ackid)
 		return;
 	}
 	op->id = rid;
+	op->t_recv = ev_time();
 	if ((op->content = strndup(start, tlen)) == NULL ||
 	    (jm != NULL && (op->cmid = strdup(json_string_value(jm))) ==
 	    NULL)) {

@@ -134,6 +134,14 @@ enum	chat_ev { EV_SEND = 0, EV_HISTORY, EV_CONVS, EV_START, EV_TYPING,
 	EV_STOPTYPING, EV_MARKREAD, EV_ONLINE, EV_OTHER, EV__MAX };
 
 #define LAT_N		12	/* ack latency buckets (+Inf aside) */
+#define STG_N		12	/* send stage buckets (+Inf aside) */
+
+/*
+ * Where a sendMessage spends its time (chat_realtime_send_stage_seconds):
+ * received to its S_SENDB queued, queued to the answer (pgq waits and
+ * PostgreSQL, commit included), answer to its ack and events written.
+ */
+enum	send_stage { SS_GATHER = 0, SS_PG, SS_DELIVER, SS__MAX };
 
 /* Counters of the chat layer, written by chat_metrics(). */
 struct	chat_stats {
@@ -142,6 +150,11 @@ struct	chat_stats {
 	/* sendMessage, not cumulative; the last: above every bound */
 	uint64_t		 ack_lat[LAT_N + 1];
 	double			 ack_lat_sum;	/* seconds */
+	/* by enum send_stage, like ack_lat */
+	uint64_t		 stage[SS__MAX][STG_N + 1];
+	double			 stage_sum[SS__MAX];
+	uint64_t		 sendb;		/* S_SENDB statements */
+	uint64_t		 sendb_msgs;	/* their messages */
 };
 
 /* PRESENCE_SCOPE=contacts: a transition of uid to tell its contacts. */
@@ -178,6 +191,7 @@ struct	chat {
 	struct chat_stats	 st;
 	TAILQ_HEAD(, op)	 sendq[WRITERS]; /* sendMessage for S_SENDB */
 	ev_prepare		 sendprep;	/* flushes sendq */
+	size_t			 sendb_out[WRITERS]; /* S_SENDB awaited */
 	ev_timer		 sweep;		/* connects waiting too long */
 	TAILQ_HEAD(, op)	 connq;		/* connects for S_USERB */
 	ev_prepare		 userprep;	/* flushes connq */
@@ -215,6 +229,9 @@ struct	op {
 	json_t			*list;		/* conversationsList waiting */
 	TAILQ_ENTRY(op)		 wentry;	/* in cuser.waiting or sendq */
 	int			 counted;	/* in csock.nops */
+	ev_tstamp		 t_recv;	/* sendMessage: received */
+	ev_tstamp		 t_flush;	/* its statement queued */
+	ev_tstamp		 t_res;		/* its answer read */
 	/* connect: the user's first socket */
 	int			 first;
 };
@@ -293,6 +310,9 @@ void	 presence_prune(struct chat *, int);
 void	 presence_contact_made(struct chat *, long long, long long);
 void	 presence_fan_flush(struct chat *);
 void	 presence_fan_free(struct chat *);
+
+/* events.c */
+void	 chat_stage(struct chat *, enum send_stage, double);
 
 /* chat.c */
 
