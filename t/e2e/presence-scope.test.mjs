@@ -46,6 +46,34 @@ function start(bin, args, env) {
 	return p;
 }
 
+async function startNode(id, env) {
+	let last = '';
+	for (let attempt = 0; attempt < 5; attempt++) {
+		let port, mport;
+		do {
+			port = await freePort();
+			mport = await freePort();
+		} while (port === mport || nodes.some((n) =>
+		    [n.port, n.mport].includes(port) ||
+		    [n.port, n.mport].includes(mport)));
+		const p = start(RT_BIN, ['--node-id', String(id), '--port',
+			String(port), '--metrics', `127.0.0.1:${mport}`], env);
+		const up = await until(`node on ${port} healthy`, async () => {
+			if (p.exitCode !== null || p.signalCode !== null)
+				return 'exited';
+			const r = await fetch(`http://127.0.0.1:${mport}/healthz`)
+			    .catch(() => null);
+			return r?.ok ? 'up' : null;
+		}, 15000);
+		if (up === 'up')
+			return { p, port, mport, url: `http://127.0.0.1:${port}` };
+		last = p.err.slice(-2000);
+		if (!/Address already in use/.test(last))
+			break;
+	}
+	assert.fail(`node ${id} did not start:\n${last}`);
+}
+
 before(async () => {
 	if (skip)
 		return;
@@ -60,32 +88,26 @@ before(async () => {
 		env = { PRESENCE_SCOPE: 'contacts', REDIS_CLUSTER: seeds,
 			REDIS_CLUSTER_PASSWORD: '' };
 	} else {
-		start('redis-server', ['--port', String(rport), '--bind',
-			'127.0.0.1', '--save', '', '--appendonly', 'no', '--dir',
-			tmp], {});
+		// As for the nodes: a port taken meanwhile makes Redis exit.
+		for (let attempt = 0; ; attempt++) {
+			const r = start('redis-server', ['--port', String(redisPort),
+				'--bind', '127.0.0.1', '--save', '', '--appendonly',
+				'no', '--dir', tmp], {});
+			await new Promise((ok) => setTimeout(ok, 300));
+			if (r.exitCode === null && r.signalCode === null)
+				break;
+			assert.ok(attempt < 4, 'redis-server did not start');
+			redisPort = await freePort();
+		}
 		env = { PRESENCE_SCOPE: 'contacts',
-			REDIS_URL: `redis://127.0.0.1:${rport}`, REDIS_CLUSTER: '' };
+			REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+			REDIS_CLUSTER: '' };
 	}
-	for (const id of [91, 92]) {
-		let port, mport;
-		do {
-			port = await freePort();
-			mport = await freePort();
-		} while (port === mport || nodes.some((n) =>
-		    [n.port, n.mport].includes(port) ||
-		    [n.port, n.mport].includes(mport)));
-		const p = start(RT_BIN, ['--node-id', String(id), '--port',
-			String(port), '--metrics', `127.0.0.1:${mport}`], env);
-		nodes.push({ p, port, mport, url: `http://127.0.0.1:${port}` });
-	}
-	for (const n of nodes)
-		await until(`node on ${n.port} healthy`, async () => {
-			if (n.p.exitCode !== null)
-				assert.fail(`node exited:\n${n.p.err.slice(-2000)}`);
-			const r = await fetch(`http://127.0.0.1:${n.mport}/healthz`)
-			    .catch(() => null);
-			return r?.ok;
-		}, 15000);
+	// freePort() only says a port was free a moment ago: other test
+	// files pick ports too.  A node that could not listen exits at once;
+	// start it again on other ports.
+	for (const id of [91, 92])
+		nodes.push(await startNode(id, env));
 });
 
 after(() => {
