@@ -31,8 +31,8 @@ host_pid() {	# pidfile host
 # Stop the process named in pid file $1: SIGTERM, wait up to $2 s, SIGKILL.
 stop_pid() {
 	local pf=$1 wait=${2:-10} pid i
-	[ -f "$pf" ] || return 0
-	pid=$(cat "$pf")
+	# The program may remove its pid file as it exits (nginx does).
+	pid=$(cat "$pf" 2>/dev/null) || return 0
 	if proc_alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null
 		for ((i = 0; i < wait * 10; i++)); do

@@ -10,6 +10,6 @@ t_bench_bcrypt_rate_SOURCES = t/bench/bcrypt-rate.c
 t_bench_bcrypt_rate_CFLAGS = $(AM_CFLAGS) -pthread
 t_bench_bcrypt_rate_LDADD = $(LIBCRYPT_LIBS) -lpthread
 dist_noinst_SCRIPTS += t/bench/rest t/bench/run-realtime t/bench/run-chat \
-	t/bench/run-all t/bench/nginx-idle
+	t/bench/run-all t/bench/nginx-idle t/bench/run-cluster
 EXTRA_DIST += t/bench/README.md t/bench/common.sh t/bench/wrk.lua \
 	t/bench/node-echo.mjs t/bench/node-relay.mjs t/bench/gen-tokens.mjs
