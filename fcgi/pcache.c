@@ -80,11 +80,13 @@ body_of(const redisReply *e, long long id, char **body, size_t *len)
 		    "or malformed; ignored", id);
 		return 0;
 	}
-	if ((*body = malloc(e->len - n)) == NULL) {
+	/* NUL-terminated as well, for callers that treat it as text. */
+	if ((*body = malloc(e->len - n + 1)) == NULL) {
 		log_warn("malloc");
 		return 0;
 	}
 	memcpy(*body, e->str + n, e->len - n);
+	(*body)[e->len - n] = '\0';
 	*len = e->len - n;
 	return 1;
 }

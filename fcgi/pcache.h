@@ -40,8 +40,8 @@ struct	pcache_req {
 int	 pcache_send(struct redis *rd, struct pcache_req *q, long long id);
 /*
  * Read the answer of pcache_send.  Returns 1 and the body in *body
- * (*len bytes, malloc'd: the caller frees it) on a hit; 0 on a miss
- * (q remembers g for pcache_fill); -1 if Redis failed or answered
+ * (*len bytes and a NUL, malloc'd: the caller frees it) on a hit; 0 on a
+ * miss (q remembers g for pcache_fill); -1 if Redis failed or answered
  * something unexpected (then pcache_fill does nothing).
  */
 int	 pcache_recv(struct redis *rd, struct pcache_req *q, char **body,
