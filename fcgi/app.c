@@ -25,6 +25,7 @@
 #include "fcgi/rl.h"
 #include "lib/jwt_util.h"
 #include "lib/log.h"
+#include "lib/ts.h"
 
 long
 app_pcache_ttl(const struct conf *c, const char **why)
@@ -117,16 +118,6 @@ static const char SQL_STANDBY[] =
     " THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() -"
     " pg_last_xact_replay_timestamp()) * 1000, 1e9)::bigint END";
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec	 t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000L +
-	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 /* Ask the standby how it is; sets dbr_ok and dbr_why. */
 static void
 dbread_check(struct app *a)
@@ -165,7 +156,7 @@ app_dbread_ok(struct app *a)
 	if (!a->dbr_on)
 		return 0;
 	if ((a->dbr_at.tv_sec == 0 && a->dbr_at.tv_nsec == 0) ||
-	    ms_since(&a->dbr_at) >= (a->dbr_ok ? APP_DBREAD_CHECK_MS :
+	    ts_ms_since(&a->dbr_at) >= (a->dbr_ok ? APP_DBREAD_CHECK_MS :
 	    APP_DBREAD_RETRY_MS))
 		dbread_check(a);
 	return a->dbr_ok;

@@ -46,6 +46,7 @@
 #include "fcgi/route.h"
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/ts.h"
 
 #define LISTEN_BACKLOG	1024
 #define DRAIN_IDLE_MS	100	/* a stopping worker exits after this idle */
@@ -121,17 +122,7 @@ ensure_dir(const char *dir)
 	return 0;
 }
 
-/* Milliseconds (us_since: microseconds) since t0, CLOCK_MONOTONIC. */
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec	 t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000L +
-	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
+/* Microseconds since t0, CLOCK_MONOTONIC (ts_ms_since: milliseconds). */
 static long long
 us_since(const struct timespec *t0)
 {
@@ -303,7 +294,7 @@ worker(int lfd, const struct conf *c, int slot)
 				clock_gettime(CLOCK_MONOTONIC, &td);
 				draining = 1;
 			}
-			if (ms_since(&td) > DRAIN_MAX_S * 1000L) {
+			if (ts_ms_since(&td) > DRAIN_MAX_S * 1000L) {
 				log_warnx("still fed after %d s of draining; "
 				    "stopping anyway", DRAIN_MAX_S);
 				break;
@@ -423,7 +414,7 @@ stop_all(pid_t *pids, int n)
 			left += pids[i] > 0;
 		if (left == 0)
 			return;
-		if (ms_since(&t0) > STOP_GRACE_S * 1000L)
+		if (ts_ms_since(&t0) > STOP_GRACE_S * 1000L)
 			break;
 		nanosleep(&nap, NULL);
 	}
@@ -641,7 +632,7 @@ out:
 		stop_all(pids, n);
 	}
 	if (rc == 0)
-		log_info("stopped: drained in %ld ms", ms_since(&ts));
+		log_info("stopped: drained in %ld ms", ts_ms_since(&ts));
 	free(pids);
 	free(born);
 	free(due);

@@ -28,6 +28,7 @@
 
 #include "fcgi/redis.h"
 #include "lib/log.h"
+#include "lib/ts.h"
 #include "lib/redis_cluster.h"
 
 /*
@@ -116,16 +117,6 @@ redisContext *
 redis_connect(const struct redis_url *u, const char **why)
 {
 	return dial(u, 0, why);
-}
-
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec	 t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1000L +
-	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
 /* "host:port" of master i, for the log. */
@@ -277,7 +268,7 @@ map_load(struct redis *rd)
 	int			 j, rc = -1, done = 0;
 
 	if ((rd->load_at.tv_sec != 0 || rd->load_at.tv_nsec != 0) &&
-	    ms_since(&rd->load_at) < REDIS_RELOAD_MS) {
+	    ts_ms_since(&rd->load_at) < REDIS_RELOAD_MS) {
 		if (!rd->mapped)
 			rd->why = "no Redis Cluster node answered";
 		return -1;

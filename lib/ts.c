@@ -24,3 +24,13 @@ ts_iso(char *buf, size_t bufsz, time_t sec, long ms)
 		return -1;
 	return n;
 }
+
+long
+ts_ms_since(const struct timespec *t0)
+{
+	struct timespec	 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
+}

@@ -4,6 +4,7 @@
  * Date.prototype.toISOString() gives it (docs/api.md §1.3).  Log lines
  * are stamped with ts_iso; timestamps read from PostgreSQL are rendered
  * by the server through TS_SQL, so they reach JSON already formatted.
+ * Also the elapsed-time helper the workers use for their deadlines.
  */
 #ifndef LIB_TS_H
 #define LIB_TS_H
@@ -28,5 +29,8 @@
  * broken down.
  */
 int	 ts_iso(char *buf, size_t bufsz, time_t sec, long ms);
+
+/* Milliseconds from t0 (read from CLOCK_MONOTONIC) until now. */
+long	 ts_ms_since(const struct timespec *t0);
 
 #endif /* !LIB_TS_H */
