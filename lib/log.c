@@ -1,10 +1,14 @@
 /*
  * log.c: leveled logging to stderr, one line per call, control bytes
- * escaped.  Used by chat-fcgi and chat-realtime; see log.h.
+ * escaped.  Used by chat-fcgi and chat-realtime; see log.h.  chat-fcgi
+ * logs every request, so a line costs one write(2) and nothing more: the
+ * pid is kept (and forgotten in a forked child), and the timestamp's
+ * date and time are formatted once per second.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,14 @@
 static const char	*prog = "chat";
 static enum log_level	 min_level = LOG_LVL_INFO;
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static pid_t		 my_pid;	/* 0: not known in this process */
+static int		 atfork_set;
+
+static void
+forget_pid(void)
+{
+	my_pid = 0;
+}
 
 void
 log_init(const char *name)
@@ -31,6 +43,8 @@ log_init(const char *name)
 
 	if (name != NULL)
 		prog = name;
+	if (!atfork_set && pthread_atfork(NULL, NULL, forget_pid) == 0)
+		atfork_set = 1;
 	if ((lv = getenv("LOG_LEVEL")) == NULL)
 		return;
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
@@ -42,6 +56,32 @@ int
 log_enabled(enum log_level lv)
 {
 	return lv >= min_level;
+}
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS.mmmZ" for tv into ts (TS_ISO_LEN bytes): the part
+ * up to the second is kept from the last call in the same second.
+ */
+static void
+stamp(char ts[TS_ISO_LEN], const struct timeval *tv)
+{
+	static time_t	 last_sec = -1;
+	static char	 last[TS_ISO_LEN];
+	long		 ms = (long)(tv->tv_usec / 1000);
+
+	if (tv->tv_sec != last_sec) {
+		if (ts_iso(last, sizeof(last), tv->tv_sec, 0) != TS_ISO_LEN - 1) {
+			last_sec = -1;
+			ts[0] = '\0';
+			return;
+		}
+		last_sec = tv->tv_sec;
+	}
+	memcpy(ts, last, TS_ISO_LEN);
+	/* "...SS.000Z": the milliseconds are the three bytes before 'Z'. */
+	ts[TS_ISO_LEN - 5] = (char)('0' + ms / 100);
+	ts[TS_ISO_LEN - 4] = (char)('0' + ms / 10 % 10);
+	ts[TS_ISO_LEN - 3] = (char)('0' + ms % 10);
 }
 
 /*
@@ -63,11 +103,11 @@ emit(enum log_level lv, int errnum, const char *fmt, va_list ap)
 	if (len < 0)
 		return;
 	gettimeofday(&tv, NULL);
-	if (ts_iso(ts, sizeof(ts), tv.tv_sec, (long)(tv.tv_usec / 1000)) ==
-	    -1)
-		ts[0] = '\0';
+	stamp(ts, &tv);
+	if (my_pid == 0)
+		my_pid = getpid();
 	len = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, prog,
-	    (long)getpid(), level_names[lv]);
+	    (long)my_pid, level_names[lv]);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return;
 	n = (size_t)len;

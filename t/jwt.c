@@ -91,7 +91,7 @@ main(void)
 	long long	 uid = 0;
 	time_t		 now = 1769680800;
 
-	tap_plan(28);
+	tap_plan(33);
 
 	tok = jwt_access_sign(SECRET, 42, "john_doe", now, 900);
 	tap_ok(tok != NULL, "sign");
@@ -177,5 +177,54 @@ main(void)
 	tap_ok(!ok(forge("[\"HS256\"]", pl, EVP_sha256(), SECRET), now),
 	    "header not an object");
 	tap_ok(!ok("", now), "empty");
+
+	/*
+	 * The verified-claims cache: a second look at a token answers the
+	 * same, and never for a token whose own signature fails.
+	 */
+	tok = jwt_access_sign(SECRET, 7, "cached_user", now, 900);
+	tap_ok(!ok(tok, now + 901), "first seen expired: refused");
+	tap_ok(ok(tok, now) && ok(tok, now + 1), "then fine, twice");
+	strcpy(name, "xxxxxxxxxxxx");
+	uid = 0;
+	tap_ok(jwt_access_verify(SECRET, tok, now + 2, &uid, name,
+	    sizeof(name)) == 0 && uid == 7 && strcmp(name, "cached_user") == 0,
+	    "cached claims are the token's");
+	{
+		char	 t2[2048];
+		size_t	 n;
+
+		snprintf(t2, sizeof(t2), "%s", tok);
+		n = strlen(t2);
+		t2[n - 2] = t2[n - 2] == 'A' ? 'B' : 'A';
+		tap_ok(!ok(t2, now), "cached payload, wrong signature");
+	}
+	{
+		int	 i, bad = 0;
+		char	 u[32];
+
+		/* More tokens than slots, each looked at twice. */
+		for (i = 1; i <= 300; i++) {
+			long long	 got = 0;
+			char		*t;
+
+			snprintf(u, sizeof(u), "user%d", i);
+			if ((t = jwt_access_sign(SECRET, i, u, now, 900)) ==
+			    NULL) {
+				bad++;
+				continue;
+			}
+			if (jwt_access_verify(SECRET, t, now, &got, name,
+			    sizeof(name)) != 0 || got != i ||
+			    strcmp(name, u) != 0 ||
+			    jwt_access_verify(SECRET, t, now, &got, name,
+			    sizeof(name)) != 0 || got != i ||
+			    strcmp(name, u) != 0)
+				bad++;
+			free(t);
+		}
+		tap_int(bad, 0, "300 tokens through 64 slots, each twice");
+	}
+	free(tok);
 	return tap_done();
 }

@@ -9,8 +9,10 @@ TESTS += t/prom-test
 t_prom_test_SOURCES = t/prom.c
 t_prom_test_LDADD = lib/libchat.a
 
-check_PROGRAMS += t/ts-test t/hex-test t/conf-test
-TESTS += t/ts-test t/hex-test t/conf-test
+check_PROGRAMS += t/ts-test t/hex-test t/conf-test t/log-test
+TESTS += t/ts-test t/hex-test t/conf-test t/log-test
+t_log_test_SOURCES = t/log.c
+t_log_test_LDADD = lib/libchat.a
 t_ts_test_SOURCES = t/ts.c
 t_ts_test_LDADD = lib/libchat.a
 t_hex_test_SOURCES = t/hex.c

@@ -1159,10 +1159,10 @@ main(int argc, char *argv[])
 	    wall > 0 ? 100 * cpu / wall : 0, opt.procs);
 	printf("RESULT mode=%s conns=%zu connected=%" PRIu64 " failed=%" PRIu64
 	    " connect_s=%.3f connects_per_s=%.0f k=%d rate=%.0f p50_ms=%.3f"
-	    " p99_ms=%.3f lost=%" PRIu64 " errors=%" PRIu64
+	    " p99_ms=%.3f lost=%" PRIu64 " errors=%" PRIu64 " other=%" PRIu64
 	    " client_cpu_s=%.2f wall_s=%.2f\n", mname, total, t.connected,
 	    t.failed, csecs, csecs > 0 ? t.connected / csecs : 0, opt.k,
 	    win > 0 ? t.done / win : 0, pct(&t, 0.5), pct(&t, 0.99), t.lost,
-	    t.errev, cpu, wall);
+	    t.errev, t.other, cpu, wall);
 	return bad || t.connected == 0 ? 1 : 0;
 }
