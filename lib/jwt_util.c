@@ -5,9 +5,9 @@
  * parses, a MAC fetched per call) cost more than the check itself.
  * Every rule is ours either way: alg HS256 only, the signature compared
  * in constant time, exp, sub and username checked.  The claims of a
- * token whose signature checked are kept in a small per-thread cache
- * keyed by its signed bytes, so a client's next request with the same
- * token skips the two JSON parses (exp is still checked every time).  Called by
+ * token that passed are kept in a small per-thread cache, so a client's
+ * next request with the same token skips the MAC and the two JSON
+ * parses (exp is still checked every time).  Called by
  * chat-fcgi (login, refresh, bearer auth) and chat-realtime (connect).
  * Claims: docs/api.md §1.5.
  */
@@ -122,6 +122,7 @@ struct	hmac_key {
 };
 
 static __thread struct hmac_key	 hk;
+static void	claims_forget(void);
 
 /* Forget k's key: free and zero everything. */
 static void
@@ -151,6 +152,8 @@ hmac_key_set(struct hmac_key *k, const char *secret, size_t klen)
 	if (k->secret != NULL && strlen(k->secret) == klen &&
 	    memcmp(k->secret, secret, klen) == 0)
 		return 0;
+	/* Another key: what passed under the old one proves nothing. */
+	claims_forget();
 	hmac_key_clear(k);
 	if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		goto out;
@@ -203,16 +206,17 @@ hmac_sha256(struct hmac_key *k, const char *msg, size_t len,
 
 /*
  * Claims of tokens already verified, direct-mapped by a hash of the
- * signed part (header.payload).  An entry is filled only after the
- * signature matched and every claim passed, and is looked up only after
- * the signature of the token at hand matched: the key is authentic
- * bytes, so comparing it with memcmp tells an attacker nothing, and the
- * claims are a function of those bytes alone, so a hit answers exactly
- * what the parse would (but exp against the current time).
+ * signed part (header.payload, which an attacker can guess anyway: it
+ * picks a slot, nothing more).  An entry holds the whole token, and a
+ * token is answered from it only if it equals the entry byte for byte,
+ * signature included, compared in constant time: so a hit proves what
+ * the MAC would, and the claims are a function of those bytes alone, so
+ * it answers exactly what the parse would (but exp against the current
+ * time).  Only tokens that passed every check are entered.
  */
 struct	claims_ent {
 	size_t		 klen;			/* 0: empty */
-	char		 key[CLAIMS_KEY_MAX];
+	char		 key[CLAIMS_KEY_MAX];	/* the whole token */
 	long long	 uid;
 	time_t		 exp;
 	char		 uname[JWT_UNAME_MAX];
@@ -220,33 +224,39 @@ struct	claims_ent {
 
 static __thread struct claims_ent	 claims[CLAIMS_SLOTS];
 
+static void
+claims_forget(void)
+{
+	memset(claims, 0, sizeof(claims));
+}
+
 static struct claims_ent *
-claims_slot(const char *key, size_t len)
+claims_slot(const char *signed_part, size_t len)
 {
 	uint32_t	 h = 2166136261u;	/* FNV-1a */
 	size_t		 i;
 
 	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 16777619u;
+		h = (h ^ (unsigned char)signed_part[i]) * 16777619u;
 	return &claims[h % CLAIMS_SLOTS];
 }
 
 /*
- * Answer from the cache if the signed part "key" (len bytes) is there:
- * 0 with *uid and uname filled, -1 for expired or a username that does
- * not fit unamesz, 1 if not cached.
+ * Answer from the cache if "tok" (tlen bytes, of which the first slen
+ * are signed) is there: 0 with *uid and uname filled, -1 for expired or
+ * a username that does not fit unamesz, 1 if not cached.
  */
 static int
-claims_get(const char *key, size_t len, time_t now, long long *uid,
-    char *uname, size_t unamesz)
+claims_get(const char *tok, size_t tlen, size_t slen, time_t now,
+    long long *uid, char *uname, size_t unamesz)
 {
 	struct claims_ent	*e;
 	size_t			 n;
 
-	if (len > CLAIMS_KEY_MAX)
+	if (tlen > CLAIMS_KEY_MAX)
 		return 1;
-	e = claims_slot(key, len);
-	if (e->klen != len || memcmp(e->key, key, len) != 0)
+	e = claims_slot(tok, slen);
+	if (e->klen != tlen || CRYPTO_memcmp(e->key, tok, tlen) != 0)
 		return 1;
 	if (e->exp <= now || (n = strlen(e->uname)) >= unamesz)
 		return -1;
@@ -256,16 +266,16 @@ claims_get(const char *key, size_t len, time_t now, long long *uid,
 }
 
 static void
-claims_put(const char *key, size_t len, long long uid, time_t exp,
-    const char *uname, size_t unamelen)
+claims_put(const char *tok, size_t tlen, size_t slen, long long uid,
+    time_t exp, const char *uname, size_t unamelen)
 {
 	struct claims_ent	*e;
 
-	if (len == 0 || len > CLAIMS_KEY_MAX || unamelen >= JWT_UNAME_MAX)
+	if (tlen == 0 || tlen > CLAIMS_KEY_MAX || unamelen >= JWT_UNAME_MAX)
 		return;
-	e = claims_slot(key, len);
-	memcpy(e->key, key, len);
-	e->klen = len;
+	e = claims_slot(tok, slen);
+	memcpy(e->key, tok, tlen);
+	e->klen = tlen;
 	e->uid = uid;
 	e->exp = exp;
 	memcpy(e->uname, uname, unamelen);
@@ -314,17 +324,19 @@ jwt_access_verify(const char *secret, const char *token, time_t now,
 	    NULL || memchr(d2 + 1, '.', tlen - (size_t)(d2 + 1 - token)) !=
 	    NULL)
 		goto out;
+	/* A token that passed before: the same bytes pass again. */
+	if (hmac_key_set(&hk, secret, klen) == -1)
+		goto out;
+	if ((rc = claims_get(token, tlen, (size_t)(d2 - token), now, uid,
+	    uname, unamesz)) != 1)
+		goto out;
+	rc = -1;
 	/* The signature first: nothing unsigned is parsed. */
 	if (b64url_decode(d2 + 1, tlen - (size_t)(d2 + 1 - token), sig,
 	    sizeof(sig)) != HMAC_LEN ||
-	    hmac_key_set(&hk, secret, klen) == -1 ||
 	    hmac_sha256(&hk, token, (size_t)(d2 - token), mac) == -1 ||
 	    CRYPTO_memcmp(mac, sig, HMAC_LEN) != 0)
 		goto out;
-	if ((rc = claims_get(token, (size_t)(d2 - token), now, uid, uname,
-	    unamesz)) != 1)
-		goto out;
-	rc = -1;
 	/* The header names the alg: only HS256 (not none, not HS384). */
 	if ((h = part_json(token, (size_t)(d1 - token))) == NULL)
 		goto out;
@@ -351,7 +363,8 @@ jwt_access_verify(const char *secret, const char *token, time_t now,
 		goto out;
 	memcpy(uname, s, slen + 1);
 	*uid = (long long)sub;
-	claims_put(token, (size_t)(d2 - token), *uid, (time_t)exp, s, slen);
+	claims_put(token, tlen, (size_t)(d2 - token), *uid, (time_t)exp, s,
+	    slen);
 	rc = 0;
 out:
 	json_decref(h);

@@ -91,7 +91,7 @@ main(void)
 	long long	 uid = 0;
 	time_t		 now = 1769680800;
 
-	tap_plan(33);
+	tap_plan(35);
 
 	tok = jwt_access_sign(SECRET, 42, "john_doe", now, 900);
 	tap_ok(tok != NULL, "sign");
@@ -225,6 +225,10 @@ main(void)
 		}
 		tap_int(bad, 0, "300 tokens through 64 slots, each twice");
 	}
+	/* Cached under SECRET: another key must not pass it. */
+	tap_ok(ok(tok, now), "cached");
+	tap_int(jwt_access_verify("other-secret", tok, now, &uid, name,
+	    sizeof(name)), -1, "a cached token, another secret: refused");
 	free(tok);
 	return tap_done();
 }
