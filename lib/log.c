@@ -70,7 +70,8 @@ stamp(char ts[TS_ISO_LEN], const struct timeval *tv)
 	long		 ms = (long)(tv->tv_usec / 1000);
 
 	if (tv->tv_sec != last_sec) {
-		if (ts_iso(last, sizeof(last), tv->tv_sec, 0) != TS_ISO_LEN - 1) {
+		if (ts_iso(last, sizeof(last), tv->tv_sec, 0) !=
+		    TS_ISO_LEN - 1) {
 			last_sec = -1;
 			ts[0] = '\0';
 			return;
