@@ -52,6 +52,7 @@ chat_new(struct ev_loop *loop, const struct conf *conf, unsigned int node)
 	ev_set_priority(&c->sendprep, EV_MAXPRI);
 	c->sendprep.data = c;
 	TAILQ_INIT(&c->connq);
+	TAILQ_INIT(&c->connecting);
 	ev_prepare_init(&c->userprep, userprep_cb);
 	ev_set_priority(&c->userprep, EV_MAXPRI);
 	c->userprep.data = c;

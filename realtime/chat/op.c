@@ -101,9 +101,13 @@ void
 op_free(struct op *op)
 {
 	struct csock	*cs;
+	size_t		 i;
 
 	if (op == NULL)
 		return;
+	for (i = 0; i < op->nkept; i++)
+		sio_buf_unref(op->kept[(op->khead + i) % CONN_KEEP_MAX]);
+	free(op->kept);
 	/* The socket's data is gone once it disconnected. */
 	if (op->counted && (cs = sio_socket_data(op->s)) != NULL &&
 	    cs->nops > 0)

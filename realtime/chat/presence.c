@@ -579,7 +579,8 @@ ps_subscribed(void *arg, long long uid)
 	struct chat	*c = arg;
 	struct cuser	*u;
 
-	if ((u = user_find(c, uid)) != NULL && !TAILQ_EMPTY(&u->waiting))
+	/* The connects waiting for it write their presence now. */
+	if ((u = user_find(c, uid)) != NULL && !u->listening)
 		user_release(c, u);
 }
 
@@ -600,10 +601,12 @@ ps_up(void *arg, int sub)
 	size_t		 i, n = 0;
 
 	if (sub) {
+		/* New connects wait for the confirmation again. */
 		for (i = 0; i < USER_BUCKETS; i++)
 			for (u = c->users[i]; u != NULL; u = u->hnext)
-				if (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
-					ps_sub_user(c->ps, u->uid);
+				if ((u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
+				    && ps_sub_user(c->ps, u->uid) == 0)
+					u->listening = 0;
 		return;
 	}
 	if (c->stopping)

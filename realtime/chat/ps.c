@@ -132,6 +132,7 @@ struct	uop {
 	char		*sid;
 	char		*nodekey;	/* SREM "U:S" from it after the step */
 	long long	 stamp;		/* from lua_user */
+	int		 announced;	/* on rt:{o:B} by lua_bucket */
 	ps_reply_cb	*cb;
 	void		*arg;
 	struct join	*j;
@@ -335,7 +336,8 @@ uop_done(struct uop *u, int ok)
 		if (!ok)
 			u->cb(u->arg, NULL);
 		else if ((r = reply_int(u->stamp > 0 &&
-		    strcmp(u->op, "add") == 0)) == NULL)
+		    strcmp(u->op, "add") == 0 ? 1 + u->announced : 0)) ==
+		    NULL)
 			u->cb(u->arg, NULL);
 		else {
 			u->cb(u->arg, r);
@@ -354,9 +356,12 @@ bucket_cb(void *arg, redisReply *r)
 
 	log_error(u->p, "presence", r);
 	/* PRESENCE_SCOPE=contacts: the owner announces it. */
-	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
-	    u->p->o.on_trans != NULL)
-		u->p->o.on_trans(u->p->o.arg, u->uid, u->stamp);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+		if (u->p->o.on_trans != NULL)
+			u->p->o.on_trans(u->p->o.arg, u->uid, u->stamp);
+		if (!u->p->o.scoped)
+			u->announced = 1;
+	}
 	uop_done(u, 1);
 }
 

@@ -144,7 +144,8 @@ void		 ps_publish(struct ps *, long long uid, const char *, size_t);
  * socket anywhere, del publishes userOffline on the last (and calls
  * on_offline).  add returns 0 and calls cb (if not NULL) once Redis has
  * it (r NULL on failure, else the integer 1 if the user just came
- * online, 0 if not), or -1 when Redis is down (cb not called).
+ * online, 2 if moreover that was published on rt:{o:B}, which every
+ * node hears, 0 if not), or -1 when Redis is down (cb not called).
  * del is fire and forget.
  */
 int		 ps_presence_add(struct ps *, long long uid, const char *sid,

@@ -1,8 +1,9 @@
 /*
  * session.c: the life of a socket: connect (the token, then the user in the
- * database, then presence in Redis; accepted only once this node
- * listens on the user's channel), disconnect, and lastSeenAt.  The user
- * checks of one loop pass go to PostgreSQL as one S_USERB statement.
+ * database, then this node listens on the user's channel, then presence
+ * in Redis, then the socket is accepted and gets what came for it
+ * meanwhile), disconnect, and lastSeenAt.  The user checks of one loop
+ * pass go to PostgreSQL as one S_USERB statement.
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -59,17 +60,20 @@ refuse(struct sio_socket *s, const char *code)
 }
 
 /*
- * Accept "s" as a socket of "u"; 0, or -1 if refused or closed meanwhile.
- * "first": the user just came online; the broadcast userOnline went out
- * before this socket was accepted, so it gets its own copy (the spec
- * sends userOnline to all clients, this one included).
+ * Accept the socket of "op" as a socket of "u", then send it what was
+ * kept for it meanwhile, in order; 0, or -1 if refused or closed
+ * meanwhile.  op->first: the user just came online and no broadcast
+ * told this node (PRESENCE_SCOPE=contacts tells only the contacts), so
+ * it gets its own copy (the spec sends userOnline to all clients, this
+ * one included); with the broadcast it got it like everyone else.
  */
 static int
-attach(struct chat *c, struct sio_socket *s, struct cuser *u,
-    const char *uname, int first)
+attach(struct chat *c, struct op *op, struct cuser *u)
 {
-	json_t		*o;
-	struct csock	*cs;
+	struct sio_socket	*s = op->s;
+	json_t			*o;
+	struct csock		*cs;
+	size_t			 i;
 
 	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
 		refuse(s, "internal");
@@ -82,18 +86,21 @@ attach(struct chat *c, struct sio_socket *s, struct cuser *u,
 	}
 	cs->s = s;
 	cs->u = u;
-	snprintf(u->uname, sizeof(u->uname), "%s", uname);
+	snprintf(u->uname, sizeof(u->uname), "%s", op->uname);
 	sio_socket_set_data(s, cs);
 	u->nsock++;
 	TAILQ_INSERT_TAIL(&u->socks, cs, uentry);
 	TAILQ_INSERT_TAIL(&c->all, cs, aentry);
 	c->nsock++;
 	log_debug("chat: user %lld connected as %s", u->uid, sio_socket_id(s));
-	if (first && (o = json_pack("{s:I}", "userId", (json_int_t)u->uid)) !=
-	    NULL) {
+	/* A send may close the socket ("cs" is then gone): "s" only. */
+	if (op->first && (o = json_pack("{s:I}", "userId",
+	    (json_int_t)u->uid)) != NULL) {
 		reply(s, -1, "userOnline", o);
 		json_decref(o);
 	}
+	for (i = 0; i < op->nkept; i++)
+		sio_send_buf(s, op->kept[(op->khead + i) % CONN_KEEP_MAX]);
 	return 0;
 }
 
@@ -101,33 +108,107 @@ attach(struct chat *c, struct sio_socket *s, struct cuser *u,
 static void
 user_gc(struct chat *c, struct cuser *u)
 {
-	if (u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
+	if (u->hold > 0 || u->nsock > 0 || !TAILQ_EMPTY(&u->waiting))
 		return;
 	ps_unsub_user(c->ps, u->uid);
 	user_free(c, u);
 }
 
-/* Accept the connects held for "u" (and forget those closed meanwhile). */
-void
-user_release(struct chat *c, struct cuser *u)
+/* "op" waits no more (what it kept goes with op_free). */
+static void
+unwait(struct chat *c, struct cuser *u, struct op *op)
 {
-	struct op	*op;
+	TAILQ_REMOVE(&u->waiting, op, wentry);
+	if (op->wait == CW_PRESENCE)
+		TAILQ_REMOVE(&c->connecting, op, centry);
+	op->wait = CW_NONE;
+}
 
-	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
-		TAILQ_REMOVE(&u->waiting, op, wentry);
-		if (!sio_socket_is_open(op->s) ||
-		    attach(c, op->s, u, op->uname, op->first) == -1)
-			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+/*
+ * The presence of "op" is written (or Redis is down): accept it, or
+ * take its presence back if its socket is gone.  Frees op; the caller
+ * holds "u".
+ */
+static void
+finish(struct chat *c, struct cuser *u, struct op *op)
+{
+	unwait(c, u, op);
+	if (!sio_socket_is_open(op->s) || attach(c, op, u) == -1)
+		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+	op_free(op);
+}
+
+static void
+presence_cb(void *arg, const redisReply *r)
+{
+	struct op	*op = arg;
+	struct chat	*c = op->c;
+	struct cuser	*u;
+
+	if (op->wait != CW_PRESENCE ||
+	    (u = user_find(c, op->uid)) == NULL) {	/* chat_free */
 		op_free(op);
+		return;
 	}
+	/* 2: announced on rt:{o:B}, which this node hears (ps.h). */
+	op->first = r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 1;
+	u->hold++;
+	finish(c, u, op);
+	u->hold--;
 	user_gc(c, u);
 }
 
 /*
- * The socket is in Redis presence (or Redis is down).  Accept it once
- * this node listens on the user's channel, so that nothing sent to a
- * connected client is lost: right away if it already does, else when
- * Redis confirms the SUBSCRIBE (or after CHAT_SUB_WAIT seconds).
+ * This node listens on the user's channel: write the presence of "op"
+ * (then its contacts, or everyone, hear of it: it hears them from now
+ * on, kept until it is accepted).  The caller holds "u".
+ */
+static void
+present(struct chat *c, struct cuser *u, struct op *op)
+{
+	if (!sio_socket_is_open(op->s)) {
+		unwait(c, u, op);
+		op_free(op);
+		return;
+	}
+	op->wait = CW_PRESENCE;
+	TAILQ_INSERT_TAIL(&c->connecting, op, centry);
+	if (ps_presence_add(c->ps, op->uid, sio_socket_id(op->s),
+	    presence_cb, op) == -1) {
+		op->first = 0;
+		finish(c, u, op);
+	}
+}
+
+/*
+ * rt:{u:U} is subscribed (or the answer is late, or Redis is down):
+ * the connects held for "u" go on to their presence.
+ */
+void
+user_release(struct chat *c, struct cuser *u)
+{
+	struct op	*op, *next;
+
+	u->listening = 1;
+	u->subscribing = 0;
+	u->hold++;
+	for (op = TAILQ_FIRST(&u->waiting); op != NULL; op = next) {
+		next = TAILQ_NEXT(op, wentry);
+		if (op->wait == CW_SUB)
+			present(c, u, op);
+	}
+	u->hold--;
+	user_gc(c, u);
+}
+
+/*
+ * The user of "op" exists (or the database is down).  First this node
+ * subscribes to the user's channel (and Redis confirms it, or
+ * CHAT_SUB_WAIT seconds pass), then the presence is written, then the
+ * socket is accepted: so whoever comes online after the presence write
+ * is heard (kept for the socket until its CONNECT answer), even a
+ * contact connecting at the same moment.
  */
 static void
 admit(struct op *op)
@@ -135,38 +216,27 @@ admit(struct op *op)
 	struct chat	*c = op->c;
 	struct cuser	*u;
 
-	if (!sio_socket_is_open(op->s)) {
-		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
-		op_free(op);
-		return;
-	}
 	if ((u = user_get(c, op->uid)) == NULL) {
 		refuse(op->s, "internal");
-		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
 		op_free(op);
 		return;
 	}
-	if (TAILQ_EMPTY(&u->waiting) && (u->nsock > 0 ||
-	    ps_sub_user(c->ps, u->uid) == -1)) {
-		if (attach(c, op->s, u, op->uname, op->first) == -1)
-			ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
-		op_free(op);
-		user_gc(c, u);
-		return;
-	}
-	if (TAILQ_EMPTY(&u->waiting))
-		u->wait_since = ev_now(c->loop);
+	op->wait = CW_SUB;
 	TAILQ_INSERT_TAIL(&u->waiting, op, wentry);
-}
-
-static void
-presence_cb(void *arg, const redisReply *r)
-{
-	struct op	*op = arg;
-
-	op->first = r != NULL && r->type == REDIS_REPLY_INTEGER &&
-	    r->integer == 1;
-	admit(op);
+	if (u->subscribing)
+		return;
+	if (!u->listening) {
+		if (ps_sub_user(c->ps, u->uid) == 0) {
+			u->subscribing = 1;
+			u->wait_since = ev_now(c->loop);
+			return;
+		}
+		u->listening = 1;	/* Redis is down: go on */
+	}
+	u->hold++;
+	present(c, u, op);
+	u->hold--;
+	user_gc(c, u);
 }
 
 void
@@ -180,10 +250,10 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (i = 0; i < USER_BUCKETS; i++)
 		for (u = c->users[i]; u != NULL; u = next) {
 			next = u->hnext;
-			if (!TAILQ_EMPTY(&u->waiting) &&
+			if (u->subscribing &&
 			    ev_now(loop) - u->wait_since > CHAT_SUB_WAIT) {
 				log_warnx("chat: no SUBSCRIBE answer for "
-				    "user %lld; accepting anyway", u->uid);
+				    "user %lld; going on anyway", u->uid);
 				user_release(c, u);
 			}
 		}
@@ -210,9 +280,7 @@ connect_user(struct op *op, int found, const char *uname, const char *err)
 		goto out;
 	} else
 		snprintf(op->uname, sizeof(op->uname), "%s", uname);
-	if (ps_presence_add(op->c->ps, op->uid, sio_socket_id(op->s),
-	    presence_cb, op) == -1)
-		admit(op);
+	admit(op);
 	return;
 out:
 	op_free(op);

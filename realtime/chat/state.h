@@ -88,6 +88,7 @@ extern const char *const chat_sql[S__MAX];
 #define FANB_MAX	512	/* transitions per S_CONTACTSB statement */
 #define PSTAMP_BUCKETS	1024	/* PRESENCE_SCOPE=contacts stamps */
 #define PSTAMP_TTL	60.	/* s a delivered stamp is remembered */
+#define CONN_KEEP_MAX	256	/* events kept per connect not yet accepted */
 
 struct	cuser;
 
@@ -121,8 +122,12 @@ struct	cuser {
 	struct csockq		 socks;
 	size_t			 nsock;
 	LIST_HEAD(, tyt)	 typing;
-	TAILQ_HEAD(, op)	 waiting;	/* connects held until then */
-	ev_tstamp		 wait_since;
+	TAILQ_HEAD(, op)	 waiting;	/* connects not yet accepted */
+	ev_tstamp		 wait_since;	/* SSUBSCRIBE sent */
+	int			 subscribing;	/* its answer awaited */
+	int			 listening;	/* rt:{u:U} subscribed (or given
+						   up on): connects go on */
+	int			 hold;		/* being walked: keep it */
 };
 
 struct	convent {
@@ -194,6 +199,9 @@ struct	chat {
 	size_t			 sendb_out[WRITERS]; /* S_SENDB awaited */
 	ev_timer		 sweep;		/* connects waiting too long */
 	TAILQ_HEAD(, op)	 connq;		/* connects for S_USERB */
+	TAILQ_HEAD(, op)	 connecting;	/* connects writing presence:
+						   broadcasts are kept for
+						   them */
 	ev_prepare		 userprep;	/* flushes connq */
 	/* chat_stop */
 	int			 stopping;
@@ -207,6 +215,14 @@ struct	chat {
 	void			(*stop_done)(void *);
 	void			*stop_arg;
 };
+
+/*
+ * A connect between its user check and its CONNECT answer: the user's
+ * channel being subscribed, then its presence being written (and in
+ * chat.connecting); "gone" once its user was freed meanwhile (chat_free):
+ * the presence answer frees it.
+ */
+enum	connwait { CW_NONE = 0, CW_SUB, CW_PRESENCE, CW_GONE };
 
 enum	opkind { OP_CONNECT, OP_SEND, OP_START, OP_CONVS, OP_HISTORY,
 	OP_MARKREAD, OP_TYPING, OP_STOPTYPING, OP_ONLINE };
@@ -232,8 +248,16 @@ struct	op {
 	ev_tstamp		 t_recv;	/* sendMessage: received */
 	ev_tstamp		 t_flush;	/* its statement queued */
 	ev_tstamp		 t_res;		/* its answer read */
-	/* connect: the user's first socket */
+	/*
+	 * connect: where it waits (session.c), whether to send the
+	 * socket its own userOnline, and the events kept for it until
+	 * it is accepted (a ring of CONN_KEEP_MAX, oldest at khead).
+	 */
+	enum connwait		 wait;
 	int			 first;
+	TAILQ_ENTRY(op)		 centry;	/* in chat.connecting */
+	struct sio_buf		**kept;
+	size_t			 khead, nkept;
 };
 
 /*
@@ -261,6 +285,7 @@ int	 conv_members(struct op *, const PGresult *, long long *, long long *);
 void	 deliver_user(struct chat *, long long, const char *, json_t *);
 void	 deliver_all(struct chat *, const char *, json_t *);
 void	 emit_user(struct chat *, long long, const char *, json_t *);
+void	 conn_keep(struct op *, struct sio_buf *);
 
 /* op.c */
 void	 reply(struct sio_socket *, int64_t, const char *, json_t *);

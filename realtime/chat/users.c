@@ -2,7 +2,9 @@
  * users.c: the users and sockets of this node (a hash of struct cuser, each
  * with its sockets), the conversation members cache, and delivery: to
  * this node's sockets of a user, to every socket here, and to every
- * socket of a user on any node (through the user's Redis channel).
+ * socket of a user on any node (through the user's Redis channel).  A
+ * connect not yet accepted gets what is delivered meanwhile kept for it
+ * (conn_keep; session.c sends it after the CONNECT answer).
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -15,6 +17,7 @@
 #include <ev.h>
 #include <jansson.h>
 
+#include "lib/log.h"
 #include "realtime/chat/ps.h"
 #include "realtime/chat/state.h"
 #include "realtime/server/sio_server.h"
@@ -72,9 +75,14 @@ user_free(struct chat *c, struct cuser *u)
 		ev_timer_stop(c->loop, &t->t);
 		free(t);
 	}
+	/* A connect writing its presence is freed by the answer. */
 	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
 		TAILQ_REMOVE(&u->waiting, op, wentry);
-		op_free(op);
+		if (op->wait == CW_PRESENCE) {
+			TAILQ_REMOVE(&c->connecting, op, centry);
+			op->wait = CW_GONE;
+		} else
+			op_free(op);
 	}
 	free(u);
 }
@@ -129,70 +137,132 @@ conv_members(struct op *op, const PGresult *res, long long *a, long long *b)
  */
 
 /*
- * Send "ev" [payload] to the n sockets of "ss", encoding once, then drop
- * the references the caller took on them and free "ss" (taken).  The
+ * Keep "buf" (a reference is taken) for a connect not yet accepted, to
+ * send after its CONNECT answer; past CONN_KEEP_MAX the oldest goes.
+ */
+void
+conn_keep(struct op *op, struct sio_buf *buf)
+{
+	static int	 warned;
+	size_t		 i;
+
+	if (op->kept == NULL &&
+	    (op->kept = calloc(CONN_KEEP_MAX, sizeof(*op->kept))) == NULL)
+		return;
+	if (op->nkept == CONN_KEEP_MAX) {
+		if (!warned) {
+			log_warnx("chat: more than %d events for a connect "
+			    "not yet accepted; dropping the oldest (logged "
+			    "once)", CONN_KEEP_MAX);
+			warned = 1;
+		}
+		sio_buf_unref(op->kept[op->khead]);
+		op->khead = (op->khead + 1) % CONN_KEEP_MAX;
+		op->nkept--;
+	}
+	i = (op->khead + op->nkept) % CONN_KEEP_MAX;
+	sio_buf_ref(buf);
+	op->kept[i] = buf;
+	op->nkept++;
+}
+
+/*
+ * Encode "ev" [payload] once and send it to the n sockets of "ss" and
+ * keep it for the n connects of "ops", then drop the references the
+ * caller took on the sockets and free both arrays (taken).  The
  * callers reference the sockets first: a send may close a connection
  * and so change the lists they were taken from.
  */
 static void
-send_held(struct sio_socket **ss, size_t n, const char *ev, json_t *payload)
+send_held(struct sio_socket **ss, size_t n, struct op **ops, size_t nops,
+    const char *ev, json_t *payload)
 {
 	struct sio_buf	*buf = NULL;
 	json_t		*args;
 	size_t		 i;
 
-	if (n > 0 && (args = json_pack("[O]", payload)) != NULL) {
+	if (n + nops > 0 && (args = json_pack("[O]", payload)) != NULL) {
 		buf = sio_buf_event("/", ev, args);
 		json_decref(args);
 	}
+	for (i = 0; buf != NULL && i < nops; i++)
+		conn_keep(ops[i], buf);
 	for (i = 0; buf != NULL && i < n; i++)
 		sio_send_buf(ss[i], buf);
 	sio_buf_unref(buf);
 	for (i = 0; i < n; i++)
 		sio_socket_unref(ss[i]);
 	free(ss);
+	free(ops);
 }
 
-/* Deliver to this node's sockets of "uid". */
+/*
+ * Deliver to this node's sockets of "uid", and keep for its connects
+ * not yet accepted (session.c: they are sent after the CONNECT answer).
+ */
 void
 deliver_user(struct chat *c, long long uid, const char *ev, json_t *payload)
 {
 	struct cuser		*u;
 	struct csock		*cs;
-	struct sio_socket	**ss;
-	size_t			 n = 0;
+	struct op		*op, **ops = NULL;
+	struct sio_socket	**ss = NULL;
+	size_t			 n = 0, nops = 0, nw = 0;
 
-	if ((u = user_find(c, uid)) == NULL || u->nsock == 0)
+	if ((u = user_find(c, uid)) == NULL)
+		return;
+	TAILQ_FOREACH(op, &u->waiting, wentry)
+		nw++;
+	if (u->nsock == 0 && nw == 0)
 		return;
 	typing_seen(c, u, ev, payload);
-	if ((ss = calloc(u->nsock, sizeof(*ss))) == NULL)
+	if ((u->nsock > 0 && (ss = calloc(u->nsock, sizeof(*ss))) == NULL) ||
+	    (nw > 0 && (ops = calloc(nw, sizeof(*ops))) == NULL)) {
+		free(ss);
 		return;
+	}
 	TAILQ_FOREACH(cs, &u->socks, uentry) {
 		if (n == u->nsock)
 			break;
 		sio_socket_ref(cs->s);
 		ss[n++] = cs->s;
 	}
-	send_held(ss, n, ev, payload);
+	TAILQ_FOREACH(op, &u->waiting, wentry)
+		ops[nops++] = op;
+	send_held(ss, n, ops, nops, ev, payload);
 }
 
-/* Deliver to every socket of this node. */
+/*
+ * Deliver to every socket of this node, and keep for the connects
+ * writing their presence (a user must not miss the userOnline of one
+ * who came online after it did, only because its socket was not yet
+ * accepted).
+ */
 void
 deliver_all(struct chat *c, const char *ev, json_t *payload)
 {
 	struct csock		*cs;
-	struct sio_socket	**ss;
-	size_t			 n = 0;
+	struct op		*op, **ops = NULL;
+	struct sio_socket	**ss = NULL;
+	size_t			 n = 0, nops = 0, nw = 0;
 
-	if (c->nsock == 0 || (ss = calloc(c->nsock, sizeof(*ss))) == NULL)
+	TAILQ_FOREACH(op, &c->connecting, centry)
+		nw++;
+	if ((c->nsock == 0 && nw == 0) ||
+	    (c->nsock > 0 && (ss = calloc(c->nsock, sizeof(*ss))) == NULL) ||
+	    (nw > 0 && (ops = calloc(nw, sizeof(*ops))) == NULL)) {
+		free(ss);
 		return;
+	}
 	TAILQ_FOREACH(cs, &c->all, aentry) {
 		if (n == c->nsock)
 			break;
 		sio_socket_ref(cs->s);
 		ss[n++] = cs->s;
 	}
-	send_held(ss, n, ev, payload);
+	TAILQ_FOREACH(op, &c->connecting, centry)
+		ops[nops++] = op;
+	send_held(ss, n, ops, nops, ev, payload);
 }
 
 /* Every socket of "uid" on every node. */

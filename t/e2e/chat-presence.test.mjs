@@ -1,7 +1,9 @@
 // t/e2e/chat-presence.test.mjs: userOnline / userOffline (docs/api.md
 // §4.6, several devices per user): broadcast to
 // every client on every node on a user's first and last socket only,
-// lastSeenAt written when the last socket closes.
+// lastSeenAt written when the last socket closes; of two users coming
+// online at the same moment, the one whose presence was written first
+// hears the other.
 
 import { describe, test, after } from './lib/node-test.mjs';
 import assert from 'node:assert/strict';
@@ -9,8 +11,9 @@ import { io } from 'socket.io-client';
 import { BASE, registerAndLogin } from './lib/api.mjs';
 import {
 	userSocket, connect, closeAll, waitFor, noEvent, ask, NODES, ISO_MS,
-	sleep,
+	sleep, connectAtOnce, inChunks,
 } from './lib/chat.mjs';
+import { until } from './lib/ops.mjs';
 
 after(closeAll);
 
@@ -133,5 +136,29 @@ describe('presence', () => {
 		const off = waitFor(w.s, 'userOffline', isUser(u.id));
 		s.close();
 		await off;
+	});
+
+	test('users connecting at the same moment: one hears the other',
+	    async () => {
+		// What comes between a socket's presence write and its
+		// CONNECT answer is kept for it and sent after the answer.
+		const N = 60;
+		const users = await inChunks(N, () => registerAndLogin());
+		const socks = await connectAtOnce(users.map((u) =>
+		    u.access_token), users.map((u, k) => k % 2 ? URL_A : URL_B));
+		const missed = () => {
+			const m = [];
+			for (let i = 0; i < N; i++)
+				for (let j = i + 1; j < N; j++)
+					if (!socks[i].heard.has(users[j].id) &&
+					    !socks[j].heard.has(users[i].id))
+						m.push([users[i].id, users[j].id]);
+			return m;
+		};
+		await until('every pair', () => missed().length === 0, 5000)
+		    .catch(() => {});
+		assert.deepEqual(missed(), [],
+		    'pairs where neither heard the other');
+		socks.forEach(({ s }) => s.close());
 	});
 });

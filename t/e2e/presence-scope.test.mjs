@@ -3,7 +3,8 @@
 // the user's own sockets, as in the spec); getOnlineUsers lists the
 // caller and its online contacts, no one else; a conversation started by
 // either side makes the two contacts at once, each hearing userOnline for
-// the other if online.  Runs two nodes of its own with that setting on a
+// the other if online; of two contacts connecting at the same moment, the
+// one whose presence was written first hears the other.  Runs two nodes of its own with that setting on a
 // Redis of its own (presence channels are not shared with the stack's
 // nodes, which keep the default), users from the stack's REST API and
 // PostgreSQL.  The default scope is the spec, tested by chat-presence.
@@ -20,8 +21,10 @@ import path from 'node:path';
 import { io } from 'socket.io-client';
 import { freePort } from './sio-lib.mjs';
 import { registerAndLogin } from './lib/api.mjs';
-import { until } from './lib/ops.mjs';
-import { connect, closeAll, waitFor, noEvent, ask } from './lib/chat.mjs';
+import { until, sleep } from './lib/ops.mjs';
+import {
+	connect, closeAll, waitFor, noEvent, ask, connectAtOnce, inChunks,
+} from './lib/chat.mjs';
 
 const BUILD = process.env.BUILD_DIR ||
     path.join(process.env.CHAT_ROOT || '.', 'build');
@@ -253,5 +256,44 @@ describe(`PRESENCE_SCOPE=contacts${CLUSTER ? ' (Redis Cluster)' : ''}`,
 		const off = waitFor(as, 'userOffline', isUser(b.id));
 		b2.close();
 		await off;
+	});
+
+	test('contacts connecting at the same moment: one hears the other',
+	    async () => {
+		// A socket's presence is written only once its node listens
+		// on the user's channel, and what comes meanwhile is kept
+		// for it until its CONNECT answer: so of two contacts
+		// coming online together, the first always hears the second.
+		const PAIRS = 40;
+		const users = await inChunks(2 * PAIRS, () => registerAndLogin());
+		const pairs = Array.from({ length: PAIRS },
+		    (_, i) => [users[2 * i], users[2 * i + 1]]);
+		await inChunks(PAIRS, async (i) => {
+			const [a, b] = pairs[i];
+			const s = await on(i % 2, a);
+			await ask(s, 'sendMessage', { recipientId: b.id,
+			    content: 'contacts' });
+			s.close();
+		});
+		await sleep(1000);	// their userOffline is out
+		// Half on each node: pairs on one node and across the two.
+		const socks = await connectAtOnce(users.map((u) =>
+		    u.access_token), users.map((u, k) =>
+		    nodes[(k % 2 ? k >> 2 : k >> 1) % 2].url));
+		const partner = (k) => users[k ^ 1].id;
+		const missed = () => pairs.map((_, i) => i).filter((i) =>
+		    !socks[2 * i].heard.has(partner(2 * i)) &&
+		    !socks[2 * i + 1].heard.has(partner(2 * i + 1)));
+		await until('every pair', () => missed().length === 0, 5000)
+		    .catch(() => {});
+		assert.deepEqual(missed().map((i) => [pairs[i][0].id,
+		    pairs[i][1].id]), [], 'pairs where neither heard the other');
+		await sleep(QUIET);
+		socks.forEach(({ heard }, k) => {
+			for (const id of heard)
+				assert.ok(id === users[k].id || id === partner(k),
+				    `user ${users[k].id} heard stranger ${id}`);
+		});
+		socks.forEach(({ s }) => s.close());
 	});
 });

@@ -113,3 +113,33 @@ export function assertMessage(m) {
 export function sleep(ms) {
 	return new Promise((r) => setTimeout(r, ms));
 }
+
+// Connect every token of "tokens" at the same moment, the i-th to
+// urls[i], each listening for userOnline from its creation (so what
+// follows the CONNECT answer is seen).  Resolves once all are connected
+// with [{s, heard}]: heard, the userIds of the userOnline received.
+export async function connectAtOnce(tokens, urls) {
+	const all = tokens.map((token, i) => {
+		const s = io(urls[i], { auth: { token },
+		    transports: ['websocket'], reconnection: false,
+		    forceNew: true, timeout: 15000 });
+		open.add(s);
+		const heard = new Set();
+		s.on('userOnline', (p) => heard.add(p?.userId));
+		return { s, heard };
+	});
+	await Promise.all(all.map(({ s }) => new Promise((resolve, reject) => {
+		s.once('connect', resolve);
+		s.once('connect_error', reject);
+	})));
+	return all;
+}
+
+// Run fn(i) for i < n, at most "width" at a time; the results in order.
+export async function inChunks(n, fn, width = 10) {
+	const out = [];
+	for (let i = 0; i < n; i += width)
+		out.push(...await Promise.all(Array.from(
+		    { length: Math.min(width, n - i) }, (_, k) => fn(i + k))));
+	return out;
+}
