@@ -349,7 +349,8 @@ fanb_cb(void *arg, const PGresult *res, const char *err)
 		fr[n].uid = col_id(res, row, 0);
 		fr[n++].row = row;
 	}
-	qsort(fr, n, sizeof(*fr), fanrow_cmp);
+	if (n > 0)	/* fr is NULL without rows */
+		qsort(fr, n, sizeof(*fr), fanrow_cmp);
 	for (i = 0; i < b->n; i++) {
 		/* The first row of this user, then those that follow. */
 		lo = 0;

@@ -344,11 +344,12 @@ userb_cb(void *arg, const PGresult *res, const char *err)
 			continue;
 		rows[nrows++].row = row;
 	}
-	qsort(rows, nrows, sizeof(*rows), userrow_cmp);
+	if (nrows > 0)	/* rows is NULL without rows */
+		qsort(rows, nrows, sizeof(*rows), userrow_cmp);
 	for (i = 0; i < b->n; i++) {
 		key.id = b->ops[i]->uid;
-		if ((hit = bsearch(&key, rows, nrows, sizeof(*rows),
-		    userrow_cmp)) == NULL)
+		if (nrows == 0 || (hit = bsearch(&key, rows, nrows,
+		    sizeof(*rows), userrow_cmp)) == NULL)
 			connect_user(b->ops[i], 0, NULL, NULL);
 		else
 			connect_user(b->ops[i], 1, PQgetvalue(res, hit->row, 1),
