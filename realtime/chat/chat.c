@@ -182,6 +182,9 @@ chat_free(struct chat *c)
 		while ((u = c->users[i]) != NULL)
 			user_free(c, u);
 	presence_prune(c, 1);
+	bcast_clear(c);
+	free(c->bcast);
+	c->bcast = NULL;
 	dbread_free(c->rd);	/* may hand reads to c->pr: first */
 	for (i = 1; i < WRITERS; i++)
 		pgq_free(c->pm[i]);

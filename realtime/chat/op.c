@@ -106,7 +106,7 @@ op_free(struct op *op)
 	if (op == NULL)
 		return;
 	for (i = 0; i < op->nkept; i++)
-		sio_buf_unref(op->kept[(op->khead + i) % CONN_KEEP_MAX]);
+		sio_buf_unref(op->kept[(op->khead + i) % CONN_KEEP_MAX].buf);
 	free(op->kept);
 	/* The socket's data is gone once it disconnected. */
 	if (op->counted && (cs = sio_socket_data(op->s)) != NULL &&

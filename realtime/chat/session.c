@@ -73,7 +73,6 @@ attach(struct chat *c, struct op *op, struct cuser *u)
 	struct sio_socket	*s = op->s;
 	json_t			*o;
 	struct csock		*cs;
-	size_t			 i;
 
 	if ((cs = calloc(1, sizeof(*cs))) == NULL) {
 		refuse(s, "internal");
@@ -99,8 +98,7 @@ attach(struct chat *c, struct op *op, struct cuser *u)
 		reply(s, -1, "userOnline", o);
 		json_decref(o);
 	}
-	for (i = 0; i < op->nkept; i++)
-		sio_send_buf(s, op->kept[(op->khead + i) % CONN_KEEP_MAX]);
+	conn_replay(c, op, s);
 	return 0;
 }
 
@@ -119,8 +117,11 @@ static void
 unwait(struct chat *c, struct cuser *u, struct op *op)
 {
 	TAILQ_REMOVE(&u->waiting, op, wentry);
-	if (op->wait == CW_PRESENCE)
+	if (op->wait == CW_PRESENCE) {
 		TAILQ_REMOVE(&c->connecting, op, centry);
+		if (TAILQ_EMPTY(&c->connecting))
+			bcast_clear(c);
+	}
 	op->wait = CW_NONE;
 }
 
@@ -132,9 +133,9 @@ unwait(struct chat *c, struct cuser *u, struct op *op)
 static void
 finish(struct chat *c, struct cuser *u, struct op *op)
 {
-	unwait(c, u, op);
 	if (!sio_socket_is_open(op->s) || attach(c, op, u) == -1)
 		ps_presence_del(c->ps, op->uid, sio_socket_id(op->s));
+	unwait(c, u, op);	/* after attach: it sends what was kept */
 	op_free(op);
 }
 
@@ -173,6 +174,7 @@ present(struct chat *c, struct cuser *u, struct op *op)
 		return;
 	}
 	op->wait = CW_PRESENCE;
+	op->bfrom = c->bseq;
 	TAILQ_INSERT_TAIL(&c->connecting, op, centry);
 	if (ps_presence_add(c->ps, op->uid, sio_socket_id(op->s),
 	    presence_cb, op) == -1) {

@@ -88,7 +88,10 @@ extern const char *const chat_sql[S__MAX];
 #define FANB_MAX	512	/* transitions per S_CONTACTSB statement */
 #define PSTAMP_BUCKETS	1024	/* PRESENCE_SCOPE=contacts stamps */
 #define PSTAMP_TTL	60.	/* s a delivered stamp is remembered */
-#define CONN_KEEP_MAX	256	/* events kept per connect not yet accepted */
+#define CONN_KEEP_MAX	64	/* a user's events kept per connect not yet
+				   accepted */
+#define BCAST_KEEP_MAX	16384	/* broadcasts kept while connects write
+				   their presence */
 
 struct	cuser;
 
@@ -128,6 +131,12 @@ struct	cuser {
 	int			 listening;	/* rt:{u:U} subscribed (or given
 						   up on): connects go on */
 	int			 hold;		/* being walked: keep it */
+};
+
+/* An event kept for a connect: after the broadcasts before bseq. */
+struct	keptev {
+	struct sio_buf		*buf;
+	uint64_t		 bseq;
 };
 
 struct	convent {
@@ -199,9 +208,15 @@ struct	chat {
 	size_t			 sendb_out[WRITERS]; /* S_SENDB awaited */
 	ev_timer		 sweep;		/* connects waiting too long */
 	TAILQ_HEAD(, op)	 connq;		/* connects for S_USERB */
-	TAILQ_HEAD(, op)	 connecting;	/* connects writing presence:
-						   broadcasts are kept for
-						   them */
+	TAILQ_HEAD(, op)	 connecting;	/* connects writing presence */
+	/*
+	 * While there are any: the last BCAST_KEEP_MAX broadcasts, the
+	 * one numbered n at bcast[n % BCAST_KEEP_MAX]; bseq numbers the
+	 * next one, nbcast are kept.
+	 */
+	struct sio_buf		**bcast;
+	uint64_t		 bseq;
+	size_t			 nbcast;
 	ev_prepare		 userprep;	/* flushes connq */
 	/* chat_stop */
 	int			 stopping;
@@ -250,14 +265,16 @@ struct	op {
 	ev_tstamp		 t_res;		/* its answer read */
 	/*
 	 * connect: where it waits (session.c), whether to send the
-	 * socket its own userOnline, and the events kept for it until
-	 * it is accepted (a ring of CONN_KEEP_MAX, oldest at khead).
+	 * socket its own userOnline, the user's events kept for it
+	 * until it is accepted (a ring of CONN_KEEP_MAX, oldest at
+	 * khead), and the first broadcast it is owed (chat.bcast).
 	 */
 	enum connwait		 wait;
 	int			 first;
 	TAILQ_ENTRY(op)		 centry;	/* in chat.connecting */
-	struct sio_buf		**kept;
+	struct keptev		*kept;
 	size_t			 khead, nkept;
+	uint64_t		 bfrom;
 };
 
 /*
@@ -285,7 +302,8 @@ int	 conv_members(struct op *, const PGresult *, long long *, long long *);
 void	 deliver_user(struct chat *, long long, const char *, json_t *);
 void	 deliver_all(struct chat *, const char *, json_t *);
 void	 emit_user(struct chat *, long long, const char *, json_t *);
-void	 conn_keep(struct op *, struct sio_buf *);
+void	 conn_replay(struct chat *, struct op *, struct sio_socket *);
+void	 bcast_clear(struct chat *);
 
 /* op.c */
 void	 reply(struct sio_socket *, int64_t, const char *, json_t *);

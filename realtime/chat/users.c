@@ -4,7 +4,8 @@
  * this node's sockets of a user, to every socket here, and to every
  * socket of a user on any node (through the user's Redis channel).  A
  * connect not yet accepted gets what is delivered meanwhile kept for it
- * (conn_keep; session.c sends it after the CONNECT answer).
+ * (its user's events with it, broadcasts in one log for all of them;
+ * session.c sends them with conn_replay after the CONNECT answer).
  * Chat layer (realtime/chat/), on top of the Socket.IO server.
  */
 #include "config.h"
@@ -80,6 +81,8 @@ user_free(struct chat *c, struct cuser *u)
 		TAILQ_REMOVE(&u->waiting, op, wentry);
 		if (op->wait == CW_PRESENCE) {
 			TAILQ_REMOVE(&c->connecting, op, centry);
+			if (TAILQ_EMPTY(&c->connecting))
+				bcast_clear(c);
 			op->wait = CW_GONE;
 		} else
 			op_free(op);
@@ -140,11 +143,11 @@ conv_members(struct op *op, const PGresult *res, long long *a, long long *b)
  * Keep "buf" (a reference is taken) for a connect not yet accepted, to
  * send after its CONNECT answer; past CONN_KEEP_MAX the oldest goes.
  */
-void
-conn_keep(struct op *op, struct sio_buf *buf)
+static void
+conn_keep(struct chat *c, struct op *op, struct sio_buf *buf)
 {
 	static int	 warned;
-	size_t		 i;
+	struct keptev	*k;
 
 	if (op->kept == NULL &&
 	    (op->kept = calloc(CONN_KEEP_MAX, sizeof(*op->kept))) == NULL)
@@ -156,37 +159,110 @@ conn_keep(struct op *op, struct sio_buf *buf)
 			    "once)", CONN_KEEP_MAX);
 			warned = 1;
 		}
-		sio_buf_unref(op->kept[op->khead]);
+		sio_buf_unref(op->kept[op->khead].buf);
 		op->khead = (op->khead + 1) % CONN_KEEP_MAX;
 		op->nkept--;
 	}
-	i = (op->khead + op->nkept) % CONN_KEEP_MAX;
+	k = &op->kept[(op->khead + op->nkept) % CONN_KEEP_MAX];
 	sio_buf_ref(buf);
-	op->kept[i] = buf;
+	k->buf = buf;
+	k->bseq = c->bseq;
 	op->nkept++;
 }
 
 /*
- * Encode "ev" [payload] once and send it to the n sockets of "ss" and
- * keep it for the n connects of "ops", then drop the references the
- * caller took on the sockets and free both arrays (taken).  The
- * callers reference the sockets first: a send may close a connection
- * and so change the lists they were taken from.
+ * Keep broadcast "buf" (a reference is taken) for the connects writing
+ * their presence: one log for all of them, the oldest dropped past
+ * BCAST_KEEP_MAX.
  */
 static void
-send_held(struct sio_socket **ss, size_t n, struct op **ops, size_t nops,
-    const char *ev, json_t *payload)
+bcast_keep(struct chat *c, struct sio_buf *buf)
+{
+	struct sio_buf	**slot;
+
+	if (c->bcast == NULL &&
+	    (c->bcast = calloc(BCAST_KEEP_MAX, sizeof(*c->bcast))) == NULL)
+		return;
+	slot = &c->bcast[c->bseq % BCAST_KEEP_MAX];
+	if (c->nbcast == BCAST_KEEP_MAX)
+		sio_buf_unref(*slot);	/* the oldest */
+	else
+		c->nbcast++;
+	sio_buf_ref(buf);
+	*slot = buf;
+	c->bseq++;
+}
+
+/* No connect writes its presence now: forget the broadcasts kept. */
+void
+bcast_clear(struct chat *c)
+{
+	while (c->nbcast > 0) {
+		c->nbcast--;
+		sio_buf_unref(c->bcast[(c->bseq - c->nbcast - 1) %
+		    BCAST_KEEP_MAX]);
+	}
+}
+
+/*
+ * Send "s" what was kept for "op" (in c->connecting yet): its user's
+ * events and the broadcasts since it began writing its presence, in
+ * the order they came.
+ */
+void
+conn_replay(struct chat *c, struct op *op, struct sio_socket *s)
+{
+	static int	 warned;
+	struct keptev	*k;
+	uint64_t	 b = op->bfrom, oldest = c->bseq - c->nbcast;
+	size_t		 i;
+
+	if (op->wait != CW_PRESENCE)
+		b = c->bseq;
+	else if (b < oldest) {
+		if (!warned) {
+			log_warnx("chat: more than %d broadcasts while a "
+			    "connect waited; dropping the oldest (logged "
+			    "once)", BCAST_KEEP_MAX);
+			warned = 1;
+		}
+		b = oldest;
+	}
+	for (i = 0; i < op->nkept; i++) {
+		k = &op->kept[(op->khead + i) % CONN_KEEP_MAX];
+		for (; b < k->bseq && b < c->bseq; b++)
+			sio_send_buf(s, c->bcast[b % BCAST_KEEP_MAX]);
+		sio_send_buf(s, k->buf);
+	}
+	for (; b < c->bseq; b++)
+		sio_send_buf(s, c->bcast[b % BCAST_KEEP_MAX]);
+}
+
+/*
+ * Encode "ev" [payload] once and send it to the n sockets of "ss", keep
+ * it for the n connects of "ops" and, if "bcast", for every connect
+ * writing its presence; then drop the references the caller took on
+ * the sockets and free both arrays (taken).  The callers reference the
+ * sockets first: a send may close a connection and so change the lists
+ * they were taken from.
+ */
+static void
+send_held(struct chat *c, struct sio_socket **ss, size_t n, struct op **ops,
+    size_t nops, int bcast, const char *ev, json_t *payload)
 {
 	struct sio_buf	*buf = NULL;
 	json_t		*args;
 	size_t		 i;
 
-	if (n + nops > 0 && (args = json_pack("[O]", payload)) != NULL) {
+	if (n + nops + bcast > 0 &&
+	    (args = json_pack("[O]", payload)) != NULL) {
 		buf = sio_buf_event("/", ev, args);
 		json_decref(args);
 	}
 	for (i = 0; buf != NULL && i < nops; i++)
-		conn_keep(ops[i], buf);
+		conn_keep(c, ops[i], buf);
+	if (buf != NULL && bcast)
+		bcast_keep(c, buf);
 	for (i = 0; buf != NULL && i < n; i++)
 		sio_send_buf(ss[i], buf);
 	sio_buf_unref(buf);
@@ -229,7 +305,7 @@ deliver_user(struct chat *c, long long uid, const char *ev, json_t *payload)
 	}
 	TAILQ_FOREACH(op, &u->waiting, wentry)
 		ops[nops++] = op;
-	send_held(ss, n, ops, nops, ev, payload);
+	send_held(c, ss, n, ops, nops, 0, ev, payload);
 }
 
 /*
@@ -242,27 +318,20 @@ void
 deliver_all(struct chat *c, const char *ev, json_t *payload)
 {
 	struct csock		*cs;
-	struct op		*op, **ops = NULL;
 	struct sio_socket	**ss = NULL;
-	size_t			 n = 0, nops = 0, nw = 0;
+	size_t			 n = 0;
+	int			 bcast = !TAILQ_EMPTY(&c->connecting);
 
-	TAILQ_FOREACH(op, &c->connecting, centry)
-		nw++;
-	if ((c->nsock == 0 && nw == 0) ||
-	    (c->nsock > 0 && (ss = calloc(c->nsock, sizeof(*ss))) == NULL) ||
-	    (nw > 0 && (ops = calloc(nw, sizeof(*ops))) == NULL)) {
-		free(ss);
+	if ((c->nsock == 0 && !bcast) ||
+	    (c->nsock > 0 && (ss = calloc(c->nsock, sizeof(*ss))) == NULL))
 		return;
-	}
 	TAILQ_FOREACH(cs, &c->all, aentry) {
 		if (n == c->nsock)
 			break;
 		sio_socket_ref(cs->s);
 		ss[n++] = cs->s;
 	}
-	TAILQ_FOREACH(op, &c->connecting, centry)
-		ops[nops++] = op;
-	send_held(ss, n, ops, nops, ev, payload);
+	send_held(c, ss, n, NULL, 0, bcast, ev, payload);
 }
 
 /* Every socket of "uid" on every node. */

@@ -159,6 +159,9 @@ describe('presence', () => {
 		    .catch(() => {});
 		assert.deepEqual(missed(), [],
 		    'pairs where neither heard the other');
+		await sleep(800);
+		socks.forEach(({ twice }, k) => assert.deepEqual([...twice], [],
+		    `user ${users[k].id} heard these twice`));
 		socks.forEach(({ s }) => s.close());
 	});
 });

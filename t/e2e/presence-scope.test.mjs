@@ -289,10 +289,12 @@ describe(`PRESENCE_SCOPE=contacts${CLUSTER ? ' (Redis Cluster)' : ''}`,
 		assert.deepEqual(missed().map((i) => [pairs[i][0].id,
 		    pairs[i][1].id]), [], 'pairs where neither heard the other');
 		await sleep(QUIET);
-		socks.forEach(({ heard }, k) => {
+		socks.forEach(({ heard, twice }, k) => {
 			for (const id of heard)
 				assert.ok(id === users[k].id || id === partner(k),
 				    `user ${users[k].id} heard stranger ${id}`);
+			assert.deepEqual([...twice], [],
+			    `user ${users[k].id} heard these twice`);
 		});
 		socks.forEach(({ s }) => s.close());
 	});

@@ -117,7 +117,8 @@ export function sleep(ms) {
 // Connect every token of "tokens" at the same moment, the i-th to
 // urls[i], each listening for userOnline from its creation (so what
 // follows the CONNECT answer is seen).  Resolves once all are connected
-// with [{s, heard}]: heard, the userIds of the userOnline received.
+// with [{s, heard, twice}]: the userIds of the userOnline received, and
+// those received more than once.
 export async function connectAtOnce(tokens, urls) {
 	const all = tokens.map((token, i) => {
 		const s = io(urls[i], { auth: { token },
@@ -125,8 +126,13 @@ export async function connectAtOnce(tokens, urls) {
 		    forceNew: true, timeout: 15000 });
 		open.add(s);
 		const heard = new Set();
-		s.on('userOnline', (p) => heard.add(p?.userId));
-		return { s, heard };
+		const twice = new Set();
+		s.on('userOnline', (p) => {
+			if (heard.has(p?.userId))
+				twice.add(p?.userId);
+			heard.add(p?.userId);
+		});
+		return { s, heard, twice };
 	});
 	await Promise.all(all.map(({ s }) => new Promise((resolve, reject) => {
 		s.once('connect', resolve);
