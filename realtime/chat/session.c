@@ -119,8 +119,7 @@ unwait(struct chat *c, struct cuser *u, struct op *op)
 	TAILQ_REMOVE(&u->waiting, op, wentry);
 	if (op->wait == CW_PRESENCE) {
 		TAILQ_REMOVE(&c->connecting, op, centry);
-		if (TAILQ_EMPTY(&c->connecting))
-			bcast_clear(c);
+		bcast_release(c);
 	}
 	op->wait = CW_NONE;
 }
