@@ -119,7 +119,8 @@ unwait(struct chat *c, struct cuser *u, struct op *op)
 	TAILQ_REMOVE(&u->waiting, op, wentry);
 	if (op->wait == CW_PRESENCE) {
 		TAILQ_REMOVE(&c->connecting, op, centry);
-		bcast_release(c);
+		if (TAILQ_EMPTY(&c->connecting))
+			bcast_clear(c);
 	}
 	op->wait = CW_NONE;
 }

@@ -303,7 +303,6 @@ void	 deliver_user(struct chat *, long long, const char *, json_t *);
 void	 deliver_all(struct chat *, const char *, json_t *);
 void	 emit_user(struct chat *, long long, const char *, json_t *);
 void	 conn_replay(struct chat *, struct op *, struct sio_socket *);
-void	 bcast_release(struct chat *);
 void	 bcast_clear(struct chat *);
 
 /* op.c */

@@ -81,7 +81,8 @@ user_free(struct chat *c, struct cuser *u)
 		TAILQ_REMOVE(&u->waiting, op, wentry);
 		if (op->wait == CW_PRESENCE) {
 			TAILQ_REMOVE(&c->connecting, op, centry);
-			bcast_release(c);
+			if (TAILQ_EMPTY(&c->connecting))
+				bcast_clear(c);
 			op->wait = CW_GONE;
 		} else
 			op_free(op);
@@ -192,28 +193,7 @@ bcast_keep(struct chat *c, struct sio_buf *buf)
 	c->bseq++;
 }
 
-/*
- * Forget the broadcasts that no connect writing its presence is owed any
- * more: those before the oldest one's first (all, when there is none).
- * c->connecting is in the order the connects began writing, so its head
- * is owed the oldest.  Each buffer goes as soon as it can: one kept for
- * the length of a storm would pin its page of the heap among the
- * sockets' own memory after the storm.
- */
-void
-bcast_release(struct chat *c)
-{
-	struct op	*op = TAILQ_FIRST(&c->connecting);
-	uint64_t	 from = op != NULL ? op->bfrom : c->bseq;
-
-	while (c->nbcast > 0 && c->bseq - c->nbcast < from) {
-		sio_buf_unref(c->bcast[(c->bseq - c->nbcast) %
-		    BCAST_KEEP_MAX]);
-		c->nbcast--;
-	}
-}
-
-/* Forget every broadcast kept (chat_free). */
+/* No connect writes its presence now: forget the broadcasts kept. */
 void
 bcast_clear(struct chat *c)
 {
