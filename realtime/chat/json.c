@@ -7,8 +7,10 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -24,6 +26,34 @@ lltoa(long long v, char *buf, size_t sz)
 {
 	snprintf(buf, sz, "%lld", v);
 	return buf;
+}
+
+/*
+ * "{id,id,...}": the n ids as a PostgreSQL bigint[] literal, for the
+ * batched statements' one parameter.  A new string, or NULL.
+ */
+char *
+pg_idarray(const long long *ids, size_t n)
+{
+	char	*a, *e, nb[24];
+	size_t	 i, len;
+
+	/* At most 20 digits and a comma each, the braces and the NUL. */
+	if (n > (SIZE_MAX - 3) / 21 || (a = malloc(n * 21 + 3)) == NULL)
+		return NULL;
+	e = a;
+	*e++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*e++ = ',';
+		lltoa(ids[i], nb, sizeof(nb));
+		len = strlen(nb);
+		memcpy(e, nb, len);
+		e += len;
+	}
+	*e++ = '}';
+	*e = '\0';
+	return a;
 }
 
 /* Parse a decimal bigint column; -1 if NULL or bad. */

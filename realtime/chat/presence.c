@@ -381,7 +381,8 @@ presence_fan_flush(struct chat *c)
 {
 	struct fanb	*b = NULL;
 	struct pfan	*f;
-	char		*a = NULL, *e, *id, nb[24];
+	long long	 ids[FANB_MAX];
+	char		*a = NULL, nb[24];
 	const char	*p[1];
 	size_t		 i;
 
@@ -401,19 +402,10 @@ presence_fan_flush(struct chat *c)
 			b = NULL;
 			continue;
 		}
-		if ((a = malloc(b->n * 21 + 3)) == NULL)
+		for (i = 0; i < b->n; i++)
+			ids[i] = b->f[i]->uid;
+		if ((a = pg_idarray(ids, b->n)) == NULL)
 			goto fail;
-		e = a;
-		*e++ = '{';
-		for (i = 0; i < b->n; i++) {
-			if (i > 0)
-				*e++ = ',';
-			id = lltoa(b->f[i]->uid, nb, sizeof(nb));
-			memcpy(e, id, strlen(id));
-			e += strlen(id);
-		}
-		*e++ = '}';
-		*e = '\0';
 		p[0] = a;
 		if (pgq_exec(c->pr, S_CONTACTSB, 1, p, 0, fanb_cb, b) == -1)
 			goto fail;

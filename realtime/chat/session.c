@@ -117,11 +117,8 @@ static void
 unwait(struct chat *c, struct cuser *u, struct op *op)
 {
 	TAILQ_REMOVE(&u->waiting, op, wentry);
-	if (op->wait == CW_PRESENCE) {
-		TAILQ_REMOVE(&c->connecting, op, centry);
-		if (TAILQ_EMPTY(&c->connecting))
-			bcast_clear(c);
-	}
+	if (op->wait == CW_PRESENCE)
+		connecting_leave(c, op);
 	op->wait = CW_NONE;
 }
 
@@ -368,7 +365,8 @@ userb_flush(struct chat *c)
 {
 	struct userb	*b;
 	struct op	*op;
-	char		*a = NULL, *e, *id, nb[24];
+	long long	 ids[USERB_MAX];
+	char		*a = NULL, nb[24];
 	const char	*p[1];
 	size_t		 i;
 
@@ -391,20 +389,10 @@ userb_flush(struct chat *c)
 		free(b);
 		return;
 	}
-	/* "{" id "," ... "}": at most 20 digits and a comma each. */
-	if ((a = malloc(b->n * 21 + 3)) == NULL)
+	for (i = 0; i < b->n; i++)
+		ids[i] = b->ops[i]->uid;
+	if ((a = pg_idarray(ids, b->n)) == NULL)
 		goto fail;
-	e = a;
-	*e++ = '{';
-	for (i = 0; i < b->n; i++) {
-		if (i > 0)
-			*e++ = ',';
-		id = lltoa(b->ops[i]->uid, nb, sizeof(nb));
-		memcpy(e, id, strlen(id));
-		e += strlen(id);
-	}
-	*e++ = '}';
-	*e = '\0';
 	p[0] = a;
 	if (pgq_exec(c->pr, S_USERB, 1, p, 0, userb_cb, b) == -1)
 		goto fail;

@@ -284,6 +284,7 @@ struct	op {
 
 /* json.c */
 char	*lltoa(long long, char *, size_t);
+char	*pg_idarray(const long long *, size_t);
 long long	 col_id(const PGresult *, int, int);
 json_t	*col_str(const PGresult *, int, int);
 int	 json_id(const json_t *, long long *);
@@ -304,6 +305,7 @@ void	 deliver_all(struct chat *, const char *, json_t *);
 void	 emit_user(struct chat *, long long, const char *, json_t *);
 void	 conn_replay(struct chat *, struct op *, struct sio_socket *);
 void	 bcast_clear(struct chat *);
+void	 connecting_leave(struct chat *, struct op *);
 
 /* op.c */
 void	 reply(struct sio_socket *, int64_t, const char *, json_t *);

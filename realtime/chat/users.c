@@ -80,9 +80,7 @@ user_free(struct chat *c, struct cuser *u)
 	while ((op = TAILQ_FIRST(&u->waiting)) != NULL) {
 		TAILQ_REMOVE(&u->waiting, op, wentry);
 		if (op->wait == CW_PRESENCE) {
-			TAILQ_REMOVE(&c->connecting, op, centry);
-			if (TAILQ_EMPTY(&c->connecting))
-				bcast_clear(c);
+			connecting_leave(c, op);
 			op->wait = CW_GONE;
 		} else
 			op_free(op);
@@ -191,6 +189,18 @@ bcast_keep(struct chat *c, struct sio_buf *buf)
 	sio_buf_ref(buf);
 	*slot = buf;
 	c->bseq++;
+}
+
+/*
+ * "op" no longer writes its presence: out of c->connecting, and the
+ * broadcasts kept go once no connect is left to owe them to.
+ */
+void
+connecting_leave(struct chat *c, struct op *op)
+{
+	TAILQ_REMOVE(&c->connecting, op, centry);
+	if (TAILQ_EMPTY(&c->connecting))
+		bcast_clear(c);
 }
 
 /* No connect writes its presence now: forget the broadcasts kept. */
